@@ -1,0 +1,133 @@
+//! `poll(2)`: the whole `pollfd` array goes to the kernel on every wait.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr;
+use std::time::Duration;
+
+use super::registry::Entry;
+use super::userspace::{userspace_poller, Kernel, Userspace, CLOSED};
+use crate::sys::{self, bits, syscall};
+use crate::{Backend, Capabilities, Interest, Result};
+
+/// The poll backend: registrations live in user space and are handed to
+/// `ppoll` as one `pollfd` array per wait.
+///
+/// Level-triggered and oneshot registrations (oneshot is emulated: the
+/// descriptor leaves the array once it has reported); no edge or exclusive
+/// modes. No limit on descriptor numbers. The cost of a wait grows with the
+/// number of registered descriptors, which is the point of comparing it
+/// with epoll. Timeouts have nanosecond resolution.
+///
+/// Concurrent waits on one `Poll` take turns; registrations from other
+/// threads wake the waiter, which re-polls with the new set.
+#[derive(Debug)]
+pub struct Poll(Userspace<PollSet>);
+
+impl Poll {
+    /// Creates a poll backend with its wake-up eventfd.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) with [`Op::Create`](crate::Op::Create)
+    /// if the eventfd cannot be created.
+    pub fn new() -> Result<Poll> {
+        Userspace::new().map(Poll)
+    }
+}
+
+userspace_poller!(Poll);
+
+/// The `pollfd` array: the waker first, then one per armed registration.
+#[derive(Debug, Default)]
+pub(crate) struct PollSet {
+    fds: Vec<libc::pollfd>,
+}
+
+fn poll_events(interest: Interest) -> libc::c_short {
+    let mut out = 0;
+    if interest.contains(Interest::READABLE) {
+        out |= libc::POLLIN | libc::POLLRDHUP;
+    }
+    if interest.contains(Interest::WRITABLE) {
+        out |= libc::POLLOUT;
+    }
+    if interest.contains(Interest::PRIORITY) {
+        out |= libc::POLLPRI;
+    }
+    out
+}
+
+fn epoll_bits(revents: libc::c_short) -> u32 {
+    const MAP: [(libc::c_short, u32); 7] = [
+        (libc::POLLIN, bits::IN),
+        (libc::POLLOUT, bits::OUT),
+        (libc::POLLPRI, bits::PRI),
+        (libc::POLLERR, bits::ERR),
+        (libc::POLLHUP, bits::HUP),
+        (libc::POLLRDHUP, bits::RDHUP),
+        (libc::POLLNVAL, CLOSED),
+    ];
+    MAP.iter()
+        .filter(|(p, _)| revents & p != 0)
+        .fold(0, |acc, (_, e)| acc | e)
+}
+
+impl Kernel for PollSet {
+    const BACKEND: Backend = Backend::Poll;
+    const CAPABILITIES: Capabilities = Capabilities::ONESHOT
+        .union(Capabilities::READ_CLOSED)
+        .union(Capabilities::UNBOUNDED_FDS);
+
+    fn check_fd(_fd: RawFd) -> Result<()> {
+        Ok(())
+    }
+
+    fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
+        self.fds.clear();
+        self.fds.push(libc::pollfd {
+            fd: waker,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        self.fds
+            .extend(entries.iter().filter(|e| e.armed).map(|e| libc::pollfd {
+                fd: e.fd,
+                events: poll_events(e.interest),
+                revents: 0,
+            }));
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let ts = timeout.map(sys::timespec);
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `fds` is a live, writable array of `len` pollfds; `ts_ptr`
+        // is null or points to `ts`, which outlives the call; no signal mask.
+        let n = syscall!(ppoll(
+            self.fds.as_mut_ptr(),
+            self.fds.len() as libc::nfds_t,
+            ts_ptr,
+            ptr::null()
+        ))?;
+        Ok(n as usize)
+    }
+
+    fn waker_ready(&self) -> bool {
+        self.fds[0].revents != 0
+    }
+
+    fn len(&self) -> usize {
+        self.fds.len() - 1
+    }
+
+    fn ready(&self, i: usize) -> (RawFd, u32) {
+        let p = &self.fds[i + 1];
+        (p.fd, epoll_bits(p.revents))
+    }
+
+    fn hits(_ready: u32) -> usize {
+        1
+    }
+}

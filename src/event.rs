@@ -1,0 +1,263 @@
+//! What a wait reports: [`Token`], [`Event`] and the reusable [`Events`] buffer.
+
+use std::fmt;
+
+use crate::sys::{bits, RawEvent};
+
+/// The caller's key for a registration, handed back in every [`Event`].
+///
+/// On epoll it travels in `epoll_data`, so the kernel gives it back without a
+/// lookup. [`Token::RESERVED`] (`usize::MAX`) is kept for the poller's own
+/// wake-up descriptor and cannot be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(pub usize);
+
+impl Token {
+    /// The token every poller keeps for itself; registering it fails with
+    /// [`Error::ReservedToken`](crate::Error::ReservedToken).
+    pub const RESERVED: Token = Token(usize::MAX);
+}
+
+impl From<usize> for Token {
+    fn from(n: usize) -> Token {
+        Token(n)
+    }
+}
+
+impl From<Token> for usize {
+    fn from(t: Token) -> usize {
+        t.0
+    }
+}
+
+/// One readiness report: which registration, and what it is ready for.
+///
+/// This is a view over the kernel's `struct epoll_event`: `epoll_wait` writes
+/// it directly, the poll and select backends fill in the same bits. Events
+/// may be spurious (a read can still return `WouldBlock`), as with every
+/// readiness API.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Event(RawEvent);
+
+impl Event {
+    pub(crate) fn new(token: Token, readiness: u32) -> Event {
+        Event(RawEvent {
+            events: readiness,
+            u64: token.0 as u64,
+        })
+    }
+
+    fn bits(&self) -> u32 {
+        self.0.events
+    }
+
+    fn has(&self, b: u32) -> bool {
+        self.bits() & b != 0
+    }
+
+    /// The token the descriptor was registered with.
+    pub fn token(&self) -> Token {
+        Token(self.0.u64 as usize)
+    }
+
+    /// Data can be read, or the peer closed (a read then returns 0).
+    pub fn is_readable(&self) -> bool {
+        self.has(bits::IN)
+    }
+
+    /// Data can be written.
+    pub fn is_writable(&self) -> bool {
+        self.has(bits::OUT)
+    }
+
+    /// Urgent (out-of-band) data is waiting.
+    pub fn is_priority(&self) -> bool {
+        self.has(bits::PRI)
+    }
+
+    /// The descriptor has an error pending (`SO_ERROR` tells which), or was
+    /// closed while still registered with poll or select.
+    pub fn is_error(&self) -> bool {
+        self.has(bits::ERR)
+    }
+
+    /// Both directions are shut: the peer closed, or the connection failed.
+    pub fn is_hangup(&self) -> bool {
+        self.has(bits::HUP)
+    }
+
+    /// The peer will send no more data (it shut down its writing side or
+    /// closed). Implied by [`is_hangup`](Event::is_hangup). The select backend
+    /// cannot see this and reports such a peer as readable only; see
+    /// [`Capabilities::READ_CLOSED`](crate::Capabilities::READ_CLOSED).
+    pub fn is_read_closed(&self) -> bool {
+        self.has(bits::RDHUP | bits::HUP)
+    }
+
+    /// The raw `EPOLL*` bits, for callers who want the kernel's own words.
+    pub fn raw_readiness(&self) -> u32 {
+        self.bits()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("token", &self.token())
+            .field("readable", &self.is_readable())
+            .field("writable", &self.is_writable())
+            .field("priority", &self.is_priority())
+            .field("error", &self.is_error())
+            .field("hangup", &self.is_hangup())
+            .field("read_closed", &self.is_read_closed())
+            .finish()
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.token() == other.token() && self.bits() == other.bits()
+    }
+}
+
+impl Eq for Event {}
+
+/// A reusable buffer that a [`wait`](crate::Poller::wait) fills.
+///
+/// Its capacity bounds how many events one wait returns; each wait replaces
+/// the previous contents. When more descriptors are ready than it holds, the
+/// next waits return the rest: no registration is starved. Allocate it once
+/// and keep it; waiting allocates nothing.
+pub struct Events {
+    buf: Vec<RawEvent>,
+}
+
+impl Events {
+    /// A buffer for up to `capacity` events per wait. A capacity of zero is
+    /// raised to one, because a wait that can report nothing cannot make
+    /// progress.
+    pub fn with_capacity(capacity: usize) -> Events {
+        Events {
+            buf: Vec::with_capacity(capacity.max(1)),
+        }
+    }
+
+    /// How many events one wait can return.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// How many events the last wait returned.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the last wait returned nothing.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Forgets the events of the last wait.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// The events of the last wait.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: self.as_slice().iter(),
+        }
+    }
+
+    /// The events of the last wait, as a slice.
+    pub fn as_slice(&self) -> &[Event] {
+        // SAFETY: `Event` is `repr(transparent)` over `RawEvent`, so a slice of
+        // initialised `RawEvent`s is a valid slice of `Event`s.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<Event>(), self.buf.len()) }
+    }
+
+    /// The spare room as a raw pointer and length, for `epoll_wait`.
+    pub(crate) fn spare_raw(&mut self) -> (*mut RawEvent, usize) {
+        self.buf.clear();
+        (self.buf.as_mut_ptr(), self.buf.capacity())
+    }
+
+    /// Records that the kernel initialised the first `n` entries.
+    ///
+    /// # Safety
+    ///
+    /// `n` must not exceed the capacity, and the first `n` entries must have
+    /// been written since the last [`spare_raw`](Events::spare_raw).
+    pub(crate) unsafe fn set_len(&mut self, n: usize) {
+        debug_assert!(n <= self.buf.capacity());
+        self.buf.set_len(n);
+    }
+
+    /// Appends one event; returns false when the buffer is full.
+    pub(crate) fn push(&mut self, event: Event) -> bool {
+        if self.buf.len() == self.buf.capacity() {
+            return false;
+        }
+        self.buf.push(event.0);
+        true
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.buf.len() == self.buf.capacity()
+    }
+
+    /// Removes every event carrying `token`, returning whether there was one.
+    /// Order is not kept: the last event takes the removed one's place.
+    pub(crate) fn remove_token(&mut self, token: Token) -> bool {
+        let mut found = false;
+        let mut i = 0;
+        while i < self.buf.len() {
+            if self.buf[i].u64 == token.0 as u64 {
+                self.buf.swap_remove(i);
+                found = true;
+            } else {
+                i += 1;
+            }
+        }
+        found
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("capacity", &self.capacity())
+            .field("events", &self.as_slice())
+            .finish()
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over the events of the last wait; see [`Events::iter`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    inner: std::slice::Iter<'a, Event>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a Event;
+
+    fn next(&mut self) -> Option<&'a Event> {
+        self.inner.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}

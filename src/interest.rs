@@ -1,0 +1,158 @@
+//! What a registration asks for: readiness [`Interest`] and trigger [`Mode`].
+
+use bitflags::bitflags;
+
+use crate::sys::bits;
+
+bitflags! {
+    /// The readiness a registration asks to hear about.
+    ///
+    /// Errors and hang-ups are always reported, whatever the interest; an
+    /// empty interest therefore still tells you when the descriptor fails or
+    /// its peer goes away.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct Interest: u8 {
+        /// Data can be read without blocking (or the peer closed its side).
+        const READABLE = 0b001;
+        /// Data can be written without blocking.
+        const WRITABLE = 0b010;
+        /// Urgent data is waiting: TCP out-of-band (`MSG_OOB`) data, a
+        /// pseudo-terminal state change, a `sysfs` attribute update.
+        const PRIORITY = 0b100;
+    }
+}
+
+impl Interest {
+    /// The `EPOLL*` bits that ask the kernel for this interest. Readable
+    /// interest also asks for `EPOLLRDHUP`, so a half-closed peer is seen.
+    pub(crate) fn epoll_bits(self) -> u32 {
+        let mut out = 0;
+        if self.contains(Interest::READABLE) {
+            out |= bits::IN | bits::RDHUP;
+        }
+        if self.contains(Interest::WRITABLE) {
+            out |= bits::OUT;
+        }
+        if self.contains(Interest::PRIORITY) {
+            out |= bits::PRI;
+        }
+        out
+    }
+}
+
+/// How often a ready descriptor is reported.
+///
+/// | mode | reported | backends |
+/// |---|---|---|
+/// | [`Level`](Mode::Level) (default) | on every wait while ready | all |
+/// | [`Edge`](Mode::Edge) | once per change to ready; drain to `WouldBlock` | epoll |
+/// | [`Oneshot`](Mode::Oneshot) | once, then disarmed until [`modify`](crate::Poller::modify) | all |
+/// | [`EdgeOneshot`](Mode::EdgeOneshot) | once per edge, then disarmed | epoll |
+/// | [`Exclusive`](Mode::Exclusive) | level, and only one of several pollers on the same fd is woken | epoll |
+/// | [`EdgeExclusive`](Mode::EdgeExclusive) | edge, and only one of several pollers is woken | epoll |
+///
+/// Ask [`Poller::supports`](crate::Poller::supports) before relying on a mode:
+/// a backend that cannot honour one refuses it with
+/// [`Error::Unsupported`](crate::Error::Unsupported) before changing anything.
+/// Exclusive registrations cannot be modified (a kernel rule): unregister and
+/// register again instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Level-triggered: reported on every wait for as long as it is ready.
+    #[default]
+    Level,
+    /// Edge-triggered (`EPOLLET`): reported when it becomes ready; no new
+    /// event arrives until new readiness does, so read or write until
+    /// `WouldBlock`.
+    Edge,
+    /// Level-triggered, one event (`EPOLLONESHOT`): after it is reported the
+    /// registration is disarmed, reporting nothing (not even hang-up) until
+    /// re-armed with [`modify`](crate::Poller::modify).
+    Oneshot,
+    /// Edge-triggered and one event (`EPOLLET | EPOLLONESHOT`).
+    EdgeOneshot,
+    /// Level-triggered with `EPOLLEXCLUSIVE`: when several pollers watch the
+    /// same descriptor, one event wakes one of them instead of all (the
+    /// thundering herd on a shared listening socket).
+    Exclusive,
+    /// Edge-triggered with `EPOLLEXCLUSIVE`.
+    EdgeExclusive,
+}
+
+impl Mode {
+    /// Every mode, in declaration order.
+    pub const ALL: [Mode; 6] = [
+        Mode::Level,
+        Mode::Edge,
+        Mode::Oneshot,
+        Mode::EdgeOneshot,
+        Mode::Exclusive,
+        Mode::EdgeExclusive,
+    ];
+
+    /// Whether this mode is edge-triggered.
+    pub const fn is_edge(self) -> bool {
+        matches!(self, Mode::Edge | Mode::EdgeOneshot | Mode::EdgeExclusive)
+    }
+
+    /// Whether this mode disarms after one event.
+    pub const fn is_oneshot(self) -> bool {
+        matches!(self, Mode::Oneshot | Mode::EdgeOneshot)
+    }
+
+    /// Whether this mode sets `EPOLLEXCLUSIVE`.
+    pub const fn is_exclusive(self) -> bool {
+        matches!(self, Mode::Exclusive | Mode::EdgeExclusive)
+    }
+
+    /// The capabilities a backend needs to honour this mode.
+    pub const fn requires(self) -> Capabilities {
+        let mut caps = Capabilities::empty();
+        if self.is_edge() {
+            caps = caps.union(Capabilities::EDGE);
+        }
+        if self.is_oneshot() {
+            caps = caps.union(Capabilities::ONESHOT);
+        }
+        if self.is_exclusive() {
+            caps = caps.union(Capabilities::EXCLUSIVE);
+        }
+        caps
+    }
+
+    pub(crate) fn epoll_bits(self) -> u32 {
+        let mut out = 0;
+        if self.is_edge() {
+            out |= libc::EPOLLET as u32;
+        }
+        if self.is_oneshot() {
+            out |= libc::EPOLLONESHOT as u32;
+        }
+        if self.is_exclusive() {
+            out |= libc::EPOLLEXCLUSIVE as u32;
+        }
+        out
+    }
+}
+
+bitflags! {
+    /// What a backend can do beyond level-triggered readiness, as reported by
+    /// [`Poller::capabilities`](crate::Poller::capabilities).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Capabilities: u8 {
+        /// Edge-triggered registrations ([`Mode::Edge`], [`Mode::EdgeOneshot`]).
+        const EDGE = 0b0001;
+        /// Oneshot registrations ([`Mode::Oneshot`]); native on epoll,
+        /// emulated on poll and select.
+        const ONESHOT = 0b0010;
+        /// `EPOLLEXCLUSIVE` registrations ([`Mode::Exclusive`]).
+        const EXCLUSIVE = 0b0100;
+        /// [`Event::is_read_closed`](crate::Event::is_read_closed) is reported
+        /// when the peer shuts down its writing side. Without it a closed peer
+        /// shows as readable, and the read that returns 0 tells.
+        const READ_CLOSED = 0b1000;
+        /// Descriptors of any number can be registered (select is limited to
+        /// numbers below `FD_SETSIZE`).
+        const UNBOUNDED_FDS = 0b1_0000;
+    }
+}

@@ -1,0 +1,64 @@
+//! # tripoll
+//!
+//! A thin, safe wrapper over Linux `epoll(7)`, with `poll(2)` and
+//! `select(2)` backends behind the same [`Poller`] trait, so the three I/O
+//! multiplexing models can be swapped with one word and compared.
+//!
+//! - [`Epoll`] offers every trigger [`Mode`]: level (the default), edge,
+//!   oneshot, edge + oneshot, and `EPOLLEXCLUSIVE`.
+//! - [`Poll`] and [`Select`] offer level and (emulated) oneshot.
+//! - [`AnyPoller`] picks one at run time, from a [`Backend`] or from the
+//!   `TRIPOLL_BACKEND` environment variable.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::fd::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use std::time::Duration;
+//!
+//! use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let poller = AnyPoller::from_env()?; // epoll unless TRIPOLL_BACKEND says otherwise
+//! let (mut a, mut b) = UnixStream::pair()?;
+//! a.set_nonblocking(true)?;
+//! poller.register(a.as_raw_fd(), Token(7), Interest::READABLE, Mode::Level)?;
+//!
+//! b.write_all(b"ping")?;
+//! let mut events = Events::with_capacity(16);
+//! poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+//!
+//! let ev = events.iter().next().expect("one event");
+//! assert_eq!(ev.token(), Token(7));
+//! assert!(ev.is_readable());
+//! let mut buf = [0; 4];
+//! a.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"ping");
+//!
+//! poller.unregister(a.as_raw_fd())?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The contract every backend keeps is written on [`Poller`]; errors are
+//! one [`Error`] type that converts into [`std::io::Error`].
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!("tripoll needs Linux or Android: its event record is epoll's");
+
+mod backend;
+mod error;
+mod event;
+mod interest;
+mod poller;
+mod sys;
+
+pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
+pub use error::{Error, Op, Result};
+pub use event::{Event, Events, Iter, Token};
+pub use interest::{Capabilities, Interest, Mode};
+pub use poller::{AnyPoller, Backend, Poller};
+pub use sys::raise_fd_limit;

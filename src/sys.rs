@@ -1,0 +1,315 @@
+//! The one place where tripoll talks to libc.
+//!
+//! Every system call goes through [`syscall!`], which turns the C convention
+//! (`-1` and `errno`) into `io::Result`. Nearly all of the crate's `unsafe`
+//! lives here or in the `syscall!` invocations of the backends, each with a
+//! `// SAFETY:` note.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Calls a libc function and maps a `-1` return to `io::Error::last_os_error()`.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        #[allow(unused_unsafe)]
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub(crate) use syscall;
+
+/// The kernel's event record. On Linux it is `struct epoll_event` itself, so
+/// `epoll_wait` writes straight into [`crate::Events`]; the poll and select
+/// backends fill in the same record with the same `EPOLL*` bits.
+pub(crate) type RawEvent = libc::epoll_event;
+
+/// Readiness bits, spelled once so every backend reports the same ones.
+pub(crate) mod bits {
+    pub(crate) const IN: u32 = libc::EPOLLIN as u32;
+    pub(crate) const OUT: u32 = libc::EPOLLOUT as u32;
+    pub(crate) const PRI: u32 = libc::EPOLLPRI as u32;
+    pub(crate) const ERR: u32 = libc::EPOLLERR as u32;
+    pub(crate) const HUP: u32 = libc::EPOLLHUP as u32;
+    pub(crate) const RDHUP: u32 = libc::EPOLLRDHUP as u32;
+}
+
+/// Converts a timeout into whole milliseconds for `epoll_wait`, rounding
+/// *up* so that a short wait never turns into a busy loop, and clamping
+/// what does not fit in a `c_int` instead of wrapping. `None` is `-1`.
+pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
+    let Some(t) = timeout else { return -1 };
+    let ms = t.as_nanos().div_ceil(1_000_000);
+    ms.min(libc::c_int::MAX as u128) as libc::c_int
+}
+
+/// Converts a timeout into a `timespec` for `ppoll`. Seconds beyond
+/// `time_t::MAX` are clamped.
+pub(crate) fn timespec(t: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as _,
+    }
+}
+
+/// Converts a timeout into a `timeval` for `select`, rounding the
+/// microseconds up.
+pub(crate) fn timeval(t: Duration) -> libc::timeval {
+    let micros = t.as_nanos().div_ceil(1_000);
+    let secs = (micros / 1_000_000).min(libc::time_t::MAX as u128);
+    libc::timeval {
+        tv_sec: secs as libc::time_t,
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
+    }
+}
+
+/// Tracks how much of a timeout is left, so that a wait interrupted by a
+/// signal resumes with the remaining time rather than starting over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deadline {
+    /// Block until something happens.
+    Never,
+    /// Do not block at all.
+    Now,
+    /// Block until this instant.
+    At(Instant),
+}
+
+impl Deadline {
+    /// Starts the clock for `timeout`. A timeout too large to add to the
+    /// current instant is treated as infinite.
+    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
+        match timeout {
+            None => Deadline::Never,
+            Some(t) if t.is_zero() => Deadline::Now,
+            Some(t) => Instant::now()
+                .checked_add(t)
+                .map_or(Deadline::Never, Deadline::At),
+        }
+    }
+
+    /// The time left, `None` for an infinite wait.
+    pub(crate) fn remaining(self) -> Option<Duration> {
+        match self {
+            Deadline::Never => None,
+            Deadline::Now => Some(Duration::ZERO),
+            Deadline::At(at) => Some(at.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
+/// Runs `call` until it does not fail with `EINTR`, handing it the time left
+/// before `timeout` runs out on each attempt. An interrupted wait whose time
+/// is up returns `Ok(0)`.
+pub(crate) fn retry_eintr(
+    timeout: Option<Duration>,
+    mut call: impl FnMut(Option<Duration>) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let deadline = Deadline::after(timeout);
+    let mut left = timeout;
+    loop {
+        match call(left) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                left = deadline.remaining();
+                if matches!(deadline, Deadline::At(_)) && left == Some(Duration::ZERO) {
+                    return Ok(0);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A counter the waiter can sleep on: an `eventfd` that [`Waker::wake`]
+/// makes readable from any thread.
+#[derive(Debug)]
+pub(crate) struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub(crate) fn new() -> io::Result<Waker> {
+        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Waker { fd })
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Adds one to the counter, making the descriptor readable.
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        let one: u64 = 1;
+        loop {
+            let res = syscall!(write(
+                self.fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>()
+            ));
+            match res {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The counter is at its maximum: empty it and add again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drain()?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Resets the counter to zero, making the descriptor unreadable.
+    pub(crate) fn drain(&self) -> io::Result<()> {
+        let mut count: u64 = 0;
+        let res = syscall!(read(
+            self.fd(),
+            (&mut count as *mut u64).cast(),
+            std::mem::size_of::<u64>()
+        ));
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `fd` is an open descriptor.
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    syscall!(fcntl(fd, libc::F_GETFD)).is_ok()
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
+/// descriptors, raising the hard limit too when the process may (root or
+/// `CAP_SYS_RESOURCE`), and returns the soft limit now in force.
+///
+/// Programs that hold thousands of sockets (the many-socket client, the
+/// 10 000-connection tests, the 65 536-fd benchmark) call this first. It
+/// never lowers a limit. When the hard limit cannot be raised the soft limit
+/// goes as high as the hard one allows and the smaller value is returned, so
+/// the caller can tell how many descriptors it really has.
+///
+/// # Errors
+///
+/// The `io::Error` of `getrlimit` or of the final `setrlimit`.
+pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit for the kernel to fill in.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+    let wanted = wanted as libc::rlim_t;
+    if lim.rlim_cur >= wanted {
+        return Ok(lim.rlim_cur as u64);
+    }
+    if lim.rlim_max < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted,
+        };
+        // SAFETY: `raised` is a valid rlimit; failure (no privilege, or above
+        // fs.nr_open) is expected and handled by falling back below.
+        if syscall!(setrlimit(libc::RLIMIT_NOFILE, &raised)).is_ok() {
+            return Ok(wanted as u64);
+        }
+    }
+    lim.rlim_cur = wanted.min(lim.rlim_max);
+    // SAFETY: `lim` is a valid rlimit whose soft value does not exceed its hard one.
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+    Ok(lim.rlim_cur as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_rounds_up_and_clamps() {
+        assert_eq!(timeout_ms(None), -1);
+        assert_eq!(timeout_ms(Some(Duration::ZERO)), 0);
+        assert_eq!(timeout_ms(Some(Duration::from_nanos(1))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(100))), 1);
+        assert_eq!(timeout_ms(Some(Duration::from_micros(1_001))), 2);
+        assert_eq!(timeout_ms(Some(Duration::from_millis(7))), 7);
+        assert_eq!(timeout_ms(Some(Duration::MAX)), libc::c_int::MAX);
+    }
+
+    #[test]
+    fn timeval_rounds_up() {
+        let tv = timeval(Duration::from_nanos(1));
+        assert_eq!((tv.tv_sec, tv.tv_usec), (0, 1));
+        let tv = timeval(Duration::from_nanos(1_999_999_001));
+        assert_eq!((tv.tv_sec, tv.tv_usec), (2, 0));
+        let tv = timeval(Duration::MAX);
+        assert!(tv.tv_sec > 0, "huge timeouts clamp instead of wrapping");
+    }
+
+    #[test]
+    fn deadline_of_a_huge_timeout_is_infinite() {
+        assert!(matches!(
+            Deadline::after(Some(Duration::MAX)),
+            Deadline::Never
+        ));
+        assert!(matches!(
+            Deadline::after(Some(Duration::ZERO)),
+            Deadline::Now
+        ));
+    }
+
+    #[test]
+    fn retry_eintr_passes_the_remaining_time() {
+        let mut seen = Vec::new();
+        let res = retry_eintr(Some(Duration::from_secs(10)), |left| {
+            seen.push(left.expect("finite"));
+            if seen.len() < 3 {
+                std::thread::sleep(Duration::from_millis(5));
+                Err(io::Error::from_raw_os_error(libc::EINTR))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(res.unwrap(), 7);
+        assert_eq!(seen.len(), 3);
+        assert!(seen[1] < seen[0] && seen[2] < seen[1], "{seen:?}");
+    }
+
+    #[test]
+    fn retry_eintr_stops_when_time_is_up() {
+        let mut calls = 0;
+        let res = retry_eintr(Some(Duration::from_millis(1)), |_| {
+            calls += 1;
+            std::thread::sleep(Duration::from_millis(2));
+            Err(io::Error::from_raw_os_error(libc::EINTR))
+        });
+        assert_eq!(res.unwrap(), 0);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn waker_becomes_readable_and_drains() {
+        let w = Waker::new().unwrap();
+        let mut pfd = libc::pollfd {
+            fd: w.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
+        assert_eq!(n, 0);
+        w.wake().unwrap();
+        w.wake().unwrap();
+        // SAFETY: one valid pollfd.
+        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
+        assert_eq!(n, 1);
+        w.drain().unwrap();
+        // SAFETY: one valid pollfd.
+        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
+        assert_eq!(n, 0);
+    }
+}
