@@ -1,0 +1,312 @@
+//! What the examples share: a small hand-written argument parser with clear
+//! errors, and a `signalfd` that turns SIGINT/SIGTERM into readiness.
+//!
+//! This directory has no `main.rs`, so cargo does not take it for an example;
+//! each example includes it with `mod common;`.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process;
+use std::time::Duration;
+
+use tripoll::{AnyPoller, Backend};
+
+/// Exit status for a command line that cannot be understood.
+pub const USAGE_ERROR: i32 = 2;
+
+/// Walks the command line: `--name value`, `--name=value` and bare flags.
+/// Every error names the option, shows the bad value and points at `--help`.
+pub struct Args {
+    prog: &'static str,
+    usage: &'static str,
+    rest: std::vec::IntoIter<String>,
+    /// The value of the last `--name=value` flag, not yet taken.
+    inline: Option<String>,
+}
+
+impl Args {
+    /// The process's own arguments, program name skipped.
+    pub fn from_env(prog: &'static str, usage: &'static str) -> Args {
+        let mut all = Vec::new();
+        for a in std::env::args_os().skip(1) {
+            match a.into_string() {
+                Ok(s) => all.push(s),
+                Err(bad) => fail(prog, &format!("argument {bad:?} is not valid UTF-8")),
+            }
+        }
+        Args {
+            prog,
+            usage,
+            rest: all.into_iter(),
+            inline: None,
+        }
+    }
+
+    /// The next option name, or `None` at the end. Positional arguments are
+    /// refused: every example takes options only.
+    pub fn next_flag(&mut self) -> Option<String> {
+        if let Some(v) = self.inline.take() {
+            self.fail(&format!("unexpected value {v:?}: this option takes none"));
+        }
+        let arg = self.rest.next()?;
+        if !arg.starts_with("--") && arg != "-h" {
+            self.fail(&format!("unexpected argument {arg:?}"));
+        }
+        match arg.split_once('=') {
+            Some((name, value)) => {
+                self.inline = Some(value.to_owned());
+                Some(name.to_owned())
+            }
+            None => Some(arg),
+        }
+    }
+
+    /// The value of option `flag`, parsed by `parse`; exits with a usage
+    /// error if it is missing or does not parse.
+    pub fn value<T>(&mut self, flag: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+        let raw = match self.inline.take().or_else(|| self.rest.next()) {
+            Some(v) => v,
+            None => self.fail(&format!("{flag} needs a value")),
+        };
+        match parse(&raw) {
+            Ok(v) => v,
+            Err(why) => self.fail(&format!("invalid value {raw:?} for {flag}: {why}")),
+        }
+    }
+
+    /// Prints the usage text and exits 0.
+    pub fn help(&self) -> ! {
+        print!("{}", self.usage);
+        process::exit(0)
+    }
+
+    /// Exits with a usage error naming an unknown option.
+    pub fn unknown(&self, flag: &str) -> ! {
+        self.fail(&format!("unknown option {flag}"))
+    }
+
+    /// Exits with a usage error.
+    pub fn fail(&self, msg: &str) -> ! {
+        fail(self.prog, msg)
+    }
+}
+
+/// Prints `prog: error: msg` and a pointer to `--help`, then exits 2.
+pub fn fail(prog: &str, msg: &str) -> ! {
+    eprintln!("{prog}: error: {msg}");
+    eprintln!("Try '{prog} --help' for more information.");
+    process::exit(USAGE_ERROR)
+}
+
+/// Prints `prog: error: msg` and exits 1: the command line was fine, the
+/// run was not.
+pub fn die(prog: &str, msg: impl std::fmt::Display) -> ! {
+    eprintln!("{prog}: error: {msg}");
+    process::exit(1)
+}
+
+pub fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse::<Backend>()
+        .map_err(|_| "expected one of epoll, poll, select".to_owned())
+}
+
+/// The poller `--backend` asked for, or the one `TRIPOLL_BACKEND` names.
+pub fn make_poller(prog: &str, backend: Option<Backend>) -> AnyPoller {
+    let res = match backend {
+        Some(b) => AnyPoller::new(b),
+        None => AnyPoller::from_env(),
+    };
+    res.unwrap_or_else(|e| die(prog, format!("cannot create the poller: {e}")))
+}
+
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .map_err(|_| "expected a port number from 0 to 65535".to_owned())
+}
+
+pub fn parse_addr(s: &str) -> Result<IpAddr, String> {
+    s.parse::<IpAddr>()
+        .map_err(|_| "expected an IP address such as 127.0.0.1 or ::1".to_owned())
+}
+
+/// A count with an inclusive lower bound.
+pub fn parse_count(min: u64) -> impl Fn(&str) -> Result<u64, String> {
+    move |s| match s.parse::<u64>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(_) => Err(format!("must be at least {min}")),
+        Err(_) => Err("expected a whole number".to_owned()),
+    }
+}
+
+/// A byte size: a whole number with an optional `K`, `M` or `G` suffix
+/// (binary units: `1M` is 1 MiB).
+pub fn parse_size(min: u64) -> impl Fn(&str) -> Result<u64, String> {
+    move |s| {
+        let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+            Some((i, _)) => s.split_at(i),
+            None => (s, ""),
+        };
+        let mult: u64 = match unit.to_ascii_lowercase().trim_end_matches("ib") {
+            "" | "b" => 1,
+            "k" => 1 << 10,
+            "m" => 1 << 20,
+            "g" => 1 << 30,
+            _ => return Err("expected a number of bytes, optionally with K, M or G".to_owned()),
+        };
+        let n = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(|| "expected a number of bytes, optionally with K, M or G".to_owned())?;
+        if n < min {
+            return Err(format!("must be at least {min} bytes"));
+        }
+        Ok(n)
+    }
+}
+
+/// A duration: a number with an optional `ms`, `s` (the default) or `m`
+/// suffix. Zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || "expected a duration such as 10, 10s, 500ms or 2m".to_owned();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err("must be a positive duration".to_owned());
+    }
+    Duration::try_from_secs_f64(v * scale).map_err(|_| bad())
+}
+
+/// A positive rate, per second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("expected a positive number per second".to_owned()),
+    }
+}
+
+/// A comma-separated list of counts, each at least `min`.
+pub fn parse_list(min: u64) -> impl Fn(&str) -> Result<Vec<u64>, String> {
+    move |s| {
+        let items: Result<Vec<u64>, String> = s
+            .split(',')
+            .map(|part| parse_count(min)(part.trim()).map_err(|e| format!("{part:?}: {e}")))
+            .collect();
+        let items = items?;
+        if items.is_empty() {
+            return Err("expected a comma-separated list".to_owned());
+        }
+        Ok(items)
+    }
+}
+
+/// SIGINT and SIGTERM delivered as readable data on a descriptor, so a
+/// server's event loop hears them like any other event.
+///
+/// The signals are blocked for the whole process (call this before starting
+/// threads, which inherit the mask); the kernel then queues them on the
+/// `signalfd` instead of running a handler.
+pub struct ShutdownSignals {
+    fd: OwnedFd,
+}
+
+impl ShutdownSignals {
+    pub fn new() -> io::Result<ShutdownSignals> {
+        // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is valid, writable storage for a signal set, and the
+        // signal numbers are valid.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+        }
+        // SAFETY: `set` is initialised; the old mask is not wanted (null).
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // SAFETY: -1 asks for a new descriptor; `set` is initialised.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(ShutdownSignals { fd })
+    }
+
+    /// The first pending signal's name, or `None` if none is pending.
+    pub fn take(&self) -> io::Result<Option<&'static str>> {
+        // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: `info` is writable storage of exactly `size` bytes.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            };
+        }
+        if n as usize != size {
+            return Ok(None);
+        }
+        Ok(Some(match info.ssi_signo as i32 {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            _ => "a signal",
+        }))
+    }
+}
+
+impl AsRawFd for ShutdownSignals {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Formats a count of bytes with a binary unit.
+pub fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// Formats a duration given in nanoseconds with a fitting unit.
+pub fn human_nanos(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else if ns < 1_000_000_000.0 {
+        format!("{:.2} ms", ns / 1_000_000.0)
+    } else {
+        format!("{:.2} s", ns / 1_000_000_000.0)
+    }
+}

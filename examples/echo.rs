@@ -1,0 +1,576 @@
+//! An echo server on the raw `Poller` API: register, modify, unregister.
+//!
+//! ```text
+//! cargo run --example echo -- --backend poll --mode oneshot --port 8001 --port 8002
+//! ```
+//!
+//! What it shows, in the order a reader meets it:
+//!
+//! - one poller watching a signalfd (SIGINT/SIGTERM end the server with exit
+//!   status 0), several listening sockets and every connection;
+//! - the trigger mode chosen on the command line, refused up front with
+//!   `supports` when the backend cannot honour it (edge needs epoll);
+//! - per-connection output buffering: writable interest is asked for only
+//!   while output is pending, and a connection whose pending output passes a
+//!   cap is not read from until it drains, so a peer that reads slowly loses
+//!   no byte and cannot make the server buffer without bound;
+//! - an accept loop that survives running out of descriptors (`EMFILE`)
+//!   without spinning: it keeps a spare descriptor, and when accept fails it
+//!   closes the spare, accepts the connection, closes it at once and takes
+//!   the spare back, so the pending connection leaves the backlog.
+
+#[allow(dead_code)]
+mod common;
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process;
+use std::time::Duration;
+
+use common::{Args, ShutdownSignals};
+use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
+
+const PROG: &str = "echo";
+
+const USAGE: &str = "\
+echo: an echo server on tripoll's raw Poller API
+
+Usage: echo [OPTIONS]
+
+Every byte a client sends is sent back to it, in order. The server prints one
+line saying where it listens, with which backend and mode, and runs until
+SIGINT (Ctrl-C) or SIGTERM, then exits with status 0.
+
+Options:
+  --backend epoll|poll|select
+        The readiness backend. Default: $TRIPOLL_BACKEND, or epoll.
+  --mode level|edge|oneshot
+        How readiness is reported (default: level).
+          level    every wait reports a socket while it is ready;
+          edge     a socket is reported when it becomes ready, and the server
+                   reads and writes until EAGAIN (epoll only);
+          oneshot  one report, then the socket is re-armed with modify.
+  --addr IP
+        The address to listen on (default: 127.0.0.1; ::1 for IPv6).
+  --port PORT
+        A port to listen on; repeat for several (default: 8001). Port 0 asks
+        the kernel for a free port; the line printed at start shows which.
+  --max-pending BYTES
+        Output a connection may have pending before the server stops reading
+        from it until the peer catches up (default: 1M). K, M, G suffixes.
+  --max-fds N
+        Set this process's descriptor limit (RLIMIT_NOFILE) to N, to watch the
+        server shed connections at the limit instead of failing. Default: raise
+        it as far as allowed.
+  -h, --help
+        Print this help.
+
+Example:
+  echo --backend epoll --mode edge --port 8001 --port 8002
+  printf 'hello\\n' | nc -q1 127.0.0.1 8001
+";
+
+/// Reads per readiness report before another connection gets its turn.
+const READS_PER_TURN: usize = 16;
+/// Size of one read.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug)]
+struct Config {
+    backend: Option<Backend>,
+    mode: Mode,
+    addr: IpAddr,
+    ports: Vec<u16>,
+    max_pending: usize,
+    max_fds: Option<u64>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "level" => Ok(Mode::Level),
+        "edge" => Ok(Mode::Edge),
+        "oneshot" => Ok(Mode::Oneshot),
+        _ => Err("expected one of level, edge, oneshot".to_owned()),
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Edge => "edge",
+        Mode::Oneshot => "oneshot",
+        _ => "level",
+    }
+}
+
+fn parse_args() -> Config {
+    let mut cfg = Config {
+        backend: None,
+        mode: Mode::Level,
+        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ports: Vec::new(),
+        max_pending: 1 << 20,
+        max_fds: None,
+    };
+    let mut args = Args::from_env(PROG, USAGE);
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "-h" | "--help" => args.help(),
+            "--backend" => cfg.backend = Some(args.value(&flag, common::parse_backend)),
+            "--mode" => cfg.mode = args.value(&flag, parse_mode),
+            "--addr" => cfg.addr = args.value(&flag, common::parse_addr),
+            "--port" => cfg.ports.push(args.value(&flag, common::parse_port)),
+            "--max-pending" => {
+                let n = args.value(&flag, common::parse_size(1));
+                cfg.max_pending = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            "--max-fds" => cfg.max_fds = Some(args.value(&flag, common::parse_count(8))),
+            _ => args.unknown(&flag),
+        }
+    }
+    if cfg.ports.is_empty() {
+        cfg.ports.push(8001);
+    }
+    cfg
+}
+
+fn main() {
+    let cfg = parse_args();
+    // Block the signals before anything else, so none is lost between
+    // start-up and the first wait.
+    let signals = ShutdownSignals::new()
+        .unwrap_or_else(|e| common::die(PROG, format!("cannot set up signal handling: {e}")));
+    let poller = common::make_poller(PROG, cfg.backend);
+    if !poller.supports(cfg.mode) {
+        common::fail(
+            PROG,
+            &format!(
+                "the {} backend does not support --mode {} (edge-triggered readiness needs \
+                 epoll); use --mode level or --mode oneshot",
+                poller.name(),
+                mode_name(cfg.mode)
+            ),
+        );
+    }
+    set_fd_limit(cfg.max_fds);
+
+    let mut server = Server::new(poller, &cfg, &signals)
+        .unwrap_or_else(|e| common::die(PROG, format!("cannot start: {e}")));
+    let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
+    println!(
+        "{PROG}: listening on {} (backend {}, mode {})",
+        addrs.join(", "),
+        server.poller.name(),
+        mode_name(cfg.mode)
+    );
+
+    match server.run(&signals) {
+        Ok(signal) => {
+            let s = &server.stats;
+            eprintln!(
+                "{PROG}: {signal}: shutting down; accepted {}, refused at the fd limit {}, \
+                 still open {}",
+                s.accepted,
+                s.refused,
+                server.open_connections()
+            );
+            process::exit(0);
+        }
+        Err(e) => common::die(PROG, e),
+    }
+}
+
+/// Sets the descriptor limit asked for with `--max-fds`, or raises it as far
+/// as the process may.
+fn set_fd_limit(wanted: Option<u64>) {
+    let Some(n) = wanted else {
+        // Best effort: a server with a low limit still works, it sheds
+        // connections sooner.
+        let _ = tripoll::raise_fd_limit(1 << 16);
+        return;
+    };
+    let lim = libc::rlimit {
+        rlim_cur: n as libc::rlim_t,
+        rlim_max: n.max(hard_fd_limit()) as libc::rlim_t,
+    };
+    // SAFETY: `lim` is a valid rlimit that outlives the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        let e = io::Error::last_os_error();
+        common::die(PROG, format!("cannot set the descriptor limit to {n}: {e}"));
+    }
+}
+
+fn hard_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_max as u64
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`: a peer that has gone away yields `EPIPE`
+/// instead of killing the process with SIGPIPE.
+fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Token layout: the signalfd, then one per listener, then the connections
+/// (slab index + offset).
+const SIGNALS: Token = Token(0);
+const FIRST_LISTENER: usize = 1;
+
+#[derive(Debug, Default)]
+struct Stats {
+    accepted: u64,
+    refused: u64,
+}
+
+struct Server {
+    poller: AnyPoller,
+    mode: Mode,
+    listeners: Vec<TcpListener>,
+    /// Connection slab: a connection's token is its index plus `conn_base`.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    conn_base: usize,
+    /// Kept open to be given up when accept hits the descriptor limit.
+    spare: Option<OwnedFd>,
+    /// Edge mode only: connections that stopped reading because their turn
+    /// was over, not because the socket was drained. No new edge will come
+    /// for them, so they are driven again after the next (non-blocking) wait.
+    again: Vec<usize>,
+    max_pending: usize,
+    buf: Vec<u8>,
+    stats: Stats,
+    warned_register: bool,
+}
+
+struct Conn {
+    stream: TcpStream,
+    /// Output not yet sent is `out[sent..]`.
+    out: Vec<u8>,
+    sent: usize,
+    /// The peer will send nothing more; close once `out` is flushed.
+    read_closed: bool,
+    /// The interest currently registered.
+    interest: Interest,
+}
+
+/// What driving a connection left behind.
+enum Drive {
+    /// Nothing more will happen on it: close it.
+    Done,
+    /// Still open; `more` when it may have unread input left.
+    Open { more: bool },
+}
+
+impl Conn {
+    fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    /// The interest this connection needs now: readable unless the peer
+    /// closed or too much output is pending; writable only while output is
+    /// pending. Never empty for an open connection (see `drive`).
+    fn wanted(&self, max_pending: usize) -> Interest {
+        let mut i = Interest::empty();
+        if !self.read_closed && self.pending() < max_pending {
+            i |= Interest::READABLE;
+        }
+        if self.pending() > 0 {
+            i |= Interest::WRITABLE;
+        }
+        i
+    }
+
+    /// Sends pending output until it is gone or the socket is full.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.sent < self.out.len() {
+            match send_nosignal(self.stream.as_raw_fd(), &self.out[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        } else if self.sent >= READ_CHUNK && self.sent * 2 >= self.out.len() {
+            self.out.drain(..self.sent);
+            self.sent = 0;
+        }
+        Ok(())
+    }
+
+    /// Moves bytes from the socket to the peer: flush, read, flush, ... until
+    /// the socket has no input, the output cap is reached, or the turn is
+    /// over. Reads and writes go until `WouldBlock`, as edge mode requires.
+    fn drive(&mut self, buf: &mut [u8], max_pending: usize) -> io::Result<Drive> {
+        let mut reads = 0;
+        loop {
+            self.flush()?;
+            if self.read_closed || self.pending() >= max_pending {
+                break;
+            }
+            if reads == READS_PER_TURN {
+                return Ok(Drive::Open { more: true });
+            }
+            reads += 1;
+            match self.stream.read(buf) {
+                Ok(0) => self.read_closed = true,
+                Ok(n) => self.out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.read_closed && self.pending() == 0 {
+            return Ok(Drive::Done);
+        }
+        Ok(Drive::Open { more: false })
+    }
+}
+
+impl Server {
+    fn new(poller: AnyPoller, cfg: &Config, signals: &ShutdownSignals) -> io::Result<Server> {
+        // Signals are read in full on each report, so level mode is right for
+        // them whatever the sockets use.
+        poller.register(signals.as_raw_fd(), SIGNALS, Interest::READABLE, Mode::Level)?;
+        let mut listeners = Vec::with_capacity(cfg.ports.len());
+        for (i, &port) in cfg.ports.iter().enumerate() {
+            let l = TcpListener::bind(SocketAddr::new(cfg.addr, port))
+                .map_err(|e| io::Error::new(e.kind(), format!("bind {}:{port}: {e}", cfg.addr)))?;
+            l.set_nonblocking(true)?;
+            // std listens with a backlog of 128; a many-connection client
+            // connects faster than that, so ask for more (listen on a
+            // listening socket only changes its backlog).
+            // SAFETY: `l` owns this open socket for the duration of the call.
+            unsafe { libc::listen(l.as_raw_fd(), 1024) };
+            poller.register(
+                l.as_raw_fd(),
+                Token(FIRST_LISTENER + i),
+                Interest::READABLE,
+                cfg.mode,
+            )?;
+            listeners.push(l);
+        }
+        Ok(Server {
+            conn_base: FIRST_LISTENER + listeners.len(),
+            poller,
+            mode: cfg.mode,
+            listeners,
+            conns: Vec::new(),
+            free: Vec::new(),
+            spare: Some(open_spare()?),
+            again: Vec::new(),
+            max_pending: cfg.max_pending,
+            buf: vec![0; READ_CHUNK],
+            stats: Stats::default(),
+            warned_register: false,
+        })
+    }
+
+    fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    fn open_connections(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+
+    /// The event loop. Returns the name of the signal that ended it.
+    fn run(&mut self, signals: &ShutdownSignals) -> io::Result<&'static str> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = if self.again.is_empty() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.poller.wait(&mut events, timeout)?;
+            for ev in events.iter() {
+                let t = ev.token().0;
+                if ev.token() == SIGNALS {
+                    if let Some(sig) = signals.take()? {
+                        return Ok(sig);
+                    }
+                } else if t < self.conn_base {
+                    self.accept_all(t - FIRST_LISTENER)?;
+                } else {
+                    self.serve(t - self.conn_base);
+                }
+            }
+            for slot in std::mem::take(&mut self.again) {
+                self.serve(slot);
+            }
+        }
+    }
+
+    /// Accepts until the backlog is empty. Connections arriving when the
+    /// process is out of descriptors are accepted with the spare descriptor
+    /// and closed at once: left in the backlog, they would keep the listener
+    /// readable and a level-triggered loop would spin.
+    fn accept_all(&mut self, li: usize) -> io::Result<()> {
+        loop {
+            match self.listeners[li].accept() {
+                Ok((stream, _peer)) => self.add(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    if !self.shed(li) {
+                        break;
+                    }
+                }
+                // The connection died in the backlog, or a transient error:
+                // next one.
+                Err(e) if is_per_connection(&e) => {}
+                Err(e) => {
+                    eprintln!("{PROG}: accept: {e}");
+                    break;
+                }
+            }
+        }
+        if self.mode.is_oneshot() {
+            let fd = self.listeners[li].as_raw_fd();
+            let token = Token(FIRST_LISTENER + li);
+            self.poller
+                .modify(fd, token, Interest::READABLE, self.mode)?;
+        }
+        Ok(())
+    }
+
+    /// Out of descriptors: frees the spare, accepts one connection, closes
+    /// it, and takes the spare back. Returns whether the loop may go on.
+    fn shed(&mut self, li: usize) -> bool {
+        if self.spare.take().is_none() {
+            eprintln!("{PROG}: out of descriptors and no spare left; pausing accept");
+            return false;
+        }
+        let go_on = match self.listeners[li].accept() {
+            Ok((stream, _)) => {
+                drop(stream);
+                self.stats.refused += 1;
+                true
+            }
+            Err(e) => !(e.kind() == io::ErrorKind::WouldBlock || is_fd_exhaustion(&e)),
+        };
+        match open_spare() {
+            Ok(fd) => self.spare = Some(fd),
+            Err(e) => eprintln!("{PROG}: cannot reopen the spare descriptor: {e}"),
+        }
+        go_on && self.spare.is_some()
+    }
+
+    fn add(&mut self, stream: TcpStream) {
+        if let Err(e) = stream.set_nonblocking(true) {
+            eprintln!("{PROG}: set_nonblocking: {e}");
+            return;
+        }
+        // Echoed replies are small and latency matters more than packets.
+        let _ = stream.set_nodelay(true);
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.conns.len() - 1
+        });
+        let token = Token(self.conn_base + slot);
+        let res = self
+            .poller
+            .register(stream.as_raw_fd(), token, Interest::READABLE, self.mode);
+        if let Err(e) = res {
+            // Select cannot take descriptors from 1024 up, for one: refuse
+            // the connection, keep serving the others.
+            if !self.warned_register {
+                eprintln!("{PROG}: refusing connections: {e}");
+                self.warned_register = true;
+            }
+            self.stats.refused += 1;
+            self.free.push(slot);
+            return;
+        }
+        self.stats.accepted += 1;
+        self.conns[slot] = Some(Conn {
+            stream,
+            out: Vec::new(),
+            sent: 0,
+            read_closed: false,
+            interest: Interest::READABLE,
+        });
+    }
+
+    /// Handles readiness (or a retry) of the connection in `slot`.
+    fn serve(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            // Closed earlier in this batch.
+            return;
+        };
+        match conn.drive(&mut self.buf, self.max_pending) {
+            Ok(Drive::Done) | Err(_) => self.close(slot),
+            Ok(Drive::Open { more }) => {
+                if more && self.mode.is_edge() {
+                    self.again.push(slot);
+                }
+                if let Err(e) = self.rearm(slot) {
+                    eprintln!("{PROG}: modify: {e}");
+                    self.close(slot);
+                }
+            }
+        }
+    }
+
+    /// Brings the registration in line with what the connection needs. A
+    /// oneshot registration is re-armed every time, even if unchanged.
+    fn rearm(&mut self, slot: usize) -> tripoll::Result<()> {
+        let token = Token(self.conn_base + slot);
+        let (max, mode) = (self.max_pending, self.mode);
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let wanted = conn.wanted(max);
+        if wanted == conn.interest && !mode.is_oneshot() {
+            return Ok(());
+        }
+        self.poller
+            .modify(conn.stream.as_raw_fd(), token, wanted, mode)?;
+        conn.interest = wanted;
+        Ok(())
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(conn) = self.conns[slot].take() {
+            // Unregister before the descriptor is closed (when `conn` drops),
+            // so its number can be reused safely.
+            if let Err(e) = self.poller.unregister(conn.stream.as_raw_fd()) {
+                eprintln!("{PROG}: unregister: {e}");
+            }
+            self.free.push(slot);
+        }
+    }
+}
+
+fn open_spare() -> io::Result<OwnedFd> {
+    Ok(std::fs::File::open("/dev/null")?.into())
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR | libc::ETIMEDOUT)
+    )
+}
