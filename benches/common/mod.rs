@@ -1,0 +1,577 @@
+//! Shared set-up for the criterion benches: descriptor fixtures, one
+//! `Driver` per row (the three tripoll backends, the same loop written on
+//! raw libc, mio and polling), and the criterion configuration.
+//!
+//! Every driver registers the same descriptors for reading, level-triggered
+//! where the library offers it, with key `i` for `fds[i]`, and on each wait
+//! hands the key of every ready descriptor to a callback. The bench decides
+//! what the callback does (read a byte, forward a write), so every row does
+//! the same work around its wait.
+
+// Each bench binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use criterion::Criterion;
+use tripoll::{Events, Interest, Mode, Poller, Token, FD_SETSIZE};
+
+/// The registered-descriptor counts of the scaling benches. 16 384 is the
+/// largest power of two that fits under a hard `RLIMIT_NOFILE` of 20 000,
+/// which a process without `CAP_SYS_RESOURCE` cannot raise.
+pub const SIZES: [usize; 6] = [10, 100, 1_000, 10_000, 16_384, 65_536];
+
+/// What the benches ask `raise_fd_limit` for: 65 536 registered descriptors
+/// and room to spare.
+pub const FD_LIMIT: u64 = 140_000;
+
+/// Descriptors a bench holds besides its fixture: standard streams, the
+/// pollers' own descriptors, criterion's files.
+const HEADROOM: u64 = 64;
+
+/// How many events one wait can return, for every row.
+pub const EVENTS: usize = 1024;
+
+/// Raises the descriptor limit towards [`FD_LIMIT`] and returns the soft
+/// limit in force, which is lower where the hard limit cannot be raised.
+pub fn raise_limit() -> u64 {
+    tripoll::raise_fd_limit(FD_LIMIT).expect("raise RLIMIT_NOFILE")
+}
+
+/// Criterion settings that keep all the benches of `cargo bench` near ten
+/// minutes on two cores: 1 s warm-up, 2 s of measurement.
+pub fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+/// Samples per benchmark for `n` registered descriptors: fewer for the big
+/// sets, where one iteration of poll or select takes milliseconds.
+pub fn samples(n: usize) -> usize {
+    if n >= 10_000 {
+        20
+    } else {
+        30
+    }
+}
+
+/// `n` registered descriptors: the ends of `n / 2` non-blocking Unix stream
+/// socket pairs, every end registered, so that `n` descriptors cost `n`
+/// from the limit. Descriptor `i`'s peer is `i ^ 1`: a byte written to the
+/// peer makes `i` readable, and nothing else does. In a fresh process the
+/// descriptors are numbered from 3 up, so sets of about a thousand stay
+/// within select's reach.
+#[derive(Debug)]
+pub struct Fds {
+    owned: Vec<OwnedFd>,
+    raw: Vec<RawFd>,
+}
+
+impl Fds {
+    /// The fixture for `n` (even) descriptors, or why it cannot be made
+    /// under `limit` (the soft `RLIMIT_NOFILE`).
+    pub fn new(n: usize, limit: u64) -> Result<Fds, String> {
+        assert!(n % 2 == 0, "descriptors come in pairs");
+        if n as u64 + HEADROOM > limit {
+            return Err(format!(
+                "needs {n} descriptors plus {HEADROOM}, RLIMIT_NOFILE is {limit} \
+                 (raising the hard limit needs CAP_SYS_RESOURCE)"
+            ));
+        }
+        let mut owned = Vec::with_capacity(n);
+        for _ in 0..n / 2 {
+            let (a, b) = socket_pair().map_err(|e| format!("socketpair: {e}"))?;
+            owned.push(a);
+            owned.push(b);
+        }
+        let raw = owned.iter().map(AsRawFd::as_raw_fd).collect();
+        Ok(Fds { owned, raw })
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Every descriptor, in key order.
+    pub fn all(&self) -> &[RawFd] {
+        &self.raw
+    }
+
+    /// Descriptor `i`.
+    #[inline]
+    pub fn fd(&self, i: usize) -> RawFd {
+        self.raw[i]
+    }
+
+    /// The other end of descriptor `i`'s pair: write here to make `i`
+    /// readable.
+    #[inline]
+    pub fn peer(&self, i: usize) -> RawFd {
+        self.raw[i ^ 1]
+    }
+
+    /// The highest descriptor, if select cannot take it (with room for the
+    /// select backend's own wake-up descriptor).
+    pub fn beyond_select(&self) -> Option<RawFd> {
+        let max = self.raw.iter().copied().max()?;
+        (max as usize + 8 >= FD_SETSIZE).then_some(max)
+    }
+}
+
+/// Builds the fixture for `n` descriptors, or prints why `group/row/n` is
+/// not run.
+pub fn fixture(group: &str, n: usize, limit: u64) -> Option<Fds> {
+    match Fds::new(n, limit) {
+        Ok(fds) => Some(fds),
+        Err(why) => {
+            println!("{group}/*/{n}: not run: {why}");
+            None
+        }
+    }
+}
+
+/// Whether a row may run on `fds`; prints why not for select beyond
+/// `FD_SETSIZE`.
+pub fn runnable<D: Driver>(group: &str, fds: &Fds) -> bool {
+    if !D::SELECT {
+        return true;
+    }
+    match fds.beyond_select() {
+        None => true,
+        Some(fd) => {
+            println!(
+                "{group}/{}/{}: not run: descriptor {fd} is beyond select's FD_SETSIZE ({FD_SETSIZE})",
+                D::NAME,
+                fds.len()
+            );
+            false
+        }
+    }
+}
+
+/// A connected pair of non-blocking, close-on-exec Unix stream sockets.
+pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors the kernel writes.
+    if unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socketpair just returned these two descriptors; we own them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Writes one byte; a bench whose write fails has measured nothing.
+#[inline]
+pub fn write_byte(fd: RawFd) {
+    let b = 1u8;
+    // SAFETY: one readable byte at `&b`.
+    let n = unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    assert_eq!(n, 1, "write({fd}): {}", io::Error::last_os_error());
+}
+
+/// Reads the one byte a bench wrote.
+#[inline]
+pub fn read_byte(fd: RawFd) {
+    let mut b = 0u8;
+    // SAFETY: one writable byte at `&mut b`.
+    let n = unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+    assert_eq!(n, 1, "read({fd}): {}", io::Error::last_os_error());
+}
+
+/// `-1` from a libc call as the panic every bench wants.
+fn check(res: libc::c_int, what: &str) -> libc::c_int {
+    assert!(res != -1, "{what}: {}", io::Error::last_os_error());
+    res
+}
+
+/// One row of a bench: a way to wait for readable descriptors.
+pub trait Driver: Sized {
+    /// The row's name in the report.
+    const NAME: &'static str;
+    /// Whether the row is select(2), limited to descriptors below
+    /// `FD_SETSIZE`.
+    const SELECT: bool = false;
+
+    /// Registers every `fds[i]` for reading with key `i`.
+    fn open(fds: &[RawFd]) -> Self;
+
+    /// Blocks until at least one descriptor is ready, calls `f(key)` for
+    /// each ready one and returns how many it reported. An interrupted wait
+    /// reports nothing.
+    fn wait(&mut self, f: impl FnMut(usize)) -> usize;
+}
+
+/// A tripoll backend that can be made without arguments.
+pub trait Backend: Poller + Sized {
+    const NAME: &'static str;
+    const SELECT: bool;
+    fn create() -> tripoll::Result<Self>;
+}
+
+impl Backend for tripoll::Epoll {
+    const NAME: &'static str = "epoll";
+    const SELECT: bool = false;
+    fn create() -> tripoll::Result<Self> {
+        tripoll::Epoll::new()
+    }
+}
+
+impl Backend for tripoll::Poll {
+    const NAME: &'static str = "poll";
+    const SELECT: bool = false;
+    fn create() -> tripoll::Result<Self> {
+        tripoll::Poll::new()
+    }
+}
+
+impl Backend for tripoll::Select {
+    const NAME: &'static str = "select";
+    const SELECT: bool = true;
+    fn create() -> tripoll::Result<Self> {
+        tripoll::Select::new()
+    }
+}
+
+/// A tripoll backend, called directly (no `AnyPoller` dispatch).
+#[derive(Debug)]
+pub struct Tri<P> {
+    pub poller: P,
+    events: Events,
+}
+
+impl<P: Backend> Tri<P> {
+    /// A poller with nothing registered.
+    pub fn empty() -> Tri<P> {
+        Tri {
+            poller: P::create().expect("create poller"),
+            events: Events::with_capacity(EVENTS),
+        }
+    }
+}
+
+impl<P: Backend> Driver for Tri<P> {
+    const NAME: &'static str = P::NAME;
+    const SELECT: bool = P::SELECT;
+
+    fn open(fds: &[RawFd]) -> Self {
+        let tri: Tri<P> = Tri::empty();
+        for (i, &fd) in fds.iter().enumerate() {
+            tri.poller
+                .register(fd, Token(i), Interest::READABLE, Mode::Level)
+                .expect("register");
+        }
+        tri
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        let n = self.poller.wait(&mut self.events, None).expect("wait");
+        for ev in self.events.iter() {
+            f(ev.token().0);
+        }
+        n
+    }
+}
+
+/// The interest tripoll's epoll backend asks for with `Interest::READABLE`.
+pub const EPOLL_READ: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+
+/// `epoll_create1`, `epoll_ctl`, `epoll_wait` on libc: the floor for the
+/// epoll backend.
+#[derive(Debug)]
+pub struct RawEpoll {
+    pub epfd: OwnedFd,
+    buf: Vec<libc::epoll_event>,
+}
+
+impl RawEpoll {
+    pub fn empty() -> RawEpoll {
+        // SAFETY: plain system call; a new descriptor we own on success.
+        let epfd = check(
+            unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+            "epoll_create1",
+        );
+        RawEpoll {
+            // SAFETY: epoll_create1 just returned this descriptor.
+            epfd: unsafe { OwnedFd::from_raw_fd(epfd) },
+            buf: Vec::with_capacity(EVENTS),
+        }
+    }
+
+    #[inline]
+    pub fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, key: usize) {
+        let mut ev = libc::epoll_event {
+            events,
+            u64: key as u64,
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        check(
+            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) },
+            "epoll_ctl",
+        );
+    }
+}
+
+impl Driver for RawEpoll {
+    const NAME: &'static str = "raw-epoll";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let raw = RawEpoll::empty();
+        for (i, &fd) in fds.iter().enumerate() {
+            raw.ctl(libc::EPOLL_CTL_ADD, fd, EPOLL_READ, i);
+        }
+        raw
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        let cap = self.buf.capacity() as libc::c_int;
+        // SAFETY: `buf` has room for `cap` events, which the kernel writes.
+        let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), self.buf.as_mut_ptr(), cap, -1) };
+        if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            return 0;
+        }
+        let n = check(n, "epoll_wait") as usize;
+        // SAFETY: epoll_wait initialised the first `n` (≤ cap) entries.
+        unsafe { self.buf.set_len(n) };
+        for ev in &self.buf {
+            f(ev.u64 as usize);
+        }
+        n
+    }
+}
+
+/// A `pollfd` array built once, handed to poll(2) on every wait and scanned
+/// for `revents` until every ready descriptor is found: the floor for the
+/// poll backend.
+#[derive(Debug)]
+pub struct RawPoll {
+    fds: Vec<libc::pollfd>,
+}
+
+impl Driver for RawPoll {
+    const NAME: &'static str = "raw-poll";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let fds = fds
+            .iter()
+            .map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            })
+            .collect();
+        RawPoll { fds }
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        let len = self.fds.len() as libc::nfds_t;
+        // SAFETY: `fds` is a live array of `len` pollfds.
+        let n = unsafe { libc::poll(self.fds.as_mut_ptr(), len, -1) };
+        if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            return 0;
+        }
+        let n = check(n, "poll") as usize;
+        let mut left = n;
+        for (i, p) in self.fds.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if p.revents != 0 {
+                left -= 1;
+                f(i);
+            }
+        }
+        n
+    }
+}
+
+/// A read `fd_set` built once, copied and handed to select(2) on every wait,
+/// then tested descriptor by descriptor until every ready one is found: the
+/// floor for the select backend.
+pub struct RawSelect {
+    fds: Vec<RawFd>,
+    master: libc::fd_set,
+    nfds: libc::c_int,
+}
+
+impl std::fmt::Debug for RawSelect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSelect")
+            .field("nfds", &self.nfds)
+            .finish()
+    }
+}
+
+impl Driver for RawSelect {
+    const NAME: &'static str = "raw-select";
+    const SELECT: bool = true;
+
+    fn open(fds: &[RawFd]) -> Self {
+        // SAFETY: fd_set is plain bits; all-zero is the empty set.
+        let mut master: libc::fd_set = unsafe { std::mem::zeroed() };
+        let mut max = -1;
+        for &fd in fds {
+            assert!(
+                (0..FD_SETSIZE as RawFd).contains(&fd),
+                "fd {fd} ≥ FD_SETSIZE"
+            );
+            // SAFETY: `fd` is in 0..FD_SETSIZE, checked above.
+            unsafe { libc::FD_SET(fd, &mut master) };
+            max = max.max(fd);
+        }
+        RawSelect {
+            fds: fds.to_vec(),
+            master,
+            nfds: max + 1,
+        }
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        let mut set = self.master;
+        let none = std::ptr::null_mut();
+        // SAFETY: `set` is a live fd_set; `nfds` ≤ FD_SETSIZE; null sets and
+        // a null timeout are allowed.
+        let n = unsafe { libc::select(self.nfds, &mut set, none, none, std::ptr::null_mut()) };
+        if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            return 0;
+        }
+        let n = check(n, "select") as usize;
+        let mut left = n;
+        for (i, &fd) in self.fds.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            // SAFETY: every registered `fd` is below FD_SETSIZE (checked in open).
+            if unsafe { libc::FD_ISSET(fd, &set) } {
+                left -= 1;
+                f(i);
+            }
+        }
+        n
+    }
+}
+
+/// `mio::Poll` with `SourceFd`. mio registers everything edge-triggered;
+/// each bench reads what it wrote, so every wait sees a fresh edge.
+#[derive(Debug)]
+pub struct Mio {
+    poll: mio::Poll,
+    events: mio::Events,
+}
+
+impl Driver for Mio {
+    const NAME: &'static str = "mio";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let poll = mio::Poll::new().expect("mio::Poll::new");
+        for (i, fd) in fds.iter().enumerate() {
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(fd),
+                    mio::Token(i),
+                    mio::Interest::READABLE,
+                )
+                .expect("mio register");
+        }
+        Mio {
+            poll,
+            events: mio::Events::with_capacity(EVENTS),
+        }
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        match self.poll.poll(&mut self.events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
+            Err(e) => panic!("mio poll: {e}"),
+        }
+        let mut n = 0;
+        for ev in self.events.iter() {
+            n += 1;
+            f(ev.token().0);
+        }
+        n
+    }
+}
+
+/// `polling::Poller`. Its registrations are oneshot, so every event is
+/// followed by a `modify` that re-arms it: the cost a polling user pays.
+#[derive(Debug)]
+pub struct Polling {
+    poller: polling::Poller,
+    events: polling::Events,
+    fds: Vec<RawFd>,
+}
+
+impl Driver for Polling {
+    const NAME: &'static str = "polling";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let poller = polling::Poller::new().expect("polling::Poller::new");
+        for (i, &fd) in fds.iter().enumerate() {
+            // SAFETY: `fd` stays open until after the poller is dropped (the
+            // fixture outlives every driver).
+            unsafe { poller.add(fd, polling::Event::readable(i)) }.expect("polling add");
+        }
+        let cap = NonZeroUsize::new(EVENTS).expect("EVENTS > 0");
+        Polling {
+            poller,
+            events: polling::Events::with_capacity(cap),
+            fds: fds.to_vec(),
+        }
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        self.events.clear();
+        match self.poller.wait(&mut self.events, None) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
+            Err(e) => panic!("polling wait: {e}"),
+        }
+        let mut n = 0;
+        for ev in self.events.iter() {
+            n += 1;
+            f(ev.key);
+            // SAFETY: the descriptor is open (see `open`).
+            let fd = unsafe { BorrowedFd::borrow_raw(self.fds[ev.key]) };
+            self.poller
+                .modify(fd, polling::Event::readable(ev.key))
+                .expect("polling modify");
+        }
+        n
+    }
+}
+
+/// Something that runs a bench for one row type.
+pub trait Visit {
+    fn visit<D: Driver>(&mut self);
+}
+
+/// The three backends and their raw floors, then mio and polling.
+pub fn every_row(v: &mut impl Visit) {
+    v.visit::<Tri<tripoll::Epoll>>();
+    v.visit::<RawEpoll>();
+    v.visit::<Tri<tripoll::Poll>>();
+    v.visit::<RawPoll>();
+    v.visit::<Tri<tripoll::Select>>();
+    v.visit::<RawSelect>();
+    v.visit::<Mio>();
+    v.visit::<Polling>();
+}
+
+/// The `k`-th of `active` keys spread evenly over `0..n`, each in the
+/// middle of its share, so that a linear scan finds none of them first.
+pub fn spread(k: usize, active: usize, n: usize) -> usize {
+    (2 * k + 1) * n / (2 * active)
+}

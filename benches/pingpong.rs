@@ -1,0 +1,57 @@
+//! One round trip over a socket pair, both ends in one thread and both
+//! registered with one poller: write a → b, wait, read at b, write b → a,
+//! wait, read at a. Two waits per iteration, no thread hand-off, so the
+//! time is the backend's plus the kernel's. Rows: the three tripoll
+//! backends, raw epoll, mio and polling (which re-arms after every event).
+
+mod common;
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+
+use common::{Driver, Fds, Visit};
+
+/// Keys: the end at index 0 is `a`, at index 1 is `b`.
+struct PingPong<'a, 'c> {
+    group: &'a mut BenchmarkGroup<'c, WallTime>,
+    ends: &'a Fds,
+}
+
+impl Visit for PingPong<'_, '_> {
+    fn visit<D: Driver>(&mut self) {
+        let fds = self.ends.all();
+        let mut driver = D::open(fds);
+        self.group.bench_function(D::NAME, |b| {
+            b.iter(|| {
+                for from in [0, 1] {
+                    common::write_byte(fds[from]);
+                    let mut got = None;
+                    while got.is_none() {
+                        driver.wait(|k| {
+                            common::read_byte(fds[k]);
+                            got = Some(k);
+                        });
+                    }
+                    assert_eq!(got, Some(1 - from), "the other end is the one ready");
+                }
+            })
+        });
+    }
+}
+
+fn pingpong(c: &mut Criterion) {
+    let ends = Fds::new(2, common::raise_limit()).expect("one socket pair");
+    let mut group = c.benchmark_group("pingpong");
+    common::every_row(&mut PingPong {
+        group: &mut group,
+        ends: &ends,
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = pingpong
+}
+criterion_main!(benches);
