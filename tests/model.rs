@@ -1,0 +1,1043 @@
+//! Model-based property tests: random sequences of registrations, I/O on
+//! Unix stream socket pairs and zero-timeout waits, checked against a small
+//! model of what each backend must report.
+//!
+//! Every slot is a connected `UnixStream` pair: `ours` is the end that gets
+//! registered, `peer` is the other end that the operations write into, read
+//! from, shut down and close. The model keeps what the kernel keeps for
+//! `ours` (bytes queued each way, shut-down bits, the pending `ECONNRESET`)
+//! and, for epoll's edge-triggered modes, which wake-ups reach the
+//! registration.
+//!
+//! What the model encodes was measured on Linux 6.x with small probes before
+//! it was written down; the facts it rests on:
+//!
+//! * `ours` is always writable: writes are kept small and few, so its send
+//!   buffer never fills, and that stays true after the peer closes.
+//! * readable iff bytes are queued or the peer shut down its writing side
+//!   (`EPOLLRDHUP` with it); hang-up iff both directions are shut (the peer
+//!   closed, or shut down both sides).
+//! * a peer that closes while bytes we sent it are unread leaves
+//!   `ECONNRESET` pending on `ours`: `EPOLLERR` until a read with nothing
+//!   queued returns that error (and clears it).
+//! * select has no error, hang-up or read-closed bits: readable is
+//!   `IN | HUP | ERR`, writable is `OUT | ERR`, and a registration with
+//!   neither readable nor writable interest is never reported.
+//! * epoll's edge modes report when a wake-up reached the registration and
+//!   the descriptor is ready (for its interest) at the time of the wait.
+//!   Wake-ups on `ours`: the peer writing (keyed `IN | PRI`: it passes a
+//!   registration with readable or priority interest), the peer consuming a
+//!   whole buffer we wrote (keyed `OUT`: writable interest only; a partial
+//!   read frees nothing and wakes nobody), and every shutdown or close of
+//!   the peer (unkeyed: passes every registration). Our own reads and writes
+//!   wake nothing on `ours`. `register` and `modify` queue an event when the
+//!   descriptor is ready for the new interest.
+//!
+//! Each backend is checked against the model alone; then the same sequences
+//! (level and oneshot only) run on all three side by side, and epoll and
+//! poll must report identical events while select reports their projection.
+//!
+//! `PROPTEST_CASES` scales every test here (the default is 1000 cases for
+//! each per-backend run); `scripts/memcheck.sh` sets it low.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError};
+use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
+
+const SLOTS: usize = 4;
+/// Tokens a slot may be registered with: `slot * TOKENS_PER_SLOT + t`, so an
+/// event always names its slot.
+const TOKENS_PER_SLOT: usize = 4;
+/// At most this many unread writes queued in each direction: keeps both send
+/// buffers far from full (each small write costs about 1 KiB of the 208 KiB
+/// default, counted four times over by `unix_writable`).
+const MAX_QUEUED_WRITES: usize = 16;
+const MAX_IO: usize = 64;
+
+const IN: u32 = libc::EPOLLIN as u32;
+const OUT: u32 = libc::EPOLLOUT as u32;
+const PRI: u32 = libc::EPOLLPRI as u32;
+const ERR: u32 = libc::EPOLLERR as u32;
+const HUP: u32 = libc::EPOLLHUP as u32;
+const RDHUP: u32 = libc::EPOLLRDHUP as u32;
+
+// ---------------------------------------------------------------------------
+// Operations
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Register {
+        slot: usize,
+        token: usize,
+        interest: Interest,
+        mode: Mode,
+    },
+    Modify {
+        slot: usize,
+        token: usize,
+        interest: Interest,
+        mode: Mode,
+    },
+    Unregister {
+        slot: usize,
+    },
+    /// The peer writes `n` bytes to us.
+    PeerWrite {
+        slot: usize,
+        n: usize,
+    },
+    /// We read up to `n` bytes.
+    Read {
+        slot: usize,
+        n: usize,
+    },
+    /// We write `n` bytes to the peer.
+    Write {
+        slot: usize,
+        n: usize,
+    },
+    /// The peer reads up to `n` bytes of what we wrote.
+    PeerRead {
+        slot: usize,
+        n: usize,
+    },
+    PeerShutWrite {
+        slot: usize,
+    },
+    PeerShutRead {
+        slot: usize,
+    },
+    PeerClose {
+        slot: usize,
+    },
+    /// Unregister if registered, close both ends, open a fresh pair.
+    Renew {
+        slot: usize,
+    },
+    /// `wait` with a zero timeout.
+    Wait,
+}
+
+fn interest_strategy(allow_priority: bool) -> BoxedStrategy<Interest> {
+    let max = if allow_priority { 8u8 } else { 4 };
+    (0..max).prop_map(Interest::from_bits_truncate).boxed()
+}
+
+fn op_strategy(modes: &'static [Mode], allow_priority: bool) -> impl Strategy<Value = Op> {
+    let slot = 0..SLOTS;
+    let n = 1..=MAX_IO;
+    let reg = (
+        slot.clone(),
+        0..TOKENS_PER_SLOT,
+        interest_strategy(allow_priority),
+        proptest::sample::select(modes),
+    );
+    prop_oneof![
+        12 => reg.clone().prop_map(|(slot, token, interest, mode)| Op::Register { slot, token, interest, mode }),
+        8 => reg.prop_map(|(slot, token, interest, mode)| Op::Modify { slot, token, interest, mode }),
+        3 => slot.clone().prop_map(|slot| Op::Unregister { slot }),
+        10 => (slot.clone(), n.clone()).prop_map(|(slot, n)| Op::PeerWrite { slot, n }),
+        8 => (slot.clone(), n.clone()).prop_map(|(slot, n)| Op::Read { slot, n }),
+        5 => (slot.clone(), n.clone()).prop_map(|(slot, n)| Op::Write { slot, n }),
+        5 => (slot.clone(), n).prop_map(|(slot, n)| Op::PeerRead { slot, n }),
+        2 => slot.clone().prop_map(|slot| Op::PeerShutWrite { slot }),
+        1 => slot.clone().prop_map(|slot| Op::PeerShutRead { slot }),
+        2 => slot.clone().prop_map(|slot| Op::PeerClose { slot }),
+        2 => slot.prop_map(|slot| Op::Renew { slot }),
+        24 => Just(Op::Wait),
+    ]
+}
+
+fn ops_strategy(modes: &'static [Mode], allow_priority: bool) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op_strategy(modes, allow_priority), 1..=40)
+}
+
+// ---------------------------------------------------------------------------
+// The model
+
+/// What a wake-up on `ours` is keyed with, which decides whether it reaches
+/// an edge-triggered epoll registration.
+#[derive(Debug, Clone, Copy)]
+enum Wake {
+    /// `sock_def_readable`: `IN | PRI | RDNORM | RDBAND`.
+    Data,
+    /// `unix_write_space`: `OUT | WRNORM | WRBAND`.
+    Space,
+    /// `sk_state_change`: no key, reaches everyone.
+    All,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reg {
+    token: Token,
+    interest: Interest,
+    mode: Mode,
+    armed: bool,
+    /// Edge modes: a wake-up (or the registration itself) queued an event.
+    pending: bool,
+}
+
+/// The kernel state of one slot's `ours`, as the model sees it.
+#[derive(Debug, Default)]
+struct SlotModel {
+    /// Sizes of the writes the peer made that we have not fully read.
+    inbound: VecDeque<usize>,
+    /// Sizes of the writes we made that the peer has not fully read; a write
+    /// frees its buffer (and wakes our writers) only when wholly consumed.
+    outbound: VecDeque<usize>,
+    /// The peer shut down its writing side: our `RCV_SHUTDOWN`.
+    rcv_shut: bool,
+    /// The peer shut down its reading side: our `SEND_SHUTDOWN`.
+    send_shut: bool,
+    peer_closed: bool,
+    /// `ECONNRESET` pending on `ours`.
+    err: bool,
+    reg: Option<Reg>,
+    /// Byte counters for checking content: next byte the peer writes / we
+    /// expect to read, and the same the other way.
+    in_written: u64,
+    in_read: u64,
+    out_written: u64,
+    out_read: u64,
+}
+
+impl SlotModel {
+    /// Readiness of `ours` as `EPOLL*` bits, before masking.
+    fn readiness(&self) -> u32 {
+        let mut r = OUT;
+        if !self.inbound.is_empty() || self.rcv_shut {
+            r |= IN;
+        }
+        if self.rcv_shut {
+            r |= RDHUP;
+        }
+        if self.rcv_shut && self.send_shut {
+            r |= HUP;
+        }
+        if self.err {
+            r |= ERR;
+        }
+        r
+    }
+
+    fn wake(&mut self, key: Wake) {
+        let Some(reg) = self.reg.as_mut() else { return };
+        if !reg.armed || !reg.mode.is_edge() {
+            return;
+        }
+        let passes = match key {
+            Wake::All => true,
+            Wake::Data => reg
+                .interest
+                .intersects(Interest::READABLE | Interest::PRIORITY),
+            Wake::Space => reg.interest.contains(Interest::WRITABLE),
+        };
+        if passes {
+            reg.pending = true;
+        }
+    }
+}
+
+/// The `EPOLL*` bits a registration with `interest` asks for; error and
+/// hang-up always come along.
+fn epoll_mask(interest: Interest, mode: Mode) -> u32 {
+    let mut m = ERR | HUP;
+    if interest.contains(Interest::READABLE) {
+        m |= IN;
+        // EPOLLEXCLUSIVE cannot carry EPOLLRDHUP (a kernel rule).
+        if !mode.is_exclusive() {
+            m |= RDHUP;
+        }
+    }
+    if interest.contains(Interest::WRITABLE) {
+        m |= OUT;
+    }
+    if interest.contains(Interest::PRIORITY) {
+        m |= PRI;
+    }
+    m
+}
+
+/// What select reports for a descriptor with `ready` bits and `interest`.
+fn select_bits(ready: u32, interest: Interest) -> u32 {
+    let mut out = 0;
+    if interest.contains(Interest::READABLE) && ready & (IN | HUP | ERR) != 0 {
+        out |= IN;
+    }
+    if interest.contains(Interest::WRITABLE) && ready & (OUT | ERR) != 0 {
+        out |= OUT;
+    }
+    if interest.contains(Interest::PRIORITY) && ready & PRI != 0 {
+        out |= PRI;
+    }
+    out
+}
+
+/// The events of one wait: token → readiness bits.
+type Report = BTreeMap<usize, u32>;
+
+// ---------------------------------------------------------------------------
+// One backend running one sequence, checked against the model step by step
+
+struct Slot {
+    ours: UnixStream,
+    peer: Option<UnixStream>,
+    model: SlotModel,
+}
+
+impl Slot {
+    fn open() -> io::Result<Slot> {
+        let (ours, peer) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        peer.set_nonblocking(true)?;
+        Ok(Slot {
+            ours,
+            peer: Some(peer),
+            model: SlotModel::default(),
+        })
+    }
+
+    fn fd(&self) -> RawFd {
+        self.ours.as_raw_fd()
+    }
+}
+
+struct World {
+    backend: Backend,
+    poller: AnyPoller,
+    slots: Vec<Slot>,
+    events: Events,
+    /// Every step so far, for failure messages.
+    trace: Vec<String>,
+}
+
+type Step<T = ()> = Result<T, TestCaseError>;
+
+macro_rules! check {
+    ($world:expr, $cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(TestCaseError::fail(format!(
+                "[{}] {}\n  trace:\n    {}",
+                $world.backend,
+                format!($($fmt)+),
+                $world.trace.join("\n    ")
+            )));
+        }
+    };
+}
+
+fn pattern(start: u64, n: usize) -> Vec<u8> {
+    (0..n as u64).map(|i| ((start + i) % 251) as u8).collect()
+}
+
+fn unwrap_io<T>(backend: Backend, what: &str, r: io::Result<T>) -> Step<T> {
+    r.map_err(|e| TestCaseError::fail(format!("[{backend}] {what}: {e}")))
+}
+
+impl World {
+    fn new(backend: Backend) -> Step<World> {
+        let poller = AnyPoller::new(backend)
+            .map_err(|e| TestCaseError::fail(format!("[{backend}] poller: {e}")))?;
+        let mut slots = Vec::with_capacity(SLOTS);
+        for _ in 0..SLOTS {
+            slots.push(unwrap_io(backend, "socketpair", Slot::open())?);
+        }
+        Ok(World {
+            backend,
+            poller,
+            slots,
+            // Far more than can ever be ready at once: no fairness effects.
+            events: Events::with_capacity(64),
+            trace: Vec::new(),
+        })
+    }
+
+    fn supports(&self, mode: Mode) -> bool {
+        match self.backend {
+            Backend::Epoll => true,
+            Backend::Poll | Backend::Select => matches!(mode, Mode::Level | Mode::Oneshot),
+        }
+    }
+
+    /// The model's events for a wait, updating arm and pending state.
+    fn predict_wait(&mut self) -> Report {
+        let backend = self.backend;
+        let mut report = Report::new();
+        for slot in &mut self.slots {
+            let ready = slot.model.readiness();
+            let Some(reg) = slot.model.reg.as_mut() else {
+                continue;
+            };
+            if !reg.armed {
+                continue;
+            }
+            let bits = match backend {
+                Backend::Select => select_bits(ready, reg.interest),
+                Backend::Epoll | Backend::Poll => ready & epoll_mask(reg.interest, reg.mode),
+            };
+            if reg.mode.is_edge() {
+                let was_pending = std::mem::replace(&mut reg.pending, false);
+                if !was_pending {
+                    continue;
+                }
+            }
+            if bits == 0 {
+                continue;
+            }
+            report.insert(reg.token.0, bits);
+            if reg.mode.is_oneshot() {
+                reg.armed = false;
+            }
+        }
+        report
+    }
+
+    fn wait(&mut self) -> Step<Report> {
+        let n = self
+            .poller
+            .wait(&mut self.events, Some(Duration::ZERO))
+            .map_err(|e| TestCaseError::fail(format!("[{}] wait: {e}", self.backend)))?;
+        check!(
+            self,
+            n == self.events.len(),
+            "wait returned {n} but holds {}",
+            self.events.len()
+        );
+        let mut got = Report::new();
+        for ev in self.events.iter() {
+            let dup = got.insert(ev.token().0, ev.raw_readiness());
+            check!(
+                self,
+                dup.is_none(),
+                "token {:?} reported twice in one wait",
+                ev.token()
+            );
+        }
+        let want = self.predict_wait();
+        self.trace.push(format!("wait -> {}", show(&got)));
+        check!(
+            self,
+            got == want,
+            "wait reported {} but the model expects {}",
+            show(&got),
+            show(&want)
+        );
+        Ok(got)
+    }
+
+    fn register(&mut self, slot: usize, token: usize, interest: Interest, mode: Mode) -> Step {
+        let fd = self.slots[slot].fd();
+        let token = Token(slot * TOKENS_PER_SLOT + token);
+        let res = self.poller.register(fd, token, interest, mode);
+        let registered = self.slots[slot].model.reg.is_some();
+        let supported = self.supports(mode);
+        match &res {
+            Ok(()) => check!(
+                self,
+                supported && !registered,
+                "register succeeded (supported {supported}, already registered {registered})"
+            ),
+            Err(Error::Unsupported { backend, mode: m }) => check!(
+                self,
+                !supported && *backend == self.backend && *m == mode,
+                "unexpected Unsupported {{ {backend}, {m:?} }}"
+            ),
+            Err(Error::AlreadyRegistered { fd: f }) => {
+                check!(
+                    self,
+                    registered && *f == fd,
+                    "unexpected AlreadyRegistered for fd {f}"
+                )
+            }
+            Err(e) => check!(self, false, "register failed: {e}"),
+        }
+        if res.is_ok() {
+            let ready = self.slots[slot].model.readiness() & epoll_mask(interest, mode);
+            self.slots[slot].model.reg = Some(Reg {
+                token,
+                interest,
+                mode,
+                armed: true,
+                pending: ready != 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn modify(&mut self, slot: usize, token: usize, interest: Interest, mode: Mode) -> Step {
+        let fd = self.slots[slot].fd();
+        let token = Token(slot * TOKENS_PER_SLOT + token);
+        let res = self.poller.modify(fd, token, interest, mode);
+        let old = self.slots[slot].model.reg;
+        // Exclusive registrations cannot be modified, and nothing can be
+        // modified into one (kernel rules).
+        let exclusive = mode.is_exclusive() || old.is_some_and(|r| r.mode.is_exclusive());
+        let supported = self.supports(mode) && !mode.is_exclusive();
+        match &res {
+            Ok(()) => check!(
+                self,
+                supported && old.is_some() && !exclusive,
+                "modify succeeded (supported {supported}, registered {}, exclusive {exclusive})",
+                old.is_some()
+            ),
+            Err(Error::Unsupported { backend, mode: m }) => check!(
+                self,
+                (!supported || exclusive) && *backend == self.backend && *m == mode,
+                "unexpected Unsupported {{ {backend}, {m:?} }}"
+            ),
+            Err(Error::NotRegistered { fd: f }) => {
+                check!(
+                    self,
+                    old.is_none() && *f == fd,
+                    "unexpected NotRegistered for fd {f}"
+                )
+            }
+            // The kernel's own refusal to modify an exclusive registration.
+            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
+                check!(self, exclusive && old.is_some(), "modify failed: {res:?}")
+            }
+            Err(e) => check!(self, false, "modify failed: {e}"),
+        }
+        if res.is_ok() {
+            let ready = self.slots[slot].model.readiness() & epoll_mask(interest, mode);
+            let was_pending = old.is_some_and(|r| r.pending && r.mode.is_edge());
+            self.slots[slot].model.reg = Some(Reg {
+                token,
+                interest,
+                mode,
+                armed: true,
+                pending: was_pending || ready != 0,
+            });
+        }
+        Ok(())
+    }
+
+    fn unregister(&mut self, slot: usize) -> Step {
+        let fd = self.slots[slot].fd();
+        let res = self.poller.unregister(fd);
+        let registered = self.slots[slot].model.reg.is_some();
+        match res {
+            Ok(()) => check!(
+                self,
+                registered,
+                "unregister of an unregistered fd succeeded"
+            ),
+            Err(Error::NotRegistered { fd: f }) => {
+                check!(
+                    self,
+                    !registered && f == fd,
+                    "unexpected NotRegistered for fd {f}"
+                )
+            }
+            Err(e) => check!(self, false, "unregister failed: {e}"),
+        }
+        self.slots[slot].model.reg = None;
+        Ok(())
+    }
+
+    fn peer_write(&mut self, slot: usize, n: usize) -> Step {
+        let s = &mut self.slots[slot];
+        let Some(peer) = s.peer.as_mut() else {
+            return Ok(());
+        };
+        if s.model.inbound.len() >= MAX_QUEUED_WRITES {
+            return Ok(());
+        }
+        let data = pattern(s.model.in_written, n);
+        let res = peer.write(&data);
+        let m = &mut s.model;
+        if m.rcv_shut {
+            // The peer shut down its own writing side.
+            check!(
+                self,
+                err_is(&res, libc::EPIPE),
+                "peer write after its shutdown: {res:?}"
+            );
+            return Ok(());
+        }
+        check!(
+            self,
+            matches!(res, Ok(k) if k == n),
+            "peer write of {n}: {res:?}"
+        );
+        let m = &mut self.slots[slot].model;
+        m.in_written += n as u64;
+        m.inbound.push_back(n);
+        m.wake(Wake::Data);
+        Ok(())
+    }
+
+    fn read(&mut self, slot: usize, n: usize) -> Step {
+        let s = &mut self.slots[slot];
+        let mut buf = vec![0u8; n];
+        let res = s.ours.read(&mut buf);
+        let m = &mut s.model;
+        let queued: usize = m.inbound.iter().sum();
+        if queued > 0 {
+            let want = n.min(queued);
+            let expect = pattern(m.in_read, want);
+            check!(
+                self,
+                matches!(res, Ok(k) if k == want) && buf[..want] == expect[..],
+                "read of {n} with {queued} queued: {res:?}"
+            );
+            let m = &mut self.slots[slot].model;
+            m.in_read += want as u64;
+            let mut left = want;
+            while left > 0 {
+                let front = m.inbound.front_mut().expect("queued bytes");
+                let take = left.min(*front);
+                *front -= take;
+                left -= take;
+                if *front == 0 {
+                    m.inbound.pop_front();
+                }
+            }
+        } else if m.err {
+            check!(
+                self,
+                err_is(&res, libc::ECONNRESET),
+                "read with reset pending: {res:?}"
+            );
+            self.slots[slot].model.err = false;
+        } else if m.rcv_shut {
+            check!(self, matches!(res, Ok(0)), "read at end of stream: {res:?}");
+        } else {
+            check!(self, would_block(&res), "read with nothing queued: {res:?}");
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, slot: usize, n: usize) -> Step {
+        let s = &mut self.slots[slot];
+        if s.model.outbound.len() >= MAX_QUEUED_WRITES {
+            return Ok(());
+        }
+        let data = pattern(s.model.out_written, n);
+        let res = s.ours.write(&data);
+        let m = &mut s.model;
+        if m.send_shut {
+            check!(
+                self,
+                err_is(&res, libc::EPIPE),
+                "write to a gone reader: {res:?}"
+            );
+            return Ok(());
+        }
+        check!(
+            self,
+            matches!(res, Ok(k) if k == n),
+            "write of {n}: {res:?}"
+        );
+        let m = &mut self.slots[slot].model;
+        m.out_written += n as u64;
+        m.outbound.push_back(n);
+        Ok(())
+    }
+
+    fn peer_read(&mut self, slot: usize, n: usize) -> Step {
+        let s = &mut self.slots[slot];
+        let Some(peer) = s.peer.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; n];
+        let res = peer.read(&mut buf);
+        let m = &mut s.model;
+        let queued: usize = m.outbound.iter().sum();
+        if queued == 0 {
+            if m.send_shut {
+                // The peer shut down its reading side: end of stream for it.
+                check!(
+                    self,
+                    matches!(res, Ok(0)),
+                    "peer read after its shutdown: {res:?}"
+                );
+            } else {
+                check!(
+                    self,
+                    would_block(&res),
+                    "peer read with nothing queued: {res:?}"
+                );
+            }
+            return Ok(());
+        }
+        let want = n.min(queued);
+        let expect = pattern(m.out_read, want);
+        check!(
+            self,
+            matches!(res, Ok(k) if k == want) && buf[..want] == expect[..],
+            "peer read of {n} with {queued} queued: {res:?}"
+        );
+        let m = &mut self.slots[slot].model;
+        m.out_read += want as u64;
+        let mut left = want;
+        let mut freed = false;
+        while left > 0 {
+            let front = m.outbound.front_mut().expect("queued bytes");
+            let take = left.min(*front);
+            *front -= take;
+            left -= take;
+            if *front == 0 {
+                m.outbound.pop_front();
+                freed = true;
+            }
+        }
+        if freed {
+            m.wake(Wake::Space);
+        }
+        Ok(())
+    }
+
+    fn peer_shutdown(&mut self, slot: usize, how: Shutdown) -> Step {
+        let s = &mut self.slots[slot];
+        let Some(peer) = s.peer.as_ref() else {
+            return Ok(());
+        };
+        let res = peer.shutdown(how);
+        check!(self, res.is_ok(), "peer shutdown {how:?}: {res:?}");
+        let m = &mut self.slots[slot].model;
+        match how {
+            Shutdown::Write => m.rcv_shut = true,
+            Shutdown::Read => m.send_shut = true,
+            Shutdown::Both => {
+                m.rcv_shut = true;
+                m.send_shut = true;
+            }
+        }
+        m.wake(Wake::All);
+        Ok(())
+    }
+
+    fn peer_close(&mut self, slot: usize) {
+        let s = &mut self.slots[slot];
+        if s.peer.take().is_none() {
+            return;
+        }
+        let m = &mut s.model;
+        m.rcv_shut = true;
+        m.send_shut = true;
+        m.peer_closed = true;
+        if !m.outbound.is_empty() {
+            m.err = true;
+        }
+        m.outbound.clear();
+        m.wake(Wake::All);
+    }
+
+    fn renew(&mut self, slot: usize) -> Step {
+        if self.slots[slot].model.reg.is_some() {
+            self.unregister(slot)?;
+        }
+        let fresh = unwrap_io(self.backend, "socketpair", Slot::open())?;
+        // The old pair closes here, after it was unregistered.
+        self.slots[slot] = fresh;
+        Ok(())
+    }
+
+    /// Applies one operation; returns the events if it was a wait.
+    fn apply(&mut self, op: &Op) -> Step<Option<Report>> {
+        if *op != Op::Wait {
+            self.trace.push(format!("{op:?}"));
+        }
+        match *op {
+            Op::Register {
+                slot,
+                token,
+                interest,
+                mode,
+            } => self.register(slot, token, interest, mode)?,
+            Op::Modify {
+                slot,
+                token,
+                interest,
+                mode,
+            } => self.modify(slot, token, interest, mode)?,
+            Op::Unregister { slot } => self.unregister(slot)?,
+            Op::PeerWrite { slot, n } => self.peer_write(slot, n)?,
+            Op::Read { slot, n } => self.read(slot, n)?,
+            Op::Write { slot, n } => self.write(slot, n)?,
+            Op::PeerRead { slot, n } => self.peer_read(slot, n)?,
+            Op::PeerShutWrite { slot } => self.peer_shutdown(slot, Shutdown::Write)?,
+            Op::PeerShutRead { slot } => self.peer_shutdown(slot, Shutdown::Read)?,
+            Op::PeerClose { slot } => self.peer_close(slot),
+            Op::Renew { slot } => self.renew(slot)?,
+            Op::Wait => return self.wait().map(Some),
+        }
+        Ok(None)
+    }
+
+    /// Unregisters everything the model says is registered, so that a
+    /// poller's bookkeeping and the model end in agreement.
+    fn finish(&mut self) -> Step {
+        for slot in 0..SLOTS {
+            if self.slots[slot].model.reg.is_some() {
+                self.unregister(slot)?;
+            }
+        }
+        // Nothing registered: a final wait reports nothing.
+        self.wait()?;
+        Ok(())
+    }
+}
+
+fn err_is<T: std::fmt::Debug>(res: &io::Result<T>, errno: i32) -> bool {
+    matches!(res, Err(e) if e.raw_os_error() == Some(errno))
+}
+
+fn would_block<T>(res: &io::Result<T>) -> bool {
+    matches!(res, Err(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
+fn show(r: &Report) -> String {
+    if r.is_empty() {
+        return "{}".into();
+    }
+    let parts: Vec<String> = r
+        .iter()
+        .map(|(t, b)| {
+            let names: Vec<&str> = [
+                (IN, "IN"),
+                (OUT, "OUT"),
+                (PRI, "PRI"),
+                (ERR, "ERR"),
+                (HUP, "HUP"),
+                (RDHUP, "RDHUP"),
+            ]
+            .iter()
+            .filter(|(bit, _)| b & bit != 0)
+            .map(|(_, n)| *n)
+            .collect();
+            let other = b & !(IN | OUT | PRI | ERR | HUP | RDHUP);
+            let other = if other != 0 {
+                format!("|{other:#x}")
+            } else {
+                String::new()
+            };
+            format!("{t}:{}{other}", names.join("|"))
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn run_one(backend: Backend, ops: &[Op]) -> Step {
+    let mut world = World::new(backend)?;
+    for op in ops {
+        world.apply(op)?;
+    }
+    world.finish()
+}
+
+/// Runs the same sequence on all three backends in lock step: each must
+/// match its model, epoll and poll must report identical events, and select
+/// must report their projection onto its read and write sets.
+fn run_agreement(ops: &[Op]) -> Step {
+    let mut worlds = Vec::new();
+    for b in Backend::ALL {
+        worlds.push(World::new(b)?);
+    }
+    for op in ops {
+        let mut reports = Vec::new();
+        for w in &mut worlds {
+            reports.push(w.apply(op)?);
+        }
+        let [Some(epoll), Some(poll), Some(select)] = &reports[..] else {
+            continue;
+        };
+        let trace = worlds[0].trace.join("\n    ");
+        prop_assert_eq!(
+            epoll,
+            poll,
+            "epoll and poll disagree\n  trace:\n    {}",
+            trace
+        );
+        let interests: BTreeMap<usize, Interest> = worlds[0]
+            .slots
+            .iter()
+            .filter_map(|s| s.model.reg.map(|r| (r.token.0, r.interest)))
+            .collect();
+        let projected: Report = epoll
+            .iter()
+            .map(|(t, b)| (*t, select_bits(*b, interests[t])))
+            .filter(|(_, b)| *b != 0)
+            .collect();
+        prop_assert_eq!(
+            select,
+            &projected,
+            "select disagrees with epoll's projection\n  trace:\n    {}",
+            trace
+        );
+    }
+    for w in &mut worlds {
+        w.finish()?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The tests
+
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config(default_cases: u32) -> Config {
+    Config {
+        cases: cases(default_cases),
+        // A failing case is printed shrunk; no regression files in the tree.
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+const EPOLL_MODES: &[Mode] = &[Mode::Level, Mode::Oneshot, Mode::Edge, Mode::EdgeOneshot];
+/// Poll and select get the edge modes too, rarely, to check that they are
+/// refused without any change.
+const USERSPACE_MODES: &[Mode] = &[
+    Mode::Level,
+    Mode::Level,
+    Mode::Level,
+    Mode::Oneshot,
+    Mode::Oneshot,
+    Mode::Oneshot,
+    Mode::Edge,
+    Mode::EdgeOneshot,
+];
+const LEVEL_MODES: &[Mode] = &[Mode::Level, Mode::Oneshot];
+const EXCLUSIVE_MODES: &[Mode] = &[
+    Mode::Level,
+    Mode::Edge,
+    Mode::Exclusive,
+    Mode::Exclusive,
+    Mode::EdgeExclusive,
+    Mode::EdgeExclusive,
+];
+
+macro_rules! model_test {
+    ($name:ident, $backend:expr, $modes:expr) => {
+        proptest! {
+            #![proptest_config(config(1000))]
+            #[test]
+            fn $name(ops in ops_strategy($modes, true)) {
+                run_one($backend, &ops)?;
+            }
+        }
+    };
+}
+
+model_test!(epoll_matches_the_model, Backend::Epoll, EPOLL_MODES);
+model_test!(poll_matches_the_model, Backend::Poll, USERSPACE_MODES);
+model_test!(select_matches_the_model, Backend::Select, USERSPACE_MODES);
+
+proptest! {
+    #![proptest_config(config(500))]
+    #[test]
+    fn backends_agree_on_level_and_oneshot(ops in ops_strategy(LEVEL_MODES, true)) {
+        run_agreement(&ops)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(300))]
+    /// Exclusive registrations behave as their non-exclusive twins for a
+    /// single poller, cannot be modified, and nothing is modified into one.
+    /// Interest is readable and/or writable: the kernel refuses
+    /// `EPOLLPRI` with `EPOLLEXCLUSIVE`.
+    ///
+    /// KNOWN BUG (reported, failing until fixed in `src/interest.rs` or the
+    /// epoll backend): readable interest adds `EPOLLRDHUP`, which the kernel
+    /// refuses with `EPOLLEXCLUSIVE`, so `register(fd, t, READABLE,
+    /// Mode::Exclusive)` fails with `Io(EINVAL)`. The model expects it to
+    /// work, without the read-closed bit.
+    #[test]
+    fn epoll_exclusive_matches_the_model(ops in ops_strategy(EXCLUSIVE_MODES, false)) {
+        run_one(Backend::Epoll, &ops)?;
+    }
+}
+
+/// A fixed sequence through every edge-mode rule of the model, so that a
+/// change in the kernel's behaviour shows up as one readable failure rather
+/// than only as a shrunk random case.
+#[test]
+fn epoll_edge_rules_hold_on_this_kernel() {
+    use Op::*;
+    let r = Interest::READABLE;
+    let w = Interest::WRITABLE;
+    let ops = [
+        Register {
+            slot: 0,
+            token: 0,
+            interest: r,
+            mode: Mode::Edge,
+        },
+        Register {
+            slot: 1,
+            token: 0,
+            interest: w,
+            mode: Mode::Edge,
+        },
+        Register {
+            slot: 2,
+            token: 0,
+            interest: Interest::PRIORITY | w,
+            mode: Mode::Edge,
+        },
+        Wait, // 1 and 2 writable at registration
+        Wait, // nothing new
+        PeerWrite { slot: 0, n: 3 },
+        PeerWrite { slot: 1, n: 3 },
+        PeerWrite { slot: 2, n: 3 },
+        Wait, // 0 readable; 2 woken by the data key through its priority interest; 1 not
+        Read { slot: 0, n: 1 },
+        Wait, // our reads wake nothing
+        Write { slot: 1, n: 3 },
+        Write { slot: 1, n: 3 },
+        PeerRead { slot: 1, n: 1 },
+        Wait, // partial read frees no buffer
+        PeerRead { slot: 1, n: 2 },
+        Wait, // the first buffer is freed: writable edge
+        PeerWrite { slot: 0, n: 1 },
+        Read { slot: 0, n: 64 },
+        Wait, // woken, but not ready any more at the wait: nothing
+        PeerShutWrite { slot: 0 },
+        PeerShutWrite { slot: 1 },
+        Wait,
+        PeerShutWrite { slot: 0 },
+        Wait, // shutting down again is another edge
+        PeerClose { slot: 1 },
+        Wait, // close with our bytes unread: error and hang-up
+        Read { slot: 1, n: 8 },
+        Read { slot: 1, n: 8 },
+        Read { slot: 1, n: 8 },
+        Modify {
+            slot: 1,
+            token: 1,
+            interest: w,
+            mode: Mode::EdgeOneshot,
+        },
+        Wait, // modify queues the ready descriptor
+        PeerClose { slot: 0 },
+        Wait,
+        Modify {
+            slot: 0,
+            token: 2,
+            interest: r,
+            mode: Mode::EdgeOneshot,
+        },
+        Wait,
+        PeerWrite { slot: 2, n: 1 },
+        Wait,
+    ];
+    if let Err(e) = run_one(Backend::Epoll, &ops) {
+        panic!("{e}");
+    }
+}
