@@ -43,14 +43,16 @@ impl Args {
         }
     }
 
-    /// The next option name, or `None` at the end. Positional arguments are
-    /// refused: every example takes options only.
+    /// The next option name (`--name` or a one-letter `-n`), or `None` at
+    /// the end. Positional arguments are refused: every example takes
+    /// options only.
     pub fn next_flag(&mut self) -> Option<String> {
         if let Some(v) = self.inline.take() {
             self.fail(&format!("unexpected value {v:?}: this option takes none"));
         }
         let arg = self.rest.next()?;
-        if !arg.starts_with("--") && arg != "-h" {
+        let short = arg.len() == 2 && arg.starts_with('-') && arg != "--";
+        if !arg.starts_with("--") && !short {
             self.fail(&format!("unexpected argument {arg:?}"));
         }
         match arg.split_once('=') {

@@ -1,0 +1,223 @@
+//! The three backends side by side, in one process, on the same scenario.
+//!
+//! ```text
+//! cargo run --release --example compare
+//! cargo run --release --example compare -- --sizes 10,100 --active 1 --waits 2000
+//! ```
+//!
+//! For each backend and each N: N Unix datagram sockets are registered for
+//! readable interest, A of them (one end of a socketpair each, spread evenly
+//! over the N) have a datagram waiting, and a fixed number of waits is timed.
+//! The idle sockets are unconnected, so they cost one descriptor each rather
+//! than a pair's two and N = 10 000 fits under a 20 000 descriptor limit. With epoll a wait costs in proportion to
+//! the A ready descriptors; with poll and select it costs in proportion to
+//! all N, because the whole set goes to the kernel and back on every wait.
+//! The table shows the median time per wait over a few repetitions and the
+//! events delivered per second.
+//!
+//! Select cannot hold descriptors numbered 1024 (`FD_SETSIZE`) or more; its
+//! row then says so instead of failing.
+
+#[allow(dead_code)]
+mod common;
+
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::process;
+use std::time::{Duration, Instant};
+
+use common::{human_nanos, Args};
+use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
+
+const PROG: &str = "compare";
+
+const USAGE: &str = "\
+compare: epoll, poll and select side by side on the same scenario
+
+Usage: compare [OPTIONS]
+
+For each backend and each N, registers N Unix datagram sockets for readable
+interest, makes A of them readable (a datagram from a socketpair peer), and times a fixed number of waits. Prints one row
+per backend and N: the median time per wait over the repetitions, and the
+events delivered per second (A events per wait). Build with --release for
+meaningful numbers.
+
+Options:
+  --sizes N,N,...     Registered descriptor counts (default: 10,100,1000,10000).
+  --active A          Descriptors ready on every wait (default: 1; at most the
+                      smallest N).
+  --waits W           Waits timed per repetition (default: 2000).
+  --reps R            Repetitions; the median is shown (default: 5).
+  --backend B         Only this backend (epoll, poll or select); default: all.
+  -h, --help          Print this help.
+
+Select's row for an N whose descriptors reach FD_SETSIZE (1024) reads
+\"n/a (fd ≥ FD_SETSIZE)\".
+";
+
+struct Config {
+    sizes: Vec<usize>,
+    active: usize,
+    waits: usize,
+    reps: usize,
+    backends: Vec<Backend>,
+}
+
+fn parse_args() -> Config {
+    let mut cfg = Config {
+        sizes: vec![10, 100, 1000, 10_000],
+        active: 1,
+        waits: 2000,
+        reps: 5,
+        backends: Backend::ALL.to_vec(),
+    };
+    let mut args = Args::from_env(PROG, USAGE);
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "-h" | "--help" => args.help(),
+            "--sizes" => {
+                let list = args.value(&flag, common::parse_list(1));
+                cfg.sizes = list.into_iter().map(to_usize).collect();
+            }
+            "--active" => cfg.active = to_usize(args.value(&flag, common::parse_count(1))),
+            "--waits" => cfg.waits = to_usize(args.value(&flag, common::parse_count(1))),
+            "--reps" => cfg.reps = to_usize(args.value(&flag, common::parse_count(1))),
+            "--backend" => cfg.backends = vec![args.value(&flag, common::parse_backend)],
+            _ => args.unknown(&flag),
+        }
+    }
+    let smallest = cfg.sizes.iter().copied().min().unwrap_or(1);
+    if cfg.active > smallest {
+        args.fail(&format!(
+            "--active {} is more than the smallest size {smallest}: A of the N descriptors are \
+             made ready, so A must be at most N",
+            cfg.active
+        ));
+    }
+    cfg
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn main() {
+    let cfg = parse_args();
+    let largest = cfg.sizes.iter().copied().max().unwrap_or(0) as u64;
+    // One descriptor per watched socket, one more per active one, plus the
+    // poller's own and stdio.
+    let needed = largest + cfg.active as u64 + 32;
+    let limit = tripoll::raise_fd_limit(needed)
+        .unwrap_or_else(|e| common::die(PROG, format!("cannot raise the descriptor limit: {e}")));
+
+    println!(
+        "{} active, {} waits per repetition, median of {} repetitions",
+        cfg.active, cfg.waits, cfg.reps
+    );
+    println!(
+        "{:<8} {:>7} {:>14} {:>14}",
+        "backend", "N", "time/wait", "events/s"
+    );
+    for &n in &cfg.sizes {
+        for &backend in &cfg.backends {
+            let needs = (n + cfg.active + 32) as u64;
+            let row = if needs > limit {
+                format!("n/a (needs {needs} fds, limit {limit})")
+            } else {
+                match measure(backend, n, &cfg) {
+                    Ok(Some(per_wait)) => {
+                        let events_per_sec = cfg.active as f64 / per_wait.as_secs_f64();
+                        format!(
+                            "{:>14} {:>14}",
+                            human_nanos(per_wait.as_nanos() as f64),
+                            human_rate(events_per_sec)
+                        )
+                    }
+                    Ok(None) => "n/a (fd ≥ FD_SETSIZE)".to_owned(),
+                    Err(e) => common::die(PROG, format!("{backend} with N = {n}: {e}")),
+                }
+            };
+            println!("{:<8} {:>7} {row}", backend.name(), n);
+        }
+    }
+    process::exit(0);
+}
+
+/// The median time of one wait with `n` registered descriptors and
+/// `cfg.active` of them ready, or `None` when select cannot hold them.
+fn measure(backend: Backend, n: usize, cfg: &Config) -> Result<Option<Duration>, String> {
+    // The poller first, so its own descriptor has a low number.
+    let poller = match AnyPoller::new(backend) {
+        Ok(p) => p,
+        Err(Error::FdOutOfRange { .. }) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    // Spread the active ones over the set, so a linear scan cannot stop
+    // early by luck.
+    let step = n / cfg.active;
+    let is_active = |i: usize| i % step == 0 && i / step < cfg.active;
+    let mut watched = Vec::with_capacity(n);
+    let mut peers = Vec::with_capacity(cfg.active);
+    for i in 0..n {
+        let sock = if is_active(i) {
+            let (sock, peer) = UnixDatagram::pair().map_err(|e| format!("socketpair: {e}"))?;
+            peers.push(peer);
+            sock
+        } else {
+            // Never readable, and one descriptor instead of a pair's two:
+            // 10 000 of them fit under a 20 000 descriptor limit.
+            UnixDatagram::unbound().map_err(|e| format!("socket: {e}"))?
+        };
+        match poller.register(sock.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level) {
+            Ok(()) => {}
+            Err(Error::FdOutOfRange { .. }) => return Ok(None),
+            Err(e) => return Err(e.to_string()),
+        }
+        watched.push(sock);
+    }
+    // Nothing reads the datagrams, so the active sockets stay readable.
+    for peer in &peers {
+        peer.send(b"x").map_err(|e| format!("send: {e}"))?;
+    }
+
+    let mut events = Events::with_capacity(cfg.active);
+    // One untimed round to warm caches and fault in the buffers.
+    run_waits(&poller, &mut events, cfg.active, cfg.waits.min(100))?;
+    let mut times = Vec::with_capacity(cfg.reps);
+    for _ in 0..cfg.reps {
+        let start = Instant::now();
+        run_waits(&poller, &mut events, cfg.active, cfg.waits)?;
+        times.push(start.elapsed().div_f64(cfg.waits as f64));
+    }
+    times.sort();
+    Ok(Some(times[times.len() / 2]))
+}
+
+/// `waits` non-blocking waits, each of which must report exactly `active`
+/// events: the measurement is of real work, not of an empty set.
+fn run_waits(
+    poller: &AnyPoller,
+    events: &mut Events,
+    active: usize,
+    waits: usize,
+) -> Result<(), String> {
+    for _ in 0..waits {
+        let got = poller
+            .wait(events, Some(Duration::ZERO))
+            .map_err(|e| format!("wait: {e}"))?;
+        if got != active {
+            return Err(format!("a wait reported {got} events, expected {active}"));
+        }
+    }
+    Ok(())
+}
+
+fn human_rate(per_sec: f64) -> String {
+    if per_sec >= 1e6 {
+        format!("{:.2} M", per_sec / 1e6)
+    } else if per_sec >= 1e3 {
+        format!("{:.1} k", per_sec / 1e3)
+    } else {
+        format!("{per_sec:.0}")
+    }
+}
