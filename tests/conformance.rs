@@ -1,0 +1,1448 @@
+//! The conformance suite: every promise of the [`Poller`] contract (see
+//! `src/poller.rs`), written once in [`suite`] and instantiated for each
+//! backend by [`conformance!`]: `epoll`, `poll`, `select`, and `env` (the
+//! backend `TRIPOLL_BACKEND` chooses, through `AnyPoller::from_env`).
+//!
+//! Tests ask the poller what it can do (`supports`, `capabilities`) and
+//! check either the behaviour or the refusal. Everything runs on real
+//! descriptors: pipes, Unix socket pairs and TCP over 127.0.0.1.
+//!
+//! Timing: no test asserts that something is *fast*. Lower bounds (a wait
+//! lasts at least its timeout) are correctness checks; upper bounds are
+//! only generous safety nets that turn a hang into a failure.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tripoll::{
+    AnyPoller, Backend, Capabilities, Epoll, Error, Events, Interest, Mode, Poll, Poller, Select,
+    Token, FD_SETSIZE,
+};
+
+use common::{
+    assert_quiet, drain, dup_onto, events_for, pipe, socket_pair, tcp_pair, wait_for, wait_one,
+    Interrupter, Watchdog, XorShift, QUIET, SAFETY,
+};
+
+/// The generic tests. Each takes the backend's constructor.
+mod suite {
+    use super::*;
+
+    const T1: Token = Token(1);
+    const T2: Token = Token(2);
+    const T3: Token = Token(3);
+
+    /// How long a watchdog lets a blocking wait run before failing the test.
+    const HANG: Duration = Duration::from_secs(10);
+
+    fn shared<P: Poller + 'static>(make: fn() -> P) -> Arc<P> {
+        Arc::new(make())
+    }
+
+    fn watchdog<P: Poller + 'static>(p: &Arc<P>) -> Watchdog {
+        Watchdog::arm(Arc::clone(p) as Arc<dyn Poller>, HANG)
+    }
+
+    /// Asserts that `mode` is refused with `Unsupported` naming this backend
+    /// and mode, that nothing was registered, and that the same descriptor
+    /// then registers with `Level` and works.
+    fn assert_refuses<P: Poller>(p: &P, mode: Mode) {
+        assert!(!p.supports(mode));
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        match p.register(fd, T1, Interest::READABLE, mode) {
+            Err(Error::Unsupported { backend, mode: m }) => {
+                assert_eq!((backend, m), (p.backend(), mode));
+            }
+            other => panic!("{} register {mode:?}: {other:?}", p.name()),
+        }
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { fd: f }) if f == fd));
+        p.register(fd, T2, Interest::READABLE, Mode::Level)
+            .expect("a refused mode leaves no state");
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        assert!(wait_one(p, &mut events, T2).is_readable());
+        p.unregister(fd).unwrap();
+    }
+
+    // -- 0. Identity and capabilities ------------------------------------------
+
+    pub(crate) fn capabilities_are_consistent<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let caps = p.capabilities();
+        assert_eq!(p.name(), p.backend().name());
+        for mode in Mode::ALL {
+            assert_eq!(p.supports(mode), caps.contains(mode.requires()), "{mode:?}");
+        }
+        assert!(p.supports(Mode::Level), "level works everywhere");
+        assert!(p.supports(Mode::Oneshot), "oneshot works everywhere");
+        let expected = match p.backend() {
+            Backend::Epoll => Capabilities::all(),
+            Backend::Poll => {
+                Capabilities::ONESHOT | Capabilities::READ_CLOSED | Capabilities::UNBOUNDED_FDS
+            }
+            Backend::Select => Capabilities::ONESHOT,
+        };
+        assert_eq!(caps, expected);
+    }
+
+    pub(crate) fn every_mode_matches_supports<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let mut events = Events::with_capacity(8);
+        for mode in Mode::ALL {
+            if !p.supports(mode) {
+                assert_refuses(&p, mode);
+                continue;
+            }
+            let (a, mut b) = socket_pair();
+            p.register(a.as_raw_fd(), T1, Interest::READABLE, mode)
+                .unwrap_or_else(|e| panic!("{} claims {mode:?} but refuses it: {e}", p.name()));
+            b.write_all(b"x").unwrap();
+            let e = wait_one(&p, &mut events, T1);
+            assert!(e.is_readable() && !e.is_writable(), "{mode:?}: {e:?}");
+            p.unregister(a.as_raw_fd()).unwrap();
+        }
+    }
+
+    // -- 1. Timeouts -------------------------------------------------------------
+
+    pub(crate) fn zero_timeout_returns_at_once<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let mut events = Events::with_capacity(8);
+        let dog = watchdog(&p);
+        for _ in 0..100 {
+            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+        }
+        assert!(!dog.disarm(), "a zero-timeout wait blocked");
+        assert!(events.is_empty());
+
+        // Also with a registered descriptor that is not ready.
+        let (a, _b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let dog = watchdog(&p);
+        assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+        assert!(!dog.disarm(), "a zero-timeout wait blocked");
+    }
+
+    pub(crate) fn short_timeouts_are_not_cut_short<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        for t in [
+            Duration::from_nanos(1),
+            Duration::from_micros(100),
+            Duration::from_micros(1_500),
+            Duration::from_millis(25),
+        ] {
+            let start = Instant::now();
+            let n = p.wait(&mut events, Some(t)).unwrap();
+            let elapsed = start.elapsed();
+            assert_eq!(n, 0, "{t:?}");
+            assert!(elapsed >= t, "a {t:?} wait returned after {elapsed:?}");
+        }
+    }
+
+    pub(crate) fn no_timeout_blocks_until_data<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let written = Arc::new(AtomicBool::new(false));
+        let w = Arc::clone(&written);
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            w.store(true, Ordering::SeqCst);
+            b.write_all(b"late").unwrap();
+            b
+        });
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "wait(None) did not see the data");
+        assert!(written.load(Ordering::SeqCst), "returned before the write");
+        assert_eq!(n, 1, "{events:?}");
+        assert!(events_for(&events, T1)[0].is_readable());
+        drop(writer.join().unwrap());
+    }
+
+    pub(crate) fn huge_timeouts_clamp_instead_of_wrapping<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let mut events = Events::with_capacity(8);
+        for t in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(i64::MAX as u64),
+            Duration::from_secs(1 << 40),
+            // 2^32 ms: a C int truncation would make it 0, i.e. no wait.
+            Duration::from_millis(1 << 32),
+            // 2^31 ms: just past i32::MAX milliseconds.
+            Duration::from_millis(1 << 31),
+        ] {
+            let sent = Arc::new(AtomicBool::new(false));
+            let (s, q) = (Arc::clone(&sent), Arc::clone(&p));
+            let notifier = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(30));
+                s.store(true, Ordering::SeqCst);
+                q.notify().unwrap();
+            });
+            let dog = watchdog(&p);
+            let n = p.wait(&mut events, Some(t));
+            assert!(!dog.disarm(), "{t:?}: the notify did not end the wait");
+            assert_eq!(n.unwrap_or_else(|e| panic!("{t:?}: {e}")), 0);
+            assert!(
+                sent.load(Ordering::SeqCst),
+                "{t:?}: returned before the notify, as if the timeout were 0"
+            );
+            notifier.join().unwrap();
+        }
+    }
+
+    // -- 2. Signals --------------------------------------------------------------
+
+    /// Interrupts a 300 ms wait every 5 ms. A wait that gives up on `EINTR`
+    /// returns early (caught by the lower bound); one that restarts with the
+    /// full timeout never ends while the signals go on, so the interrupter
+    /// reaches its 10 s safety stop (caught by `kept_up`). Neither check
+    /// depends on the machine being fast.
+    pub(crate) fn eintr_resumes_with_the_remaining_time<P: Poller + 'static>(make: fn() -> P) {
+        const TIMEOUT: Duration = Duration::from_millis(300);
+        let p = make();
+        let (a, _b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let before = common::signals_received();
+        let interrupter = Interrupter::start(Duration::from_millis(5), Duration::from_secs(10));
+        let start = Instant::now();
+        let n = p.wait(&mut events, Some(TIMEOUT));
+        let elapsed = start.elapsed();
+        let (sent, kept_up) = interrupter.stop();
+        let handled = common::signals_received() - before;
+        assert_eq!(n.expect("EINTR must not surface"), 0);
+        assert!(
+            elapsed >= TIMEOUT,
+            "interrupted wait ended early: {elapsed:?}"
+        );
+        assert!(
+            kept_up,
+            "the wait outlived 10 s of signals: each EINTR restarts the full timeout"
+        );
+        assert!(sent >= 1 && handled >= 1, "no signal was delivered");
+    }
+
+    pub(crate) fn eintr_does_not_end_an_infinite_wait<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let written = Arc::new(AtomicBool::new(false));
+        let w = Arc::clone(&written);
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(150));
+            w.store(true, Ordering::SeqCst);
+            b.write_all(b"x").unwrap();
+            b
+        });
+        let before = common::signals_received();
+        let dog = watchdog(&p);
+        let interrupter = Interrupter::start(Duration::from_millis(5), Duration::from_secs(10));
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None);
+        let (sent, _) = interrupter.stop();
+        assert!(!dog.disarm(), "the data did not end the wait");
+        let handled = common::signals_received() - before;
+        assert!(sent >= 1 && handled >= 1, "no signal was delivered");
+        assert_eq!(n.expect("EINTR must not surface"), 1, "{events:?}");
+        assert!(written.load(Ordering::SeqCst), "returned before the data");
+        drop(writer.join().unwrap());
+    }
+
+    // -- 3. Masking --------------------------------------------------------------
+
+    pub(crate) fn readable_interest_hides_writable<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        b.write_all(b"x").unwrap();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(
+            e.is_readable() && !e.is_writable() && !e.is_priority(),
+            "{e:?}"
+        );
+        assert!(
+            !e.is_error() && !e.is_hangup() && !e.is_read_closed(),
+            "{e:?}"
+        );
+    }
+
+    pub(crate) fn writable_interest_hides_readable<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        b.write_all(b"x").unwrap();
+        p.register(a.as_raw_fd(), T1, Interest::WRITABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_writable() && !e.is_readable(), "{e:?}");
+    }
+
+    pub(crate) fn both_readinesses_come_in_one_event<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        b.write_all(b"x").unwrap();
+        p.register(
+            a.as_raw_fd(),
+            T1,
+            Interest::READABLE | Interest::WRITABLE,
+            Mode::Level,
+        )
+        .unwrap();
+        let mut events = Events::with_capacity(8);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && e.is_writable(), "{e:?}");
+    }
+
+    pub(crate) fn priority_interest_ignores_normal_data<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        b.write_all(b"x").unwrap();
+        p.register(a.as_raw_fd(), T1, Interest::PRIORITY, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "ordinary data is not priority data");
+    }
+
+    pub(crate) fn hangup_is_reported_without_interest<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::empty(), Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "nothing happened yet");
+        drop(b);
+        if p.backend() == Backend::Select {
+            // Documented: select has no set for hang-up alone.
+            assert_quiet(&p, &mut events, "select reports no empty interest");
+            return;
+        }
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_hangup(), "{e:?}");
+        assert!(!e.is_readable() && !e.is_writable(), "masked: {e:?}");
+    }
+
+    pub(crate) fn error_is_reported_without_interest<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (mut server, client) = tcp_pair();
+        common::set_linger_zero(&client);
+        // Select cannot watch an empty interest; it shows an error as
+        // readable, and the read reports it.
+        let select = p.backend() == Backend::Select;
+        let interest = if select {
+            Interest::READABLE
+        } else {
+            Interest::empty()
+        };
+        p.register(server.as_raw_fd(), T1, interest, Mode::Level)
+            .unwrap();
+        drop(client); // sends a reset
+        let mut events = Events::with_capacity(8);
+        let e = wait_for(&p, &mut events, T1);
+        if select {
+            assert!(e.is_readable(), "{e:?}");
+        } else {
+            assert!(e.is_error(), "{e:?}");
+            assert!(!e.is_readable() && !e.is_writable(), "masked: {e:?}");
+        }
+        let err = server.read(&mut [0; 8]).expect_err("reset");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    // -- 4. Modes ----------------------------------------------------------------
+
+    pub(crate) fn level_partial_read_stays_readable<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (mut a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"0123456789").unwrap();
+        let mut events = Events::with_capacity(8);
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+        let mut buf = [0; 4];
+        a.read_exact(&mut buf).unwrap();
+        for _ in 0..3 {
+            assert!(wait_one(&p, &mut events, T1).is_readable(), "6 bytes left");
+        }
+        assert_eq!(drain(&mut a), (6, false));
+        assert_quiet(&p, &mut events, "drained");
+    }
+
+    pub(crate) fn edge_reports_once_per_arrival<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        if !p.supports(Mode::Edge) {
+            assert_refuses(&p, Mode::Edge);
+            return;
+        }
+        let (mut a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Edge)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        b.write_all(b"one").unwrap();
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+        assert_quiet(&p, &mut events, "edge: no new data, no new event");
+        b.write_all(b"two").unwrap();
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+        assert_eq!(drain(&mut a), (6, false), "drain to WouldBlock");
+        assert_quiet(&p, &mut events, "drained");
+        b.write_all(b"three").unwrap();
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+    }
+
+    pub(crate) fn oneshot_disarms_until_modify<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        assert!(p.supports(Mode::Oneshot));
+        let (mut a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        b.write_all(b"x").unwrap();
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+        assert_quiet(&p, &mut events, "disarmed");
+        b.write_all(b"y").unwrap();
+        assert_quiet(&p, &mut events, "disarmed, even with more data");
+        drop(b);
+        assert_quiet(&p, &mut events, "disarmed, even after hang-up");
+
+        p.modify(fd, T2, Interest::READABLE, Mode::Oneshot).unwrap();
+        let e = wait_one(&p, &mut events, T2);
+        assert!(e.is_readable(), "{e:?}");
+        if p.capabilities().contains(Capabilities::READ_CLOSED) {
+            assert!(e.is_hangup() && e.is_read_closed(), "{e:?}");
+        }
+        assert_quiet(&p, &mut events, "disarmed again");
+
+        p.modify(fd, T3, Interest::READABLE, Mode::Level).unwrap();
+        for _ in 0..2 {
+            assert!(wait_one(&p, &mut events, T3).is_readable(), "level again");
+        }
+        assert_eq!(drain(&mut a), (2, true));
+    }
+
+    pub(crate) fn edge_oneshot_disarms_until_modify<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        if !p.supports(Mode::EdgeOneshot) {
+            assert_refuses(&p, Mode::EdgeOneshot);
+            return;
+        }
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::EdgeOneshot)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        b.write_all(b"x").unwrap();
+        assert!(wait_one(&p, &mut events, T1).is_readable());
+        assert_quiet(&p, &mut events, "disarmed");
+        b.write_all(b"y").unwrap();
+        assert_quiet(&p, &mut events, "disarmed, even with a new edge");
+        p.modify(fd, T2, Interest::READABLE, Mode::EdgeOneshot)
+            .unwrap();
+        assert!(wait_one(&p, &mut events, T2).is_readable(), "re-armed");
+        assert_quiet(&p, &mut events, "disarmed again");
+    }
+
+    pub(crate) fn exclusive_registers_but_cannot_be_modified<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        if !p.supports(Mode::Exclusive) {
+            assert_refuses(&p, Mode::Exclusive);
+            assert_refuses(&p, Mode::EdgeExclusive);
+            return;
+        }
+        let mut events = Events::with_capacity(8);
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Exclusive)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        for _ in 0..2 {
+            assert!(wait_one(&p, &mut events, T1).is_readable(), "level");
+        }
+        for mode in [Mode::Exclusive, Mode::EdgeExclusive] {
+            match p.modify(fd, T2, Interest::WRITABLE, mode) {
+                Err(Error::Unsupported { backend, mode: m }) => {
+                    assert_eq!((backend, m), (p.backend(), mode));
+                }
+                other => panic!("modify to {mode:?}: {other:?}"),
+            }
+        }
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && !e.is_writable(), "unchanged: {e:?}");
+        p.unregister(fd).unwrap();
+
+        let (c, mut d) = socket_pair();
+        p.register(c.as_raw_fd(), T3, Interest::READABLE, Mode::EdgeExclusive)
+            .unwrap();
+        d.write_all(b"x").unwrap();
+        assert!(wait_one(&p, &mut events, T3).is_readable());
+        assert_quiet(&p, &mut events, "edge");
+        d.write_all(b"y").unwrap();
+        assert!(wait_one(&p, &mut events, T3).is_readable());
+    }
+
+    pub(crate) fn refused_modify_changes_nothing<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        // A mode this backend's modify refuses: edge where there is no edge,
+        // exclusive (which cannot be modified) where there is.
+        let refused = if p.supports(Mode::Edge) {
+            Mode::Exclusive
+        } else {
+            Mode::Edge
+        };
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        assert!(matches!(
+            p.modify(fd, T2, Interest::WRITABLE, refused),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            p.modify(fd, Token::RESERVED, Interest::WRITABLE, Mode::Level),
+            Err(Error::ReservedToken(Token::RESERVED))
+        ));
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "still readable-only, nothing to read");
+        b.write_all(b"x").unwrap();
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && !e.is_writable(), "unchanged: {e:?}");
+    }
+
+    // -- 5. Bookkeeping ----------------------------------------------------------
+
+    pub(crate) fn double_register_keeps_the_first<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        match p.register(fd, T2, Interest::WRITABLE, Mode::Level) {
+            Err(Error::AlreadyRegistered { fd: f }) => assert_eq!(f, fd),
+            other => panic!("second register: {other:?}"),
+        }
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "first registration is readable-only");
+        b.write_all(b"x").unwrap();
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && !e.is_writable(), "{e:?}");
+    }
+
+    pub(crate) fn unknown_fd_is_not_registered<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        let fd = a.as_raw_fd();
+        assert!(matches!(
+            p.modify(fd, T1, Interest::READABLE, Mode::Level),
+            Err(Error::NotRegistered { fd: f }) if f == fd
+        ));
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { fd: f }) if f == fd));
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        p.unregister(fd).unwrap();
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
+        assert!(matches!(
+            p.modify(fd, T1, Interest::READABLE, Mode::Level),
+            Err(Error::NotRegistered { .. })
+        ));
+        // And it can come back.
+        p.register(fd, T2, Interest::WRITABLE, Mode::Level).unwrap();
+        let mut events = Events::with_capacity(8);
+        assert!(wait_one(&p, &mut events, T2).is_writable());
+    }
+
+    pub(crate) fn reserved_token_is_refused<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        assert!(matches!(
+            p.register(fd, Token::RESERVED, Interest::READABLE, Mode::Level),
+            Err(Error::ReservedToken(Token::RESERVED))
+        ));
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&p, &mut events, T1);
+        // The largest token that is not reserved travels intact.
+        let big = Token(usize::MAX - 1);
+        p.modify(fd, big, Interest::READABLE, Mode::Level).unwrap();
+        wait_one(&p, &mut events, big);
+    }
+
+    pub(crate) fn negative_fd_is_invalid<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        for fd in [-1, RawFd::MIN] {
+            assert!(matches!(
+                p.register(fd, T1, Interest::READABLE, Mode::Level),
+                Err(Error::InvalidFd { fd: f }) if f == fd
+            ));
+            assert!(matches!(
+                p.modify(fd, T1, Interest::READABLE, Mode::Level),
+                Err(Error::InvalidFd { fd: f }) if f == fd
+            ));
+            assert!(matches!(p.unregister(fd), Err(Error::InvalidFd { fd: f }) if f == fd));
+        }
+    }
+
+    pub(crate) fn errors_convert_to_io_kinds<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        let fd = a.as_raw_fd();
+        let kind = |e: Error| {
+            let k = e.kind();
+            let io: io::Error = e.into();
+            assert_eq!(io.kind(), k);
+            let inner = io.get_ref().expect("wrapped");
+            assert!(inner.downcast_ref::<Error>().is_some(), "downcasts back");
+            k
+        };
+        let not_registered = p.unregister(fd).unwrap_err();
+        assert_eq!(kind(not_registered), io::ErrorKind::NotFound);
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        let twice = p
+            .register(fd, T1, Interest::READABLE, Mode::Level)
+            .unwrap_err();
+        assert_eq!(kind(twice), io::ErrorKind::AlreadyExists);
+        let reserved = p
+            .modify(fd, Token::RESERVED, Interest::READABLE, Mode::Level)
+            .unwrap_err();
+        assert_eq!(kind(reserved), io::ErrorKind::InvalidInput);
+        let negative = p
+            .register(-1, T1, Interest::READABLE, Mode::Level)
+            .unwrap_err();
+        assert_eq!(kind(negative), io::ErrorKind::InvalidInput);
+        let refused = if p.supports(Mode::Edge) {
+            Mode::Exclusive
+        } else {
+            Mode::Edge
+        };
+        let unsupported = p.modify(fd, T1, Interest::READABLE, refused).unwrap_err();
+        assert_eq!(kind(unsupported), io::ErrorKind::Unsupported);
+    }
+
+    // -- 6. Closed descriptors (exclusive: numbers must not be reused) ----------
+
+    pub(crate) fn unregister_of_a_closed_fd_succeeds<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        drop(a);
+        p.unregister(fd).expect("unregister after close");
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "unregistered");
+    }
+
+    pub(crate) fn closed_fd_is_reported_once<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        let (c, mut d) = socket_pair();
+        let fd = a.as_raw_fd();
+        b.write_all(b"pending").unwrap();
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        p.register(c.as_raw_fd(), T2, Interest::READABLE, Mode::Level)
+            .unwrap();
+        drop(a);
+        assert!(!common::is_open(fd));
+        let mut events = Events::with_capacity(8);
+        if p.backend() == Backend::Epoll {
+            // Closing the last reference took it off the kernel's list.
+            assert_quiet(&p, &mut events, "epoll forgets closed descriptors");
+            p.unregister(fd).expect("unregister after close");
+        } else {
+            let n = p
+                .wait(&mut events, Some(SAFETY))
+                .expect("the wait must not fail");
+            assert_eq!(n, 1, "{events:?}");
+            let e = events_for(&events, T1)[0];
+            assert!(e.is_error(), "{e:?}");
+            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+            assert!(
+                matches!(p.unregister(fd), Err(Error::NotRegistered { .. })),
+                "reported and dropped"
+            );
+        }
+        // Not again, and no spinning: a timed wait lasts its timeout.
+        let start = Instant::now();
+        assert_quiet(&p, &mut events, "reported once");
+        assert!(start.elapsed() >= QUIET);
+        // The others are still served.
+        d.write_all(b"x").unwrap();
+        assert!(wait_one(&p, &mut events, T2).is_readable());
+    }
+
+    pub(crate) fn closed_fd_cannot_be_registered<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        let fd = a.as_raw_fd();
+        drop(a);
+        assert!(!common::is_open(fd));
+        assert!(matches!(
+            p.register(fd, T1, Interest::READABLE, Mode::Level),
+            Err(Error::InvalidFd { fd: f }) if f == fd
+        ));
+    }
+
+    // -- 7. Select's limit, and many descriptors (exclusive) ----------------------
+
+    pub(crate) fn fd_above_setsize<P: Poller + 'static>(make: fn() -> P) {
+        assert!(tripoll::raise_fd_limit(4096).unwrap() >= 1501);
+        let p = make();
+        let (rd, mut wr) = pipe();
+        let high = dup_onto(rd.as_raw_fd(), 1500);
+        let (low_rd, mut low_wr) = pipe();
+        p.register(low_rd.as_raw_fd(), T2, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        let res = p.register(high.as_raw_fd(), T1, Interest::READABLE, Mode::Level);
+        if p.capabilities().contains(Capabilities::UNBOUNDED_FDS) {
+            res.unwrap();
+            wr.write_all(b"x").unwrap();
+            assert!(wait_one(&p, &mut events, T1).is_readable());
+            return;
+        }
+        assert_eq!(FD_SETSIZE, 1024);
+        match res {
+            Err(e @ Error::FdOutOfRange { .. }) => {
+                assert!(matches!(
+                    e,
+                    Error::FdOutOfRange {
+                        fd: 1500,
+                        limit: FD_SETSIZE
+                    }
+                ));
+                assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            }
+            other => panic!("fd 1500 on select: {other:?}"),
+        }
+        assert!(matches!(
+            p.unregister(1500),
+            Err(Error::NotRegistered { .. })
+        ));
+        wr.write_all(b"x").unwrap();
+        assert_quiet(&p, &mut events, "fd 1500 is not watched");
+        low_wr.write_all(b"x").unwrap();
+        assert!(wait_one(&p, &mut events, T2).is_readable(), "still serving");
+    }
+
+    pub(crate) fn thousands_of_fds<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        if !p.capabilities().contains(Capabilities::UNBOUNDED_FDS) {
+            assert_eq!(p.backend(), Backend::Select);
+            return; // fd_above_setsize covers the refusal.
+        }
+        assert!(tripoll::raise_fd_limit(4096).unwrap() >= 1400);
+        let pipes: Vec<_> = (0..600).map(|_| pipe()).collect();
+        for (i, (rd, _)) in pipes.iter().enumerate() {
+            p.register(rd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)
+                .unwrap();
+        }
+        let mut expected = BTreeSet::new();
+        for (i, (rd, wr)) in pipes.iter().enumerate() {
+            if rd.as_raw_fd() >= FD_SETSIZE as RawFd || i % 37 == 0 {
+                (&*wr).write_all(b"x").unwrap();
+                expected.insert(i);
+            }
+        }
+        assert!(
+            pipes.iter().any(|(rd, _)| rd.as_raw_fd() >= 1100),
+            "the test must reach beyond 1024"
+        );
+        let mut seen = BTreeSet::new();
+        let mut events = Events::with_capacity(64);
+        let deadline = Instant::now() + SAFETY;
+        while seen != expected {
+            assert!(Instant::now() < deadline, "missing {:?}", &expected - &seen);
+            p.wait(&mut events, Some(SAFETY)).unwrap();
+            for e in &events {
+                assert!(expected.contains(&e.token().0), "not written: {e:?}");
+                assert!(e.is_readable());
+                seen.insert(e.token().0);
+            }
+        }
+    }
+
+    // -- 8. Fairness ---------------------------------------------------------------
+
+    pub(crate) fn a_small_buffer_serves_everyone<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let pipes: Vec<_> = (0..64).map(|_| pipe()).collect();
+        for (i, (rd, wr)) in pipes.iter().enumerate() {
+            p.register(rd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)
+                .unwrap();
+            (&*wr).write_all(b"x").unwrap();
+        }
+        let mut events = Events::with_capacity(8);
+        let mut seen = HashSet::new();
+        for _ in 0..8 {
+            let n = p.wait(&mut events, Some(SAFETY)).unwrap();
+            assert_eq!(n, 8, "a full buffer each time");
+            seen.extend(events.iter().map(|e| e.token()));
+        }
+        assert_eq!(seen.len(), 64, "8 waits of 8 must cover all 64");
+    }
+
+    pub(crate) fn zero_capacity_still_makes_progress<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(0);
+        assert!(events.capacity() >= 1);
+        wait_one(&p, &mut events, T1);
+    }
+
+    pub(crate) fn each_wait_replaces_the_events<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (mut a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&p, &mut events, T1);
+        drain(&mut a);
+        assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+        assert!(events.is_empty() && events.iter().next().is_none());
+    }
+
+    // -- 9. Threads ----------------------------------------------------------------
+
+    pub(crate) fn register_while_blocked<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        b.write_all(b"ready").unwrap();
+        let (q, fd) = (Arc::clone(&p), a.as_raw_fd());
+        let registrar = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            q.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        });
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "the new registration was not seen");
+        assert_eq!(n, 1, "{events:?}");
+        assert!(events_for(&events, T1)[0].is_readable());
+        registrar.join().unwrap();
+    }
+
+    pub(crate) fn modify_while_blocked<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        b.write_all(b"ready").unwrap();
+        p.register(fd, T1, Interest::PRIORITY, Mode::Level).unwrap();
+        let q = Arc::clone(&p);
+        let modifier = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            q.modify(fd, T2, Interest::READABLE, Mode::Level).unwrap();
+        });
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "the modified interest was not seen");
+        assert_eq!(n, 1, "{events:?}");
+        assert!(events_for(&events, T2)[0].is_readable());
+        modifier.join().unwrap();
+    }
+
+    pub(crate) fn rearm_while_blocked<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        let fd = a.as_raw_fd();
+        b.write_all(b"ready").unwrap();
+        p.register(fd, T1, Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&*p, &mut events, T1);
+        let q = Arc::clone(&p);
+        let rearmer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            q.modify(fd, T2, Interest::READABLE, Mode::Oneshot).unwrap();
+        });
+        let dog = watchdog(&p);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "the re-armed registration was not seen");
+        assert_eq!(n, 1, "{events:?}");
+        assert!(events_for(&events, T2)[0].is_readable());
+        rearmer.join().unwrap();
+    }
+
+    pub(crate) fn unregister_while_blocked<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, b) = socket_pair();
+        let fd = a.as_raw_fd();
+        p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+        let q = Arc::clone(&p);
+        let other = thread::spawn(move || {
+            let mut b = b;
+            thread::sleep(Duration::from_millis(50));
+            q.unregister(fd).unwrap();
+            b.write_all(b"unseen").unwrap();
+            thread::sleep(Duration::from_millis(50));
+            q.notify().unwrap();
+            b
+        });
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "the notify did not end the wait");
+        assert_eq!(n, 0, "unregistered, then only a notify: {events:?}");
+        drop(other.join().unwrap());
+    }
+
+    pub(crate) fn notify_wakes_a_blocked_wait<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, _b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let sent = Arc::new(AtomicBool::new(false));
+        let (s, q) = (Arc::clone(&sent), Arc::clone(&p));
+        let notifier = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            s.store(true, Ordering::SeqCst);
+            q.notify().unwrap();
+        });
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        let n = p.wait(&mut events, None).unwrap();
+        assert!(!dog.disarm(), "notify did not wake the wait");
+        assert!(sent.load(Ordering::SeqCst), "woke before the notify");
+        assert_eq!(n, 0, "a notify is not an event: {events:?}");
+        notifier.join().unwrap();
+    }
+
+    pub(crate) fn notifies_coalesce<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        for _ in 0..5 {
+            p.notify().unwrap();
+        }
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        assert_eq!(p.wait(&mut events, None).unwrap(), 0);
+        assert!(!dog.disarm(), "a notify before the wait was lost");
+        // The wake-up was consumed: the next wait lasts its whole timeout.
+        let t = Duration::from_millis(40);
+        let start = Instant::now();
+        assert_eq!(p.wait(&mut events, Some(t)).unwrap(), 0);
+        assert!(start.elapsed() >= t, "a stale wake-up ended the next wait");
+        // And a notify still works afterwards.
+        p.notify().unwrap();
+        let dog = watchdog(&p);
+        assert_eq!(p.wait(&mut events, None).unwrap(), 0);
+        assert!(!dog.disarm());
+    }
+
+    pub(crate) fn notify_from_two_threads<P: Poller + 'static>(make: fn() -> P) {
+        const ROUNDS: usize = 200;
+        let p = shared(make);
+        let barrier = Arc::new(Barrier::new(3));
+        let notifiers: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, bar) = (Arc::clone(&p), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    for _ in 0..ROUNDS {
+                        bar.wait();
+                        q.notify().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let dog = watchdog(&p);
+        let mut events = Events::with_capacity(8);
+        for _ in 0..ROUNDS {
+            barrier.wait();
+            assert_eq!(p.wait(&mut events, None).unwrap(), 0);
+        }
+        for t in notifiers {
+            t.join().unwrap();
+        }
+        assert!(!dog.disarm(), "a wake-up was lost");
+    }
+
+    pub(crate) fn waits_from_two_threads<P: Poller + 'static>(make: fn() -> P) {
+        // Two waiters on one poller, level-triggered data: both see it.
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&p);
+                thread::spawn(move || {
+                    let mut events = Events::with_capacity(8);
+                    for _ in 0..50 {
+                        let n = q.wait(&mut events, Some(SAFETY)).unwrap();
+                        assert_eq!(n, 1, "{events:?}");
+                        assert_eq!(events_for(&events, T1).len(), 1);
+                    }
+                })
+            })
+            .collect();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    }
+
+    // -- 10. Sockets, files, sharing -----------------------------------------------
+
+    pub(crate) fn peer_close_is_seen<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (mut a, b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        drop(b);
+        let mut events = Events::with_capacity(8);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable(), "a closed peer reads as readable: {e:?}");
+        if p.capabilities().contains(Capabilities::READ_CLOSED) {
+            assert!(e.is_hangup() && e.is_read_closed(), "{e:?}");
+        }
+        assert_eq!(a.read(&mut [0; 8]).unwrap(), 0, "end of stream");
+    }
+
+    pub(crate) fn half_close_is_read_closed<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (mut server, client) = tcp_pair();
+        p.register(server.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut events = Events::with_capacity(8);
+        let e = wait_for(&p, &mut events, T1);
+        assert!(e.is_readable(), "{e:?}");
+        if p.capabilities().contains(Capabilities::READ_CLOSED) {
+            assert!(
+                e.is_read_closed() && !e.is_hangup(),
+                "half, not full: {e:?}"
+            );
+        }
+        assert_eq!(server.read(&mut [0; 8]).unwrap(), 0, "end of stream");
+        // Our side can still write.
+        (&server).write_all(b"bye").unwrap();
+        let mut buf = [0; 3];
+        (&client).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"bye");
+    }
+
+    pub(crate) fn tcp_urgent_data_is_priority<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (server, client) = tcp_pair();
+        p.register(server.as_raw_fd(), T1, Interest::PRIORITY, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "no urgent data yet");
+        common::send_oob(&client, b'!');
+        let e = wait_for(&p, &mut events, T1);
+        assert!(e.is_priority() && !e.is_readable(), "{e:?}");
+    }
+
+    pub(crate) fn regular_files<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let file = std::fs::File::open("Cargo.toml").expect("a regular file");
+        let fd = file.as_raw_fd();
+        let res = p.register(fd, T1, Interest::READABLE | Interest::WRITABLE, Mode::Level);
+        if p.backend() == Backend::Epoll {
+            match res {
+                Err(e @ Error::NotPollable { .. }) => {
+                    assert!(matches!(e, Error::NotPollable { fd: f } if f == fd));
+                }
+                other => panic!("epoll and a regular file: {other:?}"),
+            }
+            // Nothing was left behind.
+            assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { fd: f }) if f == fd));
+            assert!(matches!(
+                p.modify(fd, T1, Interest::READABLE, Mode::Level),
+                Err(Error::NotRegistered { fd: f }) if f == fd
+            ));
+            return;
+        }
+        // poll and select: a regular file is always ready.
+        res.unwrap();
+        let mut events = Events::with_capacity(8);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && e.is_writable(), "{e:?}");
+        p.unregister(fd).unwrap();
+    }
+
+    pub(crate) fn one_fd_in_two_pollers<P: Poller + 'static>(make: fn() -> P) {
+        let (p, q) = (make(), make());
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        q.register(a.as_raw_fd(), T2, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&p, &mut events, T1);
+        wait_one(&q, &mut events, T2);
+        p.unregister(a.as_raw_fd()).unwrap();
+        assert_quiet(&p, &mut events, "unregistered from p");
+        wait_one(&q, &mut events, T2);
+    }
+
+    pub(crate) fn boxed_dyn_poller<P: Poller + 'static>(make: fn() -> P) {
+        let p: Box<dyn Poller> = Box::new(make());
+        let backend = p.backend();
+        assert_eq!(p.name(), backend.name());
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&p, &mut events, T1);
+        // Through a reference to the box and an Arc of it too.
+        let shared: Arc<Box<dyn Poller>> = Arc::new(p);
+        wait_one(&shared, &mut events, T1);
+        wait_one(&&**shared, &mut events, T1);
+        shared.unregister(a.as_raw_fd()).unwrap();
+        assert_quiet(&shared, &mut events, "unregistered");
+    }
+
+    /// 100 TCP connections, four writer threads sending seeded random
+    /// chunks in a random order; the poller side counts and checks every
+    /// byte (oneshot, re-armed after each drain) and echoes the count back
+    /// when the client closes its side.
+    pub(crate) fn hundred_connections<P: Poller + 'static>(make: fn() -> P) {
+        const CONNS: usize = 100;
+        const WRITERS: usize = 4;
+        let p = make();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut plan_rng = XorShift::new(0x5EED);
+        let plans: Vec<Vec<usize>> = (0..CONNS)
+            .map(|_| {
+                let chunks = plan_rng.range(1, 8) as usize;
+                (0..chunks)
+                    .map(|_| plan_rng.range(1, 3000) as usize)
+                    .collect()
+            })
+            .collect();
+        let expected: Vec<u64> = plans
+            .iter()
+            .map(|c| c.iter().sum::<usize>() as u64)
+            .collect();
+        let pattern = |conn: usize, offset: u64| (offset.wrapping_mul(31) + conn as u64) as u8;
+
+        let mut servers = Vec::new();
+        let mut clients: Vec<Vec<_>> = (0..WRITERS).map(|_| Vec::new()).collect();
+        for i in 0..CONNS {
+            let c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let (s, _) = listener.accept().unwrap();
+            s.set_nonblocking(true).unwrap();
+            p.register(s.as_raw_fd(), Token(i), Interest::READABLE, Mode::Oneshot)
+                .unwrap();
+            servers.push(s);
+            clients[i % WRITERS].push((i, c, plans[i].clone()));
+        }
+        let writers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(w, mut mine)| {
+                thread::spawn(move || {
+                    let mut rng = XorShift::new(w as u64 + 1);
+                    let mut offsets = vec![0u64; mine.len()];
+                    let mut live: Vec<usize> = (0..mine.len()).collect();
+                    while !live.is_empty() {
+                        let k = rng.range(0, live.len() as u64 - 1) as usize;
+                        let j = live[k];
+                        let (conn, stream, chunks) = &mut mine[j];
+                        let len = chunks.remove(0);
+                        let data: Vec<u8> = (0..len as u64)
+                            .map(|o| pattern(*conn, offsets[j] + o))
+                            .collect();
+                        stream.write_all(&data).unwrap();
+                        offsets[j] += len as u64;
+                        if chunks.is_empty() {
+                            stream.shutdown(std::net::Shutdown::Write).unwrap();
+                            live.swap_remove(k);
+                        }
+                    }
+                    mine.into_iter()
+                        .map(|(conn, mut stream, _)| {
+                            let mut echo = [0; 8];
+                            stream.read_exact(&mut echo).unwrap();
+                            (conn, u64::from_le_bytes(echo))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+
+        let mut received = vec![0u64; CONNS];
+        let mut open = CONNS;
+        let mut events = Events::with_capacity(16);
+        let mut buf = vec![0u8; 16 * 1024];
+        while open > 0 {
+            let n = p.wait(&mut events, Some(SAFETY)).unwrap();
+            assert!(n > 0, "no progress for {SAFETY:?}; {open} connections open");
+            for e in &events {
+                let i = e.token().0;
+                let s = &mut servers[i];
+                let eof = loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => break true,
+                        Ok(k) => {
+                            for (o, &byte) in buf[..k].iter().enumerate() {
+                                assert_eq!(byte, pattern(i, received[i] + o as u64), "conn {i}");
+                            }
+                            received[i] += k as u64;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                        Err(e) => panic!("conn {i}: {e}"),
+                    }
+                };
+                if eof {
+                    s.write_all(&received[i].to_le_bytes()).unwrap();
+                    p.unregister(s.as_raw_fd()).unwrap();
+                    open -= 1;
+                } else {
+                    p.modify(s.as_raw_fd(), Token(i), Interest::READABLE, Mode::Oneshot)
+                        .unwrap();
+                }
+            }
+        }
+        assert_eq!(received, expected);
+        let mut echoed = vec![0u64; CONNS];
+        for w in writers {
+            for (conn, count) in w.join().unwrap() {
+                echoed[conn] = count;
+            }
+        }
+        assert_eq!(echoed, expected);
+    }
+}
+
+/// Instantiates `$shared` tests under the shared descriptor lock and
+/// `$exclusive` ones alone, each calling `suite::<name>(make)`.
+macro_rules! instantiate {
+    (shared: [$($shared:ident),* $(,)?], exclusive: [$($exclusive:ident),* $(,)?] $(,)?) => {
+        $(
+            #[test]
+            fn $shared() {
+                let _fds = common::fds_shared();
+                crate::suite::$shared(make);
+            }
+        )*
+        $(
+            #[test]
+            fn $exclusive() {
+                let _fds = common::fds_exclusive();
+                crate::suite::$exclusive(make);
+            }
+        )*
+    };
+}
+
+/// The one list of tests, shared by every backend.
+macro_rules! every_test {
+    () => {
+        instantiate! {
+            shared: [
+                capabilities_are_consistent,
+                every_mode_matches_supports,
+                zero_timeout_returns_at_once,
+                short_timeouts_are_not_cut_short,
+                no_timeout_blocks_until_data,
+                huge_timeouts_clamp_instead_of_wrapping,
+                eintr_resumes_with_the_remaining_time,
+                eintr_does_not_end_an_infinite_wait,
+                readable_interest_hides_writable,
+                writable_interest_hides_readable,
+                both_readinesses_come_in_one_event,
+                priority_interest_ignores_normal_data,
+                hangup_is_reported_without_interest,
+                error_is_reported_without_interest,
+                level_partial_read_stays_readable,
+                edge_reports_once_per_arrival,
+                oneshot_disarms_until_modify,
+                edge_oneshot_disarms_until_modify,
+                exclusive_registers_but_cannot_be_modified,
+                refused_modify_changes_nothing,
+                double_register_keeps_the_first,
+                unknown_fd_is_not_registered,
+                reserved_token_is_refused,
+                negative_fd_is_invalid,
+                errors_convert_to_io_kinds,
+                a_small_buffer_serves_everyone,
+                zero_capacity_still_makes_progress,
+                each_wait_replaces_the_events,
+                register_while_blocked,
+                modify_while_blocked,
+                rearm_while_blocked,
+                unregister_while_blocked,
+                notify_wakes_a_blocked_wait,
+                notifies_coalesce,
+                notify_from_two_threads,
+                waits_from_two_threads,
+                peer_close_is_seen,
+                half_close_is_read_closed,
+                tcp_urgent_data_is_priority,
+                regular_files,
+                one_fd_in_two_pollers,
+                boxed_dyn_poller,
+                hundred_connections,
+            ],
+            exclusive: [
+                unregister_of_a_closed_fd_succeeds,
+                closed_fd_is_reported_once,
+                closed_fd_cannot_be_registered,
+                fd_above_setsize,
+                thousands_of_fds,
+            ],
+        }
+    };
+}
+
+/// One module of tests per backend.
+macro_rules! conformance {
+    ($($module:ident: $ty:ty = $ctor:expr;)*) => {
+        $(
+            mod $module {
+                use super::*;
+
+                fn make() -> $ty {
+                    $ctor.expect(concat!("create the ", stringify!($module), " poller"))
+                }
+
+                every_test!();
+            }
+        )*
+    };
+}
+
+conformance! {
+    epoll: Epoll = Epoll::new();
+    poll: Poll = Poll::new();
+    select: Select = Select::new();
+    env: AnyPoller = AnyPoller::from_env();
+}
+
+/// What does not depend on a backend.
+mod api {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse_in_any_case() {
+        for (s, b) in [
+            ("epoll", Backend::Epoll),
+            ("EPOLL", Backend::Epoll),
+            ("Poll", Backend::Poll),
+            ("poll", Backend::Poll),
+            ("select", Backend::Select),
+            ("SeLeCt", Backend::Select),
+        ] {
+            assert_eq!(s.parse::<Backend>().unwrap(), b, "{s}");
+            assert_eq!(b.to_string(), b.name());
+        }
+        for b in Backend::ALL {
+            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn unknown_backend_names_are_errors() {
+        for s in ["kqueue", "", " epoll", "epoll ", "iocp", "pol", "epollx"] {
+            match s.parse::<Backend>() {
+                Err(e @ Error::UnknownBackend { .. }) => {
+                    assert!(matches!(&e, Error::UnknownBackend { name } if name == s));
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+                    let io: io::Error = e.into();
+                    assert_eq!(io.kind(), io::ErrorKind::InvalidInput);
+                }
+                other => panic!("{s:?} parsed as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn any_poller_is_the_backend_asked_for() {
+        let _fds = common::fds_shared();
+        for b in Backend::ALL {
+            let p = AnyPoller::new(b).unwrap();
+            assert_eq!(p.backend(), b);
+            assert_eq!(p.name(), b.name());
+        }
+        assert_eq!(Backend::default(), Backend::Epoll);
+        assert_eq!(Backend::platform_default(), Backend::Epoll);
+    }
+
+    /// Reads the environment (never writes it: that would race the other
+    /// tests' threads) and checks `from_env` follows it.
+    #[test]
+    fn from_env_follows_the_variable() {
+        let _fds = common::fds_shared();
+        let expected = match std::env::var(Backend::ENV_VAR) {
+            Err(_) => Backend::Epoll,
+            Ok(v) if v.is_empty() => Backend::Epoll,
+            Ok(v) => v.parse().expect("TRIPOLL_BACKEND names a backend"),
+        };
+        assert_eq!(Backend::from_env().unwrap(), expected);
+        assert_eq!(AnyPoller::from_env().unwrap().backend(), expected);
+    }
+
+    #[test]
+    fn errors_have_io_kinds() {
+        let cases = [
+            (
+                Error::AlreadyRegistered { fd: 3 },
+                io::ErrorKind::AlreadyExists,
+            ),
+            (Error::NotRegistered { fd: 3 }, io::ErrorKind::NotFound),
+            (Error::InvalidFd { fd: -1 }, io::ErrorKind::InvalidInput),
+            (
+                Error::ReservedToken(Token::RESERVED),
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                Error::FdOutOfRange {
+                    fd: 2000,
+                    limit: FD_SETSIZE,
+                },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                Error::Unsupported {
+                    backend: Backend::Poll,
+                    mode: Mode::Edge,
+                },
+                io::ErrorKind::Unsupported,
+            ),
+            (
+                Error::BackendUnavailable(Backend::Epoll),
+                io::ErrorKind::Unsupported,
+            ),
+        ];
+        for (e, kind) in cases {
+            let text = e.to_string();
+            assert!(!text.is_empty());
+            let io: io::Error = e.into();
+            assert_eq!(io.kind(), kind, "{text}");
+            assert_eq!(io.to_string(), text, "the message survives");
+        }
+        let os = Error::Io {
+            op: tripoll::Op::Wait,
+            source: io::Error::from_raw_os_error(libc::EBADF),
+        };
+        let io: io::Error = os.into();
+        assert_eq!(io.raw_os_error(), Some(libc::EBADF), "OS errors stay raw");
+    }
+}
