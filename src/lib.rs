@@ -54,6 +54,7 @@ mod error;
 mod event;
 mod interest;
 mod poller;
+pub mod reactor;
 mod sys;
 
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
