@@ -73,7 +73,10 @@ pub enum Mode {
     EdgeOneshot,
     /// Level-triggered with `EPOLLEXCLUSIVE`: when several pollers watch the
     /// same descriptor, one event wakes one of them instead of all (the
-    /// thundering herd on a shared listening socket).
+    /// thundering herd on a shared listening socket). The kernel allows no
+    /// `EPOLLRDHUP` here, so a half-closed peer shows as readable only (the
+    /// read that returns 0 tells), and no [`Interest::PRIORITY`]: that
+    /// combination is refused with [`Error::Unsupported`](crate::Error::Unsupported).
     Exclusive,
     /// Edge-triggered with `EPOLLEXCLUSIVE`.
     EdgeExclusive,

@@ -472,6 +472,19 @@ mod suite {
         let mut events = Events::with_capacity(8);
         let (a, mut b) = socket_pair();
         let fd = a.as_raw_fd();
+        // The kernel takes no priority interest with EPOLLEXCLUSIVE.
+        match p.register(
+            fd,
+            T1,
+            Interest::READABLE | Interest::PRIORITY,
+            Mode::Exclusive,
+        ) {
+            Err(Error::Unsupported { backend, mode }) => {
+                assert_eq!((backend, mode), (p.backend(), Mode::Exclusive));
+            }
+            other => panic!("exclusive with priority: {other:?}"),
+        }
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
         p.register(fd, T1, Interest::READABLE, Mode::Exclusive)
             .unwrap();
         b.write_all(b"x").unwrap();
@@ -488,6 +501,9 @@ mod suite {
         }
         let e = wait_one(&p, &mut events, T1);
         assert!(e.is_readable() && !e.is_writable(), "unchanged: {e:?}");
+        drop(b);
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable() && e.is_hangup(), "peer gone: {e:?}");
         p.unregister(fd).unwrap();
 
         let (c, mut d) = socket_pair();

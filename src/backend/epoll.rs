@@ -84,6 +84,27 @@ impl Epoll {
     }
 }
 
+/// The `epoll_ctl` event mask for a registration.
+///
+/// Beside `EPOLLEXCLUSIVE` the kernel accepts only `EPOLLIN`, `EPOLLOUT`,
+/// `EPOLLERR`, `EPOLLHUP`, `EPOLLWAKEUP` and `EPOLLET` (anything else is
+/// `EINVAL`), so an exclusive registration goes without `EPOLLRDHUP` (a
+/// half-closed peer shows as readable, and the read that returns 0 tells)
+/// and cannot ask for priority data.
+fn registration_bits(interest: Interest, mode: Mode) -> Result<u32> {
+    let bits = interest.epoll_bits() | mode.epoll_bits();
+    if !mode.is_exclusive() {
+        return Ok(bits);
+    }
+    if interest.contains(Interest::PRIORITY) {
+        return Err(Error::Unsupported {
+            backend: Backend::Epoll,
+            mode,
+        });
+    }
+    Ok(bits & !sys::bits::RDHUP)
+}
+
 /// Maps `epoll_ctl`'s errno to the error a caller can act on.
 fn ctl_error(op: Op, fd: RawFd, e: io::Error) -> Error {
     match e.raw_os_error() {
@@ -98,7 +119,7 @@ fn ctl_error(op: Op, fd: RawFd, e: io::Error) -> Error {
 impl Poller for Epoll {
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
         self.check(fd, token, mode)?;
-        let bits = interest.epoll_bits() | mode.epoll_bits();
+        let bits = registration_bits(interest, mode)?;
         self.ctl(libc::EPOLL_CTL_ADD, fd, bits, token)
             .map_err(|e| ctl_error(Op::Register, fd, e))
     }
