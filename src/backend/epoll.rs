@@ -111,7 +111,10 @@ fn ctl_error(op: Op, fd: RawFd, e: io::Error) -> Error {
         Some(libc::EEXIST) => Error::AlreadyRegistered { fd },
         Some(libc::ENOENT) => Error::NotRegistered { fd },
         Some(libc::EBADF) => Error::InvalidFd { fd },
-        Some(libc::EPERM) => Error::NotPollable { fd },
+        // Register: the file has no readiness to watch. Modify and
+        // unregister: such a file can never have been registered.
+        Some(libc::EPERM) if op == Op::Register => Error::NotPollable { fd },
+        Some(libc::EPERM) => Error::NotRegistered { fd },
         _ => Error::Io { op, source: e },
     }
 }
