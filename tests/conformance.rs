@@ -31,6 +31,49 @@ use common::{
     Interrupter, Watchdog, XorShift, QUIET, SAFETY,
 };
 
+/// Counts heap allocations per thread, so a test can check that a wait
+/// allocates nothing (contract point 10).
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_allocation() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Allocations made by this thread so far.
+fn allocations() -> u64 {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialised thread-local that never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        std::alloc::System.alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        count_allocation();
+        std::alloc::System.alloc_zeroed(layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        count_allocation();
+        std::alloc::System.realloc(ptr, layout, size)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
 /// The generic tests. Each takes the backend's constructor.
 mod suite {
     use super::*;
@@ -704,6 +747,36 @@ mod suite {
         assert!(wait_one(&p, &mut events, T2).is_readable());
     }
 
+    /// A disarmed oneshot registration reports nothing, not even that its
+    /// descriptor was closed, until it is re-armed.
+    pub(crate) fn closed_disarmed_fd_stays_silent<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        let (c, _d) = socket_pair();
+        let (fa, fc) = (a.as_raw_fd(), c.as_raw_fd());
+        p.register(fa, T1, Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        p.register(fc, T2, Interest::READABLE, Mode::Level).unwrap();
+        b.write_all(b"x").unwrap();
+        let mut events = Events::with_capacity(8);
+        wait_one(&p, &mut events, T1); // disarms T1
+        drop(a);
+        drop(c);
+        if p.backend() == Backend::Epoll {
+            assert_quiet(&p, &mut events, "epoll forgets closed descriptors");
+            return;
+        }
+        let n = p.wait(&mut events, Some(SAFETY)).unwrap();
+        assert_eq!(n, 1, "only the armed one: {events:?}");
+        assert!(events_for(&events, T2)[0].is_error());
+        assert_quiet(&p, &mut events, "the disarmed one stays silent");
+        // Re-armed, it is reported (and dropped) like any closed descriptor.
+        p.modify(fa, T3, Interest::READABLE, Mode::Oneshot).unwrap();
+        let e = wait_one(&p, &mut events, T3);
+        assert!(e.is_error(), "{e:?}");
+        assert!(matches!(p.unregister(fa), Err(Error::NotRegistered { .. })));
+    }
+
     pub(crate) fn closed_fd_cannot_be_registered<P: Poller + 'static>(make: fn() -> P) {
         let p = make();
         let (a, _b) = socket_pair();
@@ -837,6 +910,33 @@ mod suite {
         drain(&mut a);
         assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
         assert!(events.is_empty() && events.iter().next().is_none());
+    }
+
+    // -- 10. Cost ---------------------------------------------------------------
+
+    /// The epoll wait allocates nothing (contract point 10): not for events,
+    /// not for a timeout, not for a notification.
+    pub(crate) fn waiting_allocates_nothing<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        // Warm up: buffers the backend keeps may grow on first use.
+        p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        b.write_all(b"x").unwrap();
+        wait_one(&p, &mut events, T1);
+        let before = super::allocations();
+        for _ in 0..50 {
+            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 1);
+        }
+        p.notify().unwrap();
+        p.wait(&mut events, Some(SAFETY)).unwrap();
+        p.wait(&mut events, Some(Duration::from_micros(1))).unwrap();
+        let made = super::allocations() - before;
+        if p.backend() == Backend::Epoll {
+            assert_eq!(made, 0, "the epoll wait allocated {made} times");
+        }
     }
 
     // -- 9. Threads ----------------------------------------------------------------
@@ -1316,10 +1416,12 @@ macro_rules! every_test {
                 one_fd_in_two_pollers,
                 boxed_dyn_poller,
                 hundred_connections,
+                waiting_allocates_nothing,
             ],
             exclusive: [
                 unregister_of_a_closed_fd_succeeds,
                 closed_fd_is_reported_once,
+                closed_disarmed_fd_stays_silent,
                 closed_fd_cannot_be_registered,
                 fd_above_setsize,
                 thousands_of_fds,
