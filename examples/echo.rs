@@ -169,10 +169,12 @@ fn main() {
             let s = &server.stats;
             eprintln!(
                 "{PROG}: {signal}: shutting down; accepted {}, refused at the fd limit {}, \
-                 still open {}",
+                 still open {}, largest pending output {} bytes (cap {})",
                 s.accepted,
                 s.refused,
-                server.open_connections()
+                server.open_connections(),
+                s.peak_pending,
+                cfg.max_pending
             );
             process::exit(0);
         }
@@ -233,6 +235,9 @@ const FIRST_LISTENER: usize = 1;
 struct Stats {
     accepted: u64,
     refused: u64,
+    /// The most output any one connection had pending at once: never more
+    /// than the cap plus one read.
+    peak_pending: usize,
 }
 
 struct Server {
@@ -264,6 +269,8 @@ struct Conn {
     read_closed: bool,
     /// The interest currently registered.
     interest: Interest,
+    /// The most output this connection had pending.
+    peak: usize,
 }
 
 /// What driving a connection left behind.
@@ -329,7 +336,10 @@ impl Conn {
             reads += 1;
             match self.stream.read(buf) {
                 Ok(0) => self.read_closed = true,
-                Ok(n) => self.out.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    self.out.extend_from_slice(&buf[..n]);
+                    self.peak = self.peak.max(self.pending());
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -507,6 +517,7 @@ impl Server {
             sent: 0,
             read_closed: false,
             interest: Interest::READABLE,
+            peak: 0,
         });
     }
 
@@ -516,7 +527,9 @@ impl Server {
             // Closed earlier in this batch.
             return;
         };
-        match conn.drive(&mut self.buf, self.max_pending) {
+        let res = conn.drive(&mut self.buf, self.max_pending);
+        self.stats.peak_pending = self.stats.peak_pending.max(conn.peak);
+        match res {
             Ok(Drive::Done) | Err(_) => self.close(slot),
             Ok(Drive::Open { more }) => {
                 if more && self.mode.is_edge() {

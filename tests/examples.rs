@@ -1,0 +1,813 @@
+//! End-to-end tests of the examples: each runs as a child process and is
+//! driven over loopback by real sockets (or by another example).
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/` next to
+//! this test's own `target/<profile>/deps/`. A filtered run (`cargo test
+//! --test examples`) does not, and could find stale binaries, so the first
+//! test to need one runs `cargo build --example ...` for the same profile
+//! and target directory (a no-op when they are fresh).
+//!
+//! Every child is killed when its guard drops, every socket has a read
+//! timeout and every wait a deadline: a broken example fails the test, it
+//! does not hang it. No assertion depends on timing.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest any single step may take before the test gives up.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The directory holding the example binaries, built fresh once.
+fn examples_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        // target/<profile>/deps/examples-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let profile = profile_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("profile dir name");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["build", "--quiet", "--target-dir"])
+            .arg(target_dir)
+            .args(["--example", "echo", "--example", "client", "--example", "compare"]);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let out = cmd.output().expect("run cargo build for the examples");
+        assert!(
+            out.status.success(),
+            "building the examples failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        profile_dir.join("examples")
+    })
+}
+
+fn example(name: &str) -> PathBuf {
+    let path = examples_dir().join(name);
+    assert!(path.exists(), "example binary {} is missing", path.display());
+    path
+}
+
+/// A running example. Dropping it kills the process.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+/// What a finished example left behind.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[&str]) -> Proc {
+        Proc::spawn_env(name, args, &[])
+    }
+
+    fn spawn_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(example(name));
+        cmd.args(args)
+            .env_remove("TRIPOLL_BACKEND")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        let out_reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_buf = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&err_buf);
+        let err_reader = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines,
+            stderr: err_buf,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    /// The next line the example prints on stdout.
+    fn line(&self) -> String {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(l) => l,
+            Err(_) => panic!(
+                "{} printed no line in time; stderr so far: {}",
+                self.name,
+                self.stderr.lock().unwrap()
+            ),
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child, which has not been reaped (its
+        // guard is alive), so the pid is not reused.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill: {}", io::Error::last_os_error());
+    }
+
+    /// Waits for the example to exit, up to the deadline.
+    fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                break st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit in time; stderr: {}",
+                self.name,
+                self.stderr.lock().unwrap()
+            );
+            thread::sleep(Duration::from_millis(10));
+        };
+        for r in self.readers.drain(..) {
+            r.join().expect("reader thread");
+        }
+        let stdout: Vec<String> = self.lines.try_iter().collect();
+        let stderr = std::mem::take(&mut *self.stderr.lock().unwrap());
+        Finished {
+            status,
+            stdout: stdout.join("\n"),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs an example to completion.
+fn run(name: &str, args: &[&str]) -> Finished {
+    Proc::spawn(name, args).finish()
+}
+
+/// A running echo example and the addresses it printed.
+struct Echo {
+    proc: Proc,
+    addrs: Vec<SocketAddr>,
+    banner: String,
+}
+
+impl Echo {
+    fn start(args: &[&str]) -> Echo {
+        let proc = Proc::spawn("echo", args);
+        let banner = proc.line();
+        let addrs = parse_banner(&banner);
+        Echo {
+            proc,
+            addrs,
+            banner,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Stops the server with `sig` and checks it exits 0; returns its
+    /// shutdown summary (stderr).
+    fn stop_with(self, sig: libc::c_int) -> String {
+        self.proc.signal(sig);
+        let done = self.proc.finish();
+        assert!(
+            done.status.success(),
+            "echo exited with {:?} after signal {sig}; stderr: {}",
+            done.status,
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "echo prints exactly one line on stdout");
+        done.stderr
+    }
+
+    fn stop(self) -> String {
+        self.stop_with(libc::SIGINT)
+    }
+}
+
+/// Parses `echo: listening on A, B (backend X, mode Y)`.
+fn parse_banner(line: &str) -> Vec<SocketAddr> {
+    let rest = line
+        .strip_prefix("echo: listening on ")
+        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
+    let list = &rest[..rest.find(" (").expect("banner has a (backend, mode) part")];
+    list.split(", ")
+        .map(|a| a.parse().unwrap_or_else(|e| panic!("bad address {a:?}: {e}")))
+        .collect()
+}
+
+/// A blocking client socket that gives up instead of hanging.
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+/// The test pattern: byte `i` of a stream tagged `tag`.
+fn pattern(tag: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(i as u64 >> 9) as u8 ^ tag)
+        .collect()
+}
+
+fn roundtrip(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(msg).expect("write");
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back).expect("read the echo");
+    assert!(back == msg, "echo of {} bytes differs", msg.len());
+}
+
+/// Half-closes the client side and expects the server to close after
+/// sending everything: nothing more arrives.
+fn expect_clean_close(mut s: TcpStream) {
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("read to end of file");
+    assert!(rest.is_empty(), "{} unexpected bytes after the echo", rest.len());
+}
+
+/// Echo on one backend and mode: several clients at once, messages from one
+/// byte to larger than one read, interleaved; then a clean close.
+fn echo_works(backend: &str, mode: &str) {
+    let echo = Echo::start(&["--backend", backend, "--mode", mode, "--port", "0"]);
+    assert!(
+        echo.banner
+            .ends_with(&format!("(backend {backend}, mode {mode})")),
+        "banner: {}",
+        echo.banner
+    );
+    let mut clients: Vec<TcpStream> = (0..5).map(|_| connect(echo.addr())).collect();
+    for (round, size) in [1usize, 17, 1000, 65_536, 200_000].into_iter().enumerate() {
+        for (k, c) in clients.iter_mut().enumerate() {
+            roundtrip(c, &pattern((round * 8 + k) as u8, size));
+        }
+    }
+    for c in clients {
+        expect_clean_close(c);
+    }
+    let summary = echo.stop();
+    assert!(summary.contains("SIGINT"), "summary: {summary}");
+    assert!(summary.contains("accepted 5,"), "summary: {summary}");
+    assert!(summary.contains("still open 0,"), "summary: {summary}");
+}
+
+#[test]
+fn echo_epoll_level() {
+    echo_works("epoll", "level");
+}
+
+#[test]
+fn echo_epoll_edge() {
+    echo_works("epoll", "edge");
+}
+
+#[test]
+fn echo_epoll_oneshot() {
+    echo_works("epoll", "oneshot");
+}
+
+#[test]
+fn echo_poll_level() {
+    echo_works("poll", "level");
+}
+
+#[test]
+fn echo_poll_oneshot() {
+    echo_works("poll", "oneshot");
+}
+
+#[test]
+fn echo_select_level() {
+    echo_works("select", "level");
+}
+
+#[test]
+fn echo_select_oneshot() {
+    echo_works("select", "oneshot");
+}
+
+#[test]
+fn echo_refuses_edge_mode_on_poll_and_select() {
+    for backend in ["poll", "select"] {
+        let done = run("echo", &["--backend", backend, "--mode", "edge", "--port", "0"]);
+        assert_eq!(done.status.code(), Some(2), "{backend}: {}", done.stderr);
+        assert!(
+            done.stderr
+                .contains(&format!("the {backend} backend does not support --mode edge")),
+            "{backend}: {}",
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "nothing listens, so no banner");
+    }
+}
+
+/// A client that writes `total` bytes without reading, until the server
+/// stops taking them (or all are written), then reads everything: every
+/// byte must come back, in order, and the server's pending output must
+/// never have passed its cap by more than one read.
+fn slow_reader(backend: &str, mode: &str, cap: Option<&str>) {
+    const TOTAL: usize = 4 << 20;
+    let mut args = vec!["--backend", backend, "--mode", mode, "--port", "0"];
+    if let Some(cap) = cap {
+        args.extend(["--max-pending", cap]);
+    }
+    let echo = Echo::start(&args);
+    let mut reader = connect(echo.addr());
+    let mut writer = reader.try_clone().expect("clone");
+    let data = Arc::new(pattern(0x5a, TOTAL));
+    let sent = Arc::new(Mutex::new(0usize));
+    let (data2, sent2) = (Arc::clone(&data), Arc::clone(&sent));
+    let w = thread::spawn(move || {
+        for chunk in data2.chunks(16 * 1024) {
+            writer.write_all(chunk).expect("write");
+            *sent2.lock().unwrap() += chunk.len();
+        }
+        writer.shutdown(Shutdown::Write).expect("shutdown");
+    });
+    // Do not read until the writer is done or has stalled: the server must
+    // stop reading from us rather than buffer without bound or drop bytes.
+    let mut last = 0;
+    let mut stalls = 0;
+    let deadline = Instant::now() + PATIENCE;
+    while !w.is_finished() && stalls < 5 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+        let now = *sent.lock().unwrap();
+        stalls = if now == last { stalls + 1 } else { 0 };
+        last = now;
+    }
+    let mut back = Vec::with_capacity(TOTAL);
+    reader.read_to_end(&mut back).expect("read everything back");
+    w.join().expect("writer thread");
+    assert_eq!(back.len(), TOTAL, "bytes echoed");
+    if let Some(i) = back.iter().zip(data.iter()).position(|(a, b)| a != b) {
+        panic!("first wrong byte at offset {i}");
+    }
+    let summary = echo.stop();
+    let peak = field(&summary, "largest pending output ");
+    let cap = field(&summary, "(cap ");
+    assert!(peak > 0, "the server buffered nothing? {summary}");
+    assert!(
+        peak <= cap + 64 * 1024,
+        "pending output {peak} passed the cap {cap} by more than one read"
+    );
+}
+
+/// The number after `key` in `text`.
+fn field(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("{key:?} not in {text:?}"))
+        + key.len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {text:?}"))
+}
+
+#[test]
+fn slow_reader_gets_every_byte_epoll_level() {
+    slow_reader("epoll", "level", None);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_epoll_edge_small_cap() {
+    slow_reader("epoll", "edge", Some("64K"));
+}
+
+#[test]
+fn slow_reader_gets_every_byte_poll_oneshot_small_cap() {
+    slow_reader("poll", "oneshot", Some("64K"));
+}
+
+#[test]
+fn slow_reader_gets_every_byte_select_level_small_cap() {
+    slow_reader("select", "level", Some("64K"));
+}
+
+#[test]
+fn echo_listens_on_several_ports() {
+    let echo = Echo::start(&["--port", "0", "--port", "0", "--port", "0"]);
+    assert_eq!(echo.addrs.len(), 3, "banner: {}", echo.banner);
+    let mut ports: Vec<u16> = echo.addrs.iter().map(|a| a.port()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 3, "three distinct ports: {}", echo.banner);
+    assert!(ports.iter().all(|&p| p != 0), "actual ports, not 0");
+    for (k, &addr) in echo.addrs.iter().enumerate() {
+        let mut c = connect(addr);
+        roundtrip(&mut c, &pattern(k as u8, 5000));
+        expect_clean_close(c);
+    }
+    let summary = echo.stop_with(libc::SIGTERM);
+    assert!(summary.contains("SIGTERM"), "summary: {summary}");
+    assert!(summary.contains("accepted 3,"), "summary: {summary}");
+}
+
+#[test]
+fn echo_listens_on_ipv6_loopback_when_available() {
+    if TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipping");
+        return;
+    }
+    let echo = Echo::start(&["--addr", "::1", "--port", "0"]);
+    assert!(echo.addr().is_ipv6(), "banner: {}", echo.banner);
+    let mut c = connect(echo.addr());
+    roundtrip(&mut c, b"over IPv6");
+    expect_clean_close(c);
+    echo.stop();
+}
+
+/// With a descriptor limit far below the number of clients, the server
+/// sheds the excess connections (each client sees end of file or a reset)
+/// instead of leaving them in the backlog, keeps serving the accepted ones,
+/// and serves new clients once descriptors are free again.
+fn survives_fd_exhaustion(backend: &str, mode: &str) {
+    const CLIENTS: usize = 40;
+    let echo = Echo::start(&[
+        "--backend", backend, "--mode", mode, "--port", "0", "--max-fds", "24",
+    ]);
+    let mut served = Vec::new();
+    let mut shed = 0;
+    for k in 0..CLIENTS {
+        let mut c = connect(echo.addr());
+        let msg = pattern(k as u8, 100);
+        // A shed connection may already be closed: the write can fail.
+        let wrote = c.write_all(&msg).is_ok();
+        let mut back = vec![0; msg.len()];
+        match c.read_exact(&mut back) {
+            Ok(()) => {
+                assert!(wrote && back == msg, "client {k}: wrong echo");
+                served.push(c);
+            }
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                    ),
+                    "client {k}: expected to be shed (EOF or reset), got {e}"
+                );
+                shed += 1;
+            }
+        }
+    }
+    assert!(!served.is_empty(), "no client was served");
+    assert!(shed > 0, "the limit of 24 descriptors shed nobody");
+    // The accepted connections still work...
+    for (k, c) in served.iter_mut().enumerate() {
+        roundtrip(c, &pattern(k as u8 ^ 0xff, 3000));
+    }
+    // ...and once they are gone, new clients are served again.
+    let n_served = served.len();
+    for c in served {
+        expect_clean_close(c);
+    }
+    let mut c = connect(echo.addr());
+    roundtrip(&mut c, b"after the storm");
+    expect_clean_close(c);
+    let summary = echo.stop();
+    assert_eq!(field(&summary, "refused at the fd limit "), shed as u64, "{summary}");
+    assert_eq!(field(&summary, "accepted "), n_served as u64 + 1, "{summary}");
+}
+
+#[test]
+fn echo_survives_emfile_epoll_level() {
+    survives_fd_exhaustion("epoll", "level");
+}
+
+#[test]
+fn echo_survives_emfile_epoll_edge() {
+    survives_fd_exhaustion("epoll", "edge");
+}
+
+#[test]
+fn echo_survives_emfile_poll_oneshot() {
+    survives_fd_exhaustion("poll", "oneshot");
+}
+
+/// The client example against the echo example: `(client backend, echo
+/// backend, echo mode)`.
+fn client_against_echo(client_backend: &str, echo_backend: &str, mode: &str) {
+    let echo = Echo::start(&["--backend", echo_backend, "--mode", mode, "--port", "0"]);
+    let port = echo.addr().port().to_string();
+    let done = run(
+        "client",
+        &[
+            "--backend", client_backend, "--port", &port, "--connections", "100",
+            "--messages", "10", "--size", "1000",
+        ],
+    );
+    assert!(
+        done.status.success(),
+        "client failed ({:?}):\n{}\n{}",
+        done.status,
+        done.stdout,
+        done.stderr
+    );
+    let out = &done.stdout;
+    assert!(out.contains("connections: 100 ok, 0 failed"), "{out}");
+    assert_eq!(field(out, "bytes sent: "), 100 * 10 * 1000, "{out}");
+    assert_eq!(field(out, "verified: "), 100 * 10 * 1000, "{out}");
+    assert_eq!(field(out, "lost: "), 0, "{out}");
+    assert_eq!(field(out, "corrupt: "), 0, "{out}");
+    assert!(out.ends_with("client: OK"), "{out}");
+    let summary = echo.stop();
+    assert!(summary.contains("accepted 100,"), "{summary}");
+}
+
+#[test]
+fn client_100_connections_epoll_against_echo_epoll_edge() {
+    client_against_echo("epoll", "epoll", "edge");
+}
+
+#[test]
+fn client_100_connections_poll_against_echo_select_level() {
+    client_against_echo("poll", "select", "level");
+}
+
+#[test]
+fn client_100_connections_select_against_echo_poll_oneshot() {
+    client_against_echo("select", "poll", "oneshot");
+}
+
+#[test]
+fn client_load_mode_reports_progress_and_percentiles() {
+    let echo = Echo::start(&["--port", "0"]);
+    let port = echo.addr().port().to_string();
+    let done = run(
+        "client",
+        &[
+            "--port", &port, "--connections", "10", "--size", "100", "--duration", "2",
+            "--rate", "500",
+        ],
+    );
+    assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
+    let out = &done.stdout;
+    assert!(out.contains("[   1s]"), "a progress line each second: {out}");
+    assert!(out.contains("throughput: "), "{out}");
+    for p in ["p50 ", "p99 ", "p999 "] {
+        assert!(out.contains(p), "{p} missing: {out}");
+    }
+    assert_eq!(field(out, "lost: "), 0, "{out}");
+    assert_eq!(field(out, "corrupt: "), 0, "{out}");
+    let sent = field(out, "bytes sent: ");
+    assert!(sent > 0 && sent % 100 == 0, "whole messages: {out}");
+    echo.stop();
+}
+
+#[test]
+fn client_fails_when_nobody_listens() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let done = run("client", &["--port", &port.to_string(), "--connections", "3"]);
+    assert_eq!(done.status.code(), Some(1), "{}\n{}", done.stdout, done.stderr);
+    assert!(done.stdout.contains("connections: 0 ok, 3 failed"), "{}", done.stdout);
+    assert!(done.stderr.contains("connect: "), "{}", done.stderr);
+    assert!(done.stdout.ends_with("client: FAILED"), "{}", done.stdout);
+}
+
+/// A broken echo server: echoes everything but flips one byte of each
+/// connection's stream. The client must notice.
+#[test]
+fn client_detects_a_corrupted_byte() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
+            workers.push(thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut off = 0usize;
+                loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if (off..off + n).contains(&1500) {
+                        buf[1500 - off] ^= 0x01;
+                    }
+                    off += n;
+                    if s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    let done = run(
+        "client",
+        &["--port", &port.to_string(), "--connections", "2", "--messages", "3"],
+    );
+    server.join().unwrap();
+    assert_eq!(done.status.code(), Some(1), "{}\n{}", done.stdout, done.stderr);
+    assert_eq!(field(&done.stdout, "corrupt: "), 2, "{}", done.stdout);
+    assert!(done.stderr.contains("wrong bytes"), "{}", done.stderr);
+    assert!(done.stdout.ends_with("client: FAILED"), "{}", done.stdout);
+}
+
+#[test]
+fn client_refuses_too_many_connections_for_select() {
+    let done = run("client", &["--backend", "select", "--connections", "5000"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(done.stderr.contains("select can only watch descriptors below 1024"), "{}", done.stderr);
+}
+
+#[test]
+fn compare_prints_a_row_per_backend() {
+    let done = run(
+        "compare",
+        &["--sizes", "10,100", "--active", "1", "--waits", "200", "--reps", "3"],
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    for backend in ["epoll", "poll", "select"] {
+        for n in ["10", "100"] {
+            let row = done
+                .stdout
+                .lines()
+                .find(|l| {
+                    let mut w = l.split_whitespace();
+                    w.next() == Some(backend) && w.next() == Some(n)
+                })
+                .unwrap_or_else(|| panic!("no row for {backend} N={n}:\n{}", done.stdout));
+            assert!(!row.contains("n/a"), "{row}");
+            assert!(
+                ["ns", "µs", "ms"].iter().any(|u| row.contains(u)),
+                "a time per wait: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn compare_marks_select_beyond_fd_setsize_as_na() {
+    let done = run(
+        "compare",
+        &["--sizes", "2000", "--waits", "10", "--reps", "1"],
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    let row = |b: &str| {
+        done.stdout
+            .lines()
+            .find(|l| l.starts_with(b))
+            .unwrap_or_else(|| panic!("no {b} row:\n{}", done.stdout))
+            .to_owned()
+    };
+    assert!(row("select").contains("n/a (fd ≥ FD_SETSIZE)"), "{}", done.stdout);
+    assert!(!row("epoll").contains("n/a"), "{}", done.stdout);
+    assert!(!row("poll ").contains("n/a"), "{}", done.stdout);
+}
+
+#[test]
+fn every_example_explains_itself_with_help() {
+    for name in ["echo", "client", "compare"] {
+        for flag in ["--help", "-h"] {
+            let done = run(name, &[flag]);
+            assert!(done.status.success(), "{name} {flag}: {:?}", done.status);
+            assert!(done.stdout.contains("Usage:"), "{name} {flag}: {}", done.stdout);
+            assert!(done.stdout.contains("--backend"), "{name} {flag}: {}", done.stdout);
+        }
+    }
+}
+
+#[test]
+fn every_example_rejects_a_bad_backend_clearly() {
+    for name in ["echo", "client", "compare"] {
+        let done = run(name, &["--backend", "kqueue"]);
+        assert_eq!(done.status.code(), Some(2), "{name}: {}", done.stderr);
+        assert!(
+            done.stderr
+                .contains("invalid value \"kqueue\" for --backend: expected one of epoll, poll, select"),
+            "{name}: {}",
+            done.stderr
+        );
+        assert_eq!(done.stdout, "", "{name}");
+    }
+}
+
+#[test]
+fn bad_values_and_unknown_options_are_usage_errors() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("echo", &["--port", "70000"], "invalid value \"70000\" for --port"),
+        ("echo", &["--mode", "sideways"], "expected one of level, edge, oneshot"),
+        ("echo", &["--port"], "--port needs a value"),
+        ("echo", &["--frobnicate"], "unknown option --frobnicate"),
+        ("echo", &["8001"], "unexpected argument \"8001\""),
+        ("client", &["--connections", "0"], "must be at least 1"),
+        ("client", &["--duration", "soon"], "expected a duration"),
+        ("client", &["--size", "12Q"], "invalid value \"12Q\" for --size"),
+        ("compare", &["--sizes", "10,x"], "invalid value \"10,x\" for --sizes"),
+        ("compare", &["--sizes", "10", "--active", "11"], "at most N"),
+    ];
+    for (name, args, needle) in cases {
+        let done = run(name, args);
+        assert_eq!(done.status.code(), Some(2), "{name} {args:?}: {}", done.stderr);
+        assert!(done.stderr.contains(needle), "{name} {args:?}: {}", done.stderr);
+        assert!(done.stderr.contains("--help"), "{name} {args:?}: {}", done.stderr);
+    }
+}
+
+#[test]
+fn a_bad_tripoll_backend_variable_is_reported() {
+    let done = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "bogus")]).finish();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(done.stderr.contains("unknown backend \"bogus\""), "{}", done.stderr);
+}
+
+#[test]
+fn echo_uses_tripoll_backend_when_no_flag_is_given() {
+    let proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "select")]);
+    let banner = proc.line();
+    assert!(banner.contains("(backend select, mode level)"), "{banner}");
+    let echo = Echo {
+        addrs: parse_banner(&banner),
+        proc,
+        banner,
+    };
+    let mut c = connect(echo.addr());
+    roundtrip(&mut c, b"x");
+    drop(c);
+    echo.stop();
+}
+
+#[test]
+fn sigint_stops_an_idle_and_a_busy_server_with_status_0() {
+    // Idle: nothing ever connected.
+    let idle = Echo::start(&["--port", "0"]);
+    let summary = idle.stop();
+    assert!(summary.contains("SIGINT"), "{summary}");
+
+    // Busy: a connection open with output pending.
+    let busy = Echo::start(&["--port", "0", "--backend", "poll"]);
+    let mut c = connect(busy.addr());
+    c.write_all(&pattern(1, 100_000)).unwrap();
+    let mut first = [0u8; 10];
+    c.read_exact(&mut first).unwrap();
+    let summary = busy.stop();
+    assert!(summary.contains("still open 1,"), "{summary}");
+    // The server's exit closed the connection: reading ends (with end of
+    // file or a reset) instead of running into the timeout.
+    let mut rest = Vec::new();
+    match c.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.len() <= 100_000 - first.len(), "more than was sent"),
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+    }
+}
