@@ -276,13 +276,15 @@ fn collect<K: Kernel>(
     scan.cursor = start;
 }
 
-/// After a wait failed with `EBADF`: reports each registered descriptor
-/// that is no longer open as an error event, once, and drops it.
+/// After a wait failed with `EBADF`: reports each armed registration whose
+/// descriptor is no longer open as an error event, once, and drops it. A
+/// disarmed oneshot registration was not in the kernel set and reports
+/// nothing until re-armed, as with poll.
 fn reap_closed(registry: &mut Registry, events: &mut Events) {
     let closed: Vec<(RawFd, Token)> = registry
         .entries()
         .iter()
-        .filter(|e| !sys::fd_is_open(e.fd))
+        .filter(|e| e.armed && !sys::fd_is_open(e.fd))
         .map(|e| (e.fd, e.token))
         .collect();
     for (fd, token) in closed {
