@@ -43,8 +43,15 @@ pub(crate) mod bits {
 /// what does not fit in a `c_int` instead of wrapping. `None` is `-1`.
 pub(crate) fn timeout_ms(timeout: Option<Duration>) -> libc::c_int {
     let Some(t) = timeout else { return -1 };
-    let ms = t.as_nanos().div_ceil(1_000_000);
+    let ms = div_ceil(t.as_nanos(), 1_000_000);
     ms.min(libc::c_int::MAX as u128) as libc::c_int
+}
+
+/// `n / d` rounded up. (`u128::div_ceil` needs Rust 1.73; the crate's
+/// minimum is 1.70.) `n` is at most `Duration::MAX` in nanoseconds, far
+/// below `u128::MAX - d`, so the sum cannot overflow.
+fn div_ceil(n: u128, d: u128) -> u128 {
+    (n + d - 1) / d
 }
 
 /// Converts a timeout into a `timespec` for `ppoll`. Seconds beyond
@@ -59,7 +66,7 @@ pub(crate) fn timespec(t: Duration) -> libc::timespec {
 /// Converts a timeout into a `timeval` for `select`, rounding the
 /// microseconds up.
 pub(crate) fn timeval(t: Duration) -> libc::timeval {
-    let micros = t.as_nanos().div_ceil(1_000);
+    let micros = div_ceil(t.as_nanos(), 1_000);
     let secs = (micros / 1_000_000).min(libc::time_t::MAX as u128);
     libc::timeval {
         tv_sec: secs as libc::time_t,
@@ -197,6 +204,8 @@ pub(crate) fn fd_is_open(fd: RawFd) -> bool {
 /// # Errors
 ///
 /// The `io::Error` of `getrlimit` or of the final `setrlimit`.
+// `rlim_t` is `u64` here but `u32` on 32-bit targets: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
 pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
