@@ -11,7 +11,7 @@ use crate::sys::{self, bits, syscall};
 use crate::{Backend, Capabilities, Error, Interest, Result};
 
 /// The largest descriptor number plus one that select can watch.
-pub const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
 /// The select backend: registrations live in user space and become three
 /// `fd_set` bitmaps (read, write, except) per wait.
@@ -49,9 +49,16 @@ userspace_poller!(Select);
 
 /// The bitmaps, kept twice: `want` as built, `got` as the kernel left them
 /// (select overwrites its arguments, so each attempt starts from `want`).
-pub(crate) struct SelectSet {
+struct Bitmaps {
     want: [libc::fd_set; 3],
     got: [libc::fd_set; 3],
+}
+
+/// The kernel set: boxed bitmaps (768 bytes, which would otherwise make
+/// `Select`, and every `AnyPoller`, that large), the waker and the armed
+/// descriptors in the order they were added.
+pub(crate) struct SelectSet {
+    sets: Box<Bitmaps>,
     nfds: libc::c_int,
     waker: RawFd,
     fds: Vec<RawFd>,
@@ -70,8 +77,10 @@ fn empty_set() -> libc::fd_set {
 impl Default for SelectSet {
     fn default() -> SelectSet {
         SelectSet {
-            want: [empty_set(); 3],
-            got: [empty_set(); 3],
+            sets: Box::new(Bitmaps {
+                want: [empty_set(); 3],
+                got: [empty_set(); 3],
+            }),
             nfds: 0,
             waker: -1,
             fds: Vec::new(),
@@ -117,20 +126,21 @@ impl Kernel for SelectSet {
     }
 
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
-        self.want = [empty_set(); 3];
+        let want = &mut self.sets.want;
+        *want = [empty_set(); 3];
         self.fds.clear();
         self.waker = waker;
-        add(&mut self.want[READ], waker);
+        add(&mut want[READ], waker);
         let mut max = waker;
         for e in entries.iter().filter(|e| e.armed) {
             if e.interest.contains(Interest::READABLE) {
-                add(&mut self.want[READ], e.fd);
+                add(&mut want[READ], e.fd);
             }
             if e.interest.contains(Interest::WRITABLE) {
-                add(&mut self.want[WRITE], e.fd);
+                add(&mut want[WRITE], e.fd);
             }
             if e.interest.contains(Interest::PRIORITY) {
-                add(&mut self.want[EXCEPT], e.fd);
+                add(&mut want[EXCEPT], e.fd);
             }
             max = max.max(e.fd);
             self.fds.push(e.fd);
@@ -139,12 +149,13 @@ impl Kernel for SelectSet {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        self.got = self.want;
+        let sets = &mut *self.sets;
+        sets.got = sets.want;
         let mut tv = timeout.map(sys::timeval);
         let tv_ptr = tv
             .as_mut()
             .map_or(ptr::null_mut(), |t| t as *mut libc::timeval);
-        let [r, w, x] = &mut self.got;
+        let [r, w, x] = &mut sets.got;
         // SAFETY: the three sets are live and writable, `nfds` is at most
         // FD_SETSIZE, and `tv_ptr` is null or points to `tv`, which outlives
         // the call.
@@ -153,7 +164,7 @@ impl Kernel for SelectSet {
     }
 
     fn waker_ready(&self) -> bool {
-        has(&self.got[READ], self.waker)
+        has(&self.sets.got[READ], self.waker)
     }
 
     fn len(&self) -> usize {
@@ -163,13 +174,14 @@ impl Kernel for SelectSet {
     fn ready(&self, i: usize) -> (RawFd, u32) {
         let fd = self.fds[i];
         let mut out = 0;
-        if has(&self.got[READ], fd) {
+        let got = &self.sets.got;
+        if has(&got[READ], fd) {
             out |= bits::IN;
         }
-        if has(&self.got[WRITE], fd) {
+        if has(&got[WRITE], fd) {
             out |= bits::OUT;
         }
-        if has(&self.got[EXCEPT], fd) {
+        if has(&got[EXCEPT], fd) {
             out |= bits::PRI;
         }
         (fd, out)
