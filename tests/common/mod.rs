@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -16,7 +16,7 @@ use std::sync::{Arc, Once, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use tripoll::{Event, Events, Poller, Token};
+use tripoll::{Event, Events, Interest, Mode, Poller, Token};
 
 /// How long a test waits for an event that must come. Generous on purpose:
 /// it only bounds a broken test, a correct one never gets near it.
@@ -181,27 +181,40 @@ pub fn assert_quiet<P: Poller + ?Sized>(p: &P, events: &mut Events, why: &str) {
     assert!(events.is_empty());
 }
 
-/// Notifies `poller` if it is still waiting after `after`: turns a wait
-/// that would hang into a failure, via [`Watchdog::disarm`].
+/// The token of a watchdog's rescue pipe.
+pub const RESCUE: Token = Token(usize::MAX - 2);
+
+/// Ends a wait that is still blocked after `after`, turning a hang into a
+/// failure (see [`Watchdog::disarm`]). It both notifies the poller and makes
+/// a pipe registered with [`RESCUE`] readable, so it works even when the
+/// backend's `notify` is what is broken.
 #[derive(Debug)]
 pub struct Watchdog {
     stop: Option<mpsc::Sender<()>>,
     fired: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    poller: Arc<dyn Poller>,
+    rescue: File,
 }
 
 impl Watchdog {
-    /// Starts the clock.
+    /// Registers the rescue pipe and starts the clock. Arm it before the
+    /// wait starts, so that the pipe is in the waiter's set.
     pub fn arm(poller: Arc<dyn Poller>, after: Duration) -> Watchdog {
+        let (rescue, mut alarm) = pipe();
+        poller
+            .register(rescue.as_raw_fd(), RESCUE, Interest::READABLE, Mode::Level)
+            .expect("register the rescue pipe");
         let (tx, rx) = mpsc::channel::<()>();
         let fired = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&fired);
+        let (flag, p) = (Arc::clone(&fired), Arc::clone(&poller));
         let thread = thread::spawn(move || {
             let mut timeout = after;
-            // Keep notifying until disarmed, in case a wait loops past one.
+            // Keep at it until disarmed, in case a wait loops past one.
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(timeout) {
                 flag.store(true, Ordering::SeqCst);
-                let _ = poller.notify();
+                let _ = alarm.write(b"!");
+                let _ = p.notify();
                 timeout = Duration::from_millis(100);
             }
         });
@@ -209,21 +222,61 @@ impl Watchdog {
             stop: Some(tx),
             fired,
             thread: Some(thread),
+            poller,
+            rescue,
         }
     }
 
-    /// Stops the clock; returns whether it had run out.
+    /// Stops the clock and unregisters the rescue pipe; returns whether the
+    /// clock had run out.
     pub fn disarm(mut self) -> bool {
         self.shutdown();
         self.fired.load(Ordering::SeqCst)
     }
 
     fn shutdown(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            t.join().expect("watchdog thread");
+        if let Some(tx) = self.stop.take() {
+            drop(tx);
+            if let Some(t) = self.thread.take() {
+                t.join().expect("watchdog thread");
+            }
+            let _ = self.poller.unregister(self.rescue.as_raw_fd());
         }
     }
+}
+
+/// CPU time this thread has used.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime: {}", io::Error::last_os_error());
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Asserts that a wait of `t` with nothing to report returns 0 after at
+/// least `t` and *sleeps*: the waiting thread uses less than half of `t` in
+/// CPU time. A blocked thread uses next to none, and a loaded machine only
+/// gives a busy loop less CPU, never a sleeping thread more, so this
+/// catches a spinning wait without depending on the machine's speed.
+pub fn assert_sleeps<P: Poller + ?Sized>(p: &P, events: &mut Events, t: Duration, why: &str) {
+    let cpu = thread_cpu_time();
+    let start = Instant::now();
+    let n = p.wait(events, Some(t)).expect("wait");
+    let elapsed = start.elapsed();
+    let used = thread_cpu_time() - cpu;
+    assert_eq!(n, 0, "{why}: unexpected {events:?}");
+    assert!(
+        elapsed >= t,
+        "{why}: a {t:?} wait returned after {elapsed:?}"
+    );
+    assert!(
+        used < t / 2,
+        "{why}: a {t:?} wait used {used:?} of CPU: it spins instead of sleeping"
+    );
 }
 
 impl Drop for Watchdog {
