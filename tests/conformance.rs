@@ -28,7 +28,7 @@ use tripoll::{
 
 use common::{
     assert_quiet, drain, dup_onto, events_for, pipe, socket_pair, tcp_pair, wait_for, wait_one,
-    Interrupter, Watchdog, XorShift, QUIET, SAFETY,
+    Interrupter, Watchdog, XorShift, SAFETY,
 };
 
 /// Counts heap allocations per thread, so a test can check that a wait
