@@ -23,6 +23,42 @@ use std::time::{Duration, Instant};
 use tripoll::reactor::{Error, Reactor, TimerId};
 use tripoll::{Epoll, Event, Interest, Mode, Poll, Poller, Select, Token};
 
+/// Counts the allocations each thread makes, so a test can check that the
+/// loop's steady state allocates nothing.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a const-initialised thread local, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded with the caller's own guarantees.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded with the caller's own guarantees.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded with the caller's own guarantees.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
 /// How long any wait for something that must happen may take before the
 /// test fails instead of hanging.
 const SAFETY: Duration = Duration::from_secs(30);
@@ -845,6 +881,64 @@ mod suite {
         );
     }
 
+    /// Once warmed up, a turn that dispatches events and a repeating timer
+    /// allocates nothing.
+    pub(super) fn steady_state_does_not_allocate<P: Poller>(make: Make<P>) {
+        let mut r = reactor(make);
+        let (a, mut w) = pair();
+        let calls = Rc::new(Cell::new(0u64));
+        let c = Rc::clone(&calls);
+        r.register_owned(a, Interest::READABLE, Mode::Level, move |_, a, _| {
+            let mut buf = [0; 64];
+            match a.read(&mut buf) {
+                Ok(_) => c.set(c.get() + 1),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            Ok(())
+        })
+        .unwrap();
+        let ticks = Rc::new(Cell::new(0u64));
+        let t = Rc::clone(&ticks);
+        r.set_interval(Duration::from_micros(200), move |_, _| {
+            t.set(t.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+        let mut ping = |r: &mut Reactor<P>, n: u64| {
+            for _ in 0..n {
+                w.write_all(b"p").unwrap();
+                let before = calls.get();
+                let deadline = Instant::now() + SAFETY;
+                while calls.get() == before {
+                    assert!(Instant::now() < deadline);
+                    r.run_once(Some(SAFETY)).unwrap();
+                }
+            }
+        };
+        ping(&mut r, 200); // warm up: buffers reach their working size
+        let sanity = allocations();
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
+        assert_eq!(allocations(), sanity + 1, "the counter counts");
+        let start = allocations();
+        ping(&mut r, 2_000);
+        // And some ticks of the repeating timer, which reschedules itself.
+        let ticked = ticks.get();
+        let deadline = Instant::now() + SAFETY;
+        while ticks.get() < ticked + 5 {
+            assert!(Instant::now() < deadline);
+            r.run_once(Some(SAFETY)).unwrap();
+        }
+        let allocated = allocations() - start;
+        assert_eq!(
+            allocated,
+            0,
+            "{allocated} allocations in 2000 steady-state turns on {}",
+            r.poller().name()
+        );
+        assert!(calls.get() >= 2_200);
+    }
+
     /// Dropping the reactor unregisters its sources from a poller that
     /// outlives it, and drops the handlers and what they own.
     pub(super) fn drop_cleans_up_a_shared_poller<P: Poller + 'static>(make: Make<P>) {
@@ -949,6 +1043,10 @@ macro_rules! reactor_suite {
             #[test]
             fn failing_callbacks_are_reported() {
                 suite::failing_callbacks_are_reported($make)
+            }
+            #[test]
+            fn steady_state_does_not_allocate() {
+                suite::steady_state_does_not_allocate($make)
             }
             #[test]
             fn drop_cleans_up_a_shared_poller() {

@@ -679,7 +679,12 @@ impl<P: Poller> fmt::Debug for Context<'_, P> {
 ///
 /// A reactor belongs to the thread that creates it (its handlers need not be
 /// `Send`, and the signal mask it sets is that thread's); other threads use
-/// a [`Handle`].
+/// a [`Handle`]. To run one on another thread, create it there.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<tripoll::reactor::Reactor>(); // a reactor stays on its thread
+/// ```
 pub struct Reactor<P: Poller = AnyPoller> {
     core: Core<P>,
     events: Events,
