@@ -184,6 +184,8 @@ fn main() {
 
 /// Sets the descriptor limit asked for with `--max-fds`, or raises it as far
 /// as the process may.
+// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
+#[allow(clippy::unnecessary_cast)]
 fn set_fd_limit(wanted: Option<u64>) {
     let Some(n) = wanted else {
         // Best effort: a server with a low limit still works, it sheds
@@ -202,6 +204,8 @@ fn set_fd_limit(wanted: Option<u64>) {
     }
 }
 
+// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
+#[allow(clippy::unnecessary_cast)]
 fn hard_fd_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -356,7 +360,12 @@ impl Server {
     fn new(poller: AnyPoller, cfg: &Config, signals: &ShutdownSignals) -> io::Result<Server> {
         // Signals are read in full on each report, so level mode is right for
         // them whatever the sockets use.
-        poller.register(signals.as_raw_fd(), SIGNALS, Interest::READABLE, Mode::Level)?;
+        poller.register(
+            signals.as_raw_fd(),
+            SIGNALS,
+            Interest::READABLE,
+            Mode::Level,
+        )?;
         let mut listeners = Vec::with_capacity(cfg.ports.len());
         for (i, &port) in cfg.ports.iter().enumerate() {
             let l = TcpListener::bind(SocketAddr::new(cfg.addr, port))

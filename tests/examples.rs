@@ -42,7 +42,14 @@ fn examples_dir() -> &'static Path {
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["build", "--quiet", "--target-dir"])
             .arg(target_dir)
-            .args(["--example", "echo", "--example", "client", "--example", "compare"]);
+            .args([
+                "--example",
+                "echo",
+                "--example",
+                "client",
+                "--example",
+                "compare",
+            ]);
         match profile {
             "debug" => {}
             "release" => {
@@ -64,7 +71,11 @@ fn examples_dir() -> &'static Path {
 
 fn example(name: &str) -> PathBuf {
     let path = examples_dir().join(name);
-    assert!(path.exists(), "example binary {} is missing", path.display());
+    assert!(
+        path.exists(),
+        "example binary {} is missing",
+        path.display()
+    );
     path
 }
 
@@ -99,9 +110,7 @@ impl Proc {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = mpsc::channel();
@@ -241,7 +250,10 @@ fn parse_banner(line: &str) -> Vec<SocketAddr> {
         .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
     let list = &rest[..rest.find(" (").expect("banner has a (backend, mode) part")];
     list.split(", ")
-        .map(|a| a.parse().unwrap_or_else(|e| panic!("bad address {a:?}: {e}")))
+        .map(|a| {
+            a.parse()
+                .unwrap_or_else(|e| panic!("bad address {a:?}: {e}"))
+        })
         .collect()
 }
 
@@ -273,7 +285,11 @@ fn expect_clean_close(mut s: TcpStream) {
     s.shutdown(Shutdown::Write).expect("shutdown");
     let mut rest = Vec::new();
     s.read_to_end(&mut rest).expect("read to end of file");
-    assert!(rest.is_empty(), "{} unexpected bytes after the echo", rest.len());
+    assert!(
+        rest.is_empty(),
+        "{} unexpected bytes after the echo",
+        rest.len()
+    );
 }
 
 /// Echo on one backend and mode: several clients at once, messages from one
@@ -339,11 +355,15 @@ fn echo_select_oneshot() {
 #[test]
 fn echo_refuses_edge_mode_on_poll_and_select() {
     for backend in ["poll", "select"] {
-        let done = run("echo", &["--backend", backend, "--mode", "edge", "--port", "0"]);
+        let done = run(
+            "echo",
+            &["--backend", backend, "--mode", "edge", "--port", "0"],
+        );
         assert_eq!(done.status.code(), Some(2), "{backend}: {}", done.stderr);
         assert!(
-            done.stderr
-                .contains(&format!("the {backend} backend does not support --mode edge")),
+            done.stderr.contains(&format!(
+                "the {backend} backend does not support --mode edge"
+            )),
             "{backend}: {}",
             done.stderr
         );
@@ -353,10 +373,15 @@ fn echo_refuses_edge_mode_on_poll_and_select() {
 
 /// A client that writes `total` bytes without reading, until the server
 /// stops taking them (or all are written), then reads everything: every
-/// byte must come back, in order, and the server's pending output must
-/// never have passed its cap by more than one read.
-fn slow_reader(backend: &str, mode: &str, cap: Option<&str>) {
-    const TOTAL: usize = 4 << 20;
+/// byte must come back, in order, and the server's pending output must reach
+/// its cap (or the scenario proved nothing) but never pass it by more than
+/// one read (64 KiB).
+///
+/// How much the kernel's socket buffers absorb decides how much must be
+/// written to hold the writer up: on loopback with Linux's default buffer
+/// autotuning (up to 4 MiB of send buffer, more for receiving) 4 MiB go
+/// through without the server ever reading less, so the tests write 16 MiB.
+fn slow_reader(backend: &str, mode: &str, cap: Option<&str>, total: usize) {
     let mut args = vec!["--backend", backend, "--mode", mode, "--port", "0"];
     if let Some(cap) = cap {
         args.extend(["--max-pending", cap]);
@@ -364,7 +389,7 @@ fn slow_reader(backend: &str, mode: &str, cap: Option<&str>) {
     let echo = Echo::start(&args);
     let mut reader = connect(echo.addr());
     let mut writer = reader.try_clone().expect("clone");
-    let data = Arc::new(pattern(0x5a, TOTAL));
+    let data = Arc::new(pattern(0x5a, total));
     let sent = Arc::new(Mutex::new(0usize));
     let (data2, sent2) = (Arc::clone(&data), Arc::clone(&sent));
     let w = thread::spawn(move || {
@@ -385,21 +410,57 @@ fn slow_reader(backend: &str, mode: &str, cap: Option<&str>) {
         stalls = if now == last { stalls + 1 } else { 0 };
         last = now;
     }
-    let mut back = Vec::with_capacity(TOTAL);
+    let stalled_at = *sent.lock().unwrap();
+    let mut back = Vec::with_capacity(total);
     reader.read_to_end(&mut back).expect("read everything back");
     w.join().expect("writer thread");
-    assert_eq!(back.len(), TOTAL, "bytes echoed");
+    assert_eq!(back.len(), total, "bytes echoed");
     if let Some(i) = back.iter().zip(data.iter()).position(|(a, b)| a != b) {
         panic!("first wrong byte at offset {i}");
     }
     let summary = echo.stop();
     let peak = field(&summary, "largest pending output ");
     let cap = field(&summary, "(cap ");
-    assert!(peak > 0, "the server buffered nothing? {summary}");
     assert!(
         peak <= cap + 64 * 1024,
         "pending output {peak} passed the cap {cap} by more than one read"
     );
+    assert!(
+        stalled_at < total && peak >= cap,
+        "the writer was never held up (it wrote {stalled_at} of {total} bytes before reading) \
+         or the pending output ({peak}) never reached the cap ({cap}): the kernel's buffers \
+         took everything, so the test did not exercise the cap; write more"
+    );
+}
+
+#[test]
+fn slow_reader_gets_every_byte_epoll_level_default_cap() {
+    slow_reader("epoll", "level", None, 16 << 20);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_epoll_edge() {
+    slow_reader("epoll", "edge", Some("64K"), 16 << 20);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_epoll_oneshot() {
+    slow_reader("epoll", "oneshot", Some("64K"), 16 << 20);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_poll_level() {
+    slow_reader("poll", "level", Some("64K"), 16 << 20);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_poll_oneshot() {
+    slow_reader("poll", "oneshot", Some("64K"), 16 << 20);
+}
+
+#[test]
+fn slow_reader_gets_every_byte_select_level() {
+    slow_reader("select", "level", Some("64K"), 16 << 20);
 }
 
 /// The number after `key` in `text`.
@@ -408,30 +469,13 @@ fn field(text: &str, key: &str) -> u64 {
         .find(key)
         .unwrap_or_else(|| panic!("{key:?} not in {text:?}"))
         + key.len();
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits
         .parse()
         .unwrap_or_else(|_| panic!("no number after {key:?} in {text:?}"))
-}
-
-#[test]
-fn slow_reader_gets_every_byte_epoll_level() {
-    slow_reader("epoll", "level", None);
-}
-
-#[test]
-fn slow_reader_gets_every_byte_epoll_edge_small_cap() {
-    slow_reader("epoll", "edge", Some("64K"));
-}
-
-#[test]
-fn slow_reader_gets_every_byte_poll_oneshot_small_cap() {
-    slow_reader("poll", "oneshot", Some("64K"));
-}
-
-#[test]
-fn slow_reader_gets_every_byte_select_level_small_cap() {
-    slow_reader("select", "level", Some("64K"));
 }
 
 #[test]
@@ -474,7 +518,14 @@ fn echo_listens_on_ipv6_loopback_when_available() {
 fn survives_fd_exhaustion(backend: &str, mode: &str) {
     const CLIENTS: usize = 40;
     let echo = Echo::start(&[
-        "--backend", backend, "--mode", mode, "--port", "0", "--max-fds", "24",
+        "--backend",
+        backend,
+        "--mode",
+        mode,
+        "--port",
+        "0",
+        "--max-fds",
+        "24",
     ]);
     let mut served = Vec::new();
     let mut shed = 0;
@@ -518,8 +569,16 @@ fn survives_fd_exhaustion(backend: &str, mode: &str) {
     roundtrip(&mut c, b"after the storm");
     expect_clean_close(c);
     let summary = echo.stop();
-    assert_eq!(field(&summary, "refused at the fd limit "), shed as u64, "{summary}");
-    assert_eq!(field(&summary, "accepted "), n_served as u64 + 1, "{summary}");
+    assert_eq!(
+        field(&summary, "refused at the fd limit "),
+        shed as u64,
+        "{summary}"
+    );
+    assert_eq!(
+        field(&summary, "accepted "),
+        n_served as u64 + 1,
+        "{summary}"
+    );
 }
 
 #[test]
@@ -545,8 +604,16 @@ fn client_against_echo(client_backend: &str, echo_backend: &str, mode: &str) {
     let done = run(
         "client",
         &[
-            "--backend", client_backend, "--port", &port, "--connections", "100",
-            "--messages", "10", "--size", "1000",
+            "--backend",
+            client_backend,
+            "--port",
+            &port,
+            "--connections",
+            "100",
+            "--messages",
+            "10",
+            "--size",
+            "1000",
         ],
     );
     assert!(
@@ -589,13 +656,24 @@ fn client_load_mode_reports_progress_and_percentiles() {
     let done = run(
         "client",
         &[
-            "--port", &port, "--connections", "10", "--size", "100", "--duration", "2",
-            "--rate", "500",
+            "--port",
+            &port,
+            "--connections",
+            "10",
+            "--size",
+            "100",
+            "--duration",
+            "2",
+            "--rate",
+            "500",
         ],
     );
     assert!(done.status.success(), "{}\n{}", done.stdout, done.stderr);
     let out = &done.stdout;
-    assert!(out.contains("[   1s]"), "a progress line each second: {out}");
+    assert!(
+        out.contains("[   1s]"),
+        "a progress line each second: {out}"
+    );
     assert!(out.contains("throughput: "), "{out}");
     for p in ["p50 ", "p99 ", "p999 "] {
         assert!(out.contains(p), "{p} missing: {out}");
@@ -613,9 +691,22 @@ fn client_fails_when_nobody_listens() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let done = run("client", &["--port", &port.to_string(), "--connections", "3"]);
-    assert_eq!(done.status.code(), Some(1), "{}\n{}", done.stdout, done.stderr);
-    assert!(done.stdout.contains("connections: 0 ok, 3 failed"), "{}", done.stdout);
+    let done = run(
+        "client",
+        &["--port", &port.to_string(), "--connections", "3"],
+    );
+    assert_eq!(
+        done.status.code(),
+        Some(1),
+        "{}\n{}",
+        done.stdout,
+        done.stderr
+    );
+    assert!(
+        done.stdout.contains("connections: 0 ok, 3 failed"),
+        "{}",
+        done.stdout
+    );
     assert!(done.stderr.contains("connect: "), "{}", done.stderr);
     assert!(done.stdout.ends_with("client: FAILED"), "{}", done.stdout);
 }
@@ -655,10 +746,23 @@ fn client_detects_a_corrupted_byte() {
     });
     let done = run(
         "client",
-        &["--port", &port.to_string(), "--connections", "2", "--messages", "3"],
+        &[
+            "--port",
+            &port.to_string(),
+            "--connections",
+            "2",
+            "--messages",
+            "3",
+        ],
     );
     server.join().unwrap();
-    assert_eq!(done.status.code(), Some(1), "{}\n{}", done.stdout, done.stderr);
+    assert_eq!(
+        done.status.code(),
+        Some(1),
+        "{}\n{}",
+        done.stdout,
+        done.stderr
+    );
     assert_eq!(field(&done.stdout, "corrupt: "), 2, "{}", done.stdout);
     assert!(done.stderr.contains("wrong bytes"), "{}", done.stderr);
     assert!(done.stdout.ends_with("client: FAILED"), "{}", done.stdout);
@@ -668,14 +772,21 @@ fn client_detects_a_corrupted_byte() {
 fn client_refuses_too_many_connections_for_select() {
     let done = run("client", &["--backend", "select", "--connections", "5000"]);
     assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
-    assert!(done.stderr.contains("select can only watch descriptors below 1024"), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("select can only watch descriptors below 1024"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
 fn compare_prints_a_row_per_backend() {
     let done = run(
         "compare",
-        &["--sizes", "10,100", "--active", "1", "--waits", "200", "--reps", "3"],
+        &[
+            "--sizes", "10,100", "--active", "1", "--waits", "200", "--reps", "3",
+        ],
     );
     assert!(done.status.success(), "{}", done.stderr);
     for backend in ["epoll", "poll", "select"] {
@@ -711,7 +822,11 @@ fn compare_marks_select_beyond_fd_setsize_as_na() {
             .unwrap_or_else(|| panic!("no {b} row:\n{}", done.stdout))
             .to_owned()
     };
-    assert!(row("select").contains("n/a (fd ≥ FD_SETSIZE)"), "{}", done.stdout);
+    assert!(
+        row("select").contains("n/a (fd ≥ FD_SETSIZE)"),
+        "{}",
+        done.stdout
+    );
     assert!(!row("epoll").contains("n/a"), "{}", done.stdout);
     assert!(!row("poll ").contains("n/a"), "{}", done.stdout);
 }
@@ -722,8 +837,16 @@ fn every_example_explains_itself_with_help() {
         for flag in ["--help", "-h"] {
             let done = run(name, &[flag]);
             assert!(done.status.success(), "{name} {flag}: {:?}", done.status);
-            assert!(done.stdout.contains("Usage:"), "{name} {flag}: {}", done.stdout);
-            assert!(done.stdout.contains("--backend"), "{name} {flag}: {}", done.stdout);
+            assert!(
+                done.stdout.contains("Usage:"),
+                "{name} {flag}: {}",
+                done.stdout
+            );
+            assert!(
+                done.stdout.contains("--backend"),
+                "{name} {flag}: {}",
+                done.stdout
+            );
         }
     }
 }
@@ -734,8 +857,9 @@ fn every_example_rejects_a_bad_backend_clearly() {
         let done = run(name, &["--backend", "kqueue"]);
         assert_eq!(done.status.code(), Some(2), "{name}: {}", done.stderr);
         assert!(
-            done.stderr
-                .contains("invalid value \"kqueue\" for --backend: expected one of epoll, poll, select"),
+            done.stderr.contains(
+                "invalid value \"kqueue\" for --backend: expected one of epoll, poll, select"
+            ),
             "{name}: {}",
             done.stderr
         );
@@ -746,22 +870,51 @@ fn every_example_rejects_a_bad_backend_clearly() {
 #[test]
 fn bad_values_and_unknown_options_are_usage_errors() {
     let cases: &[(&str, &[&str], &str)] = &[
-        ("echo", &["--port", "70000"], "invalid value \"70000\" for --port"),
-        ("echo", &["--mode", "sideways"], "expected one of level, edge, oneshot"),
+        (
+            "echo",
+            &["--port", "70000"],
+            "invalid value \"70000\" for --port",
+        ),
+        (
+            "echo",
+            &["--mode", "sideways"],
+            "expected one of level, edge, oneshot",
+        ),
         ("echo", &["--port"], "--port needs a value"),
         ("echo", &["--frobnicate"], "unknown option --frobnicate"),
         ("echo", &["8001"], "unexpected argument \"8001\""),
         ("client", &["--connections", "0"], "must be at least 1"),
         ("client", &["--duration", "soon"], "expected a duration"),
-        ("client", &["--size", "12Q"], "invalid value \"12Q\" for --size"),
-        ("compare", &["--sizes", "10,x"], "invalid value \"10,x\" for --sizes"),
+        (
+            "client",
+            &["--size", "12Q"],
+            "invalid value \"12Q\" for --size",
+        ),
+        (
+            "compare",
+            &["--sizes", "10,x"],
+            "invalid value \"10,x\" for --sizes",
+        ),
         ("compare", &["--sizes", "10", "--active", "11"], "at most N"),
     ];
     for (name, args, needle) in cases {
         let done = run(name, args);
-        assert_eq!(done.status.code(), Some(2), "{name} {args:?}: {}", done.stderr);
-        assert!(done.stderr.contains(needle), "{name} {args:?}: {}", done.stderr);
-        assert!(done.stderr.contains("--help"), "{name} {args:?}: {}", done.stderr);
+        assert_eq!(
+            done.status.code(),
+            Some(2),
+            "{name} {args:?}: {}",
+            done.stderr
+        );
+        assert!(
+            done.stderr.contains(needle),
+            "{name} {args:?}: {}",
+            done.stderr
+        );
+        assert!(
+            done.stderr.contains("--help"),
+            "{name} {args:?}: {}",
+            done.stderr
+        );
     }
 }
 
@@ -769,7 +922,11 @@ fn bad_values_and_unknown_options_are_usage_errors() {
 fn a_bad_tripoll_backend_variable_is_reported() {
     let done = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "bogus")]).finish();
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
-    assert!(done.stderr.contains("unknown backend \"bogus\""), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("unknown backend \"bogus\""),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]
