@@ -17,8 +17,7 @@
 #   PROPTEST_CASES_ASAN      proptest cases per property under ASan (default 300)
 #   MEMCHECK_TARGET_DIR      cargo target dir (default target-memcheck)
 #   MODEL_SKIP               a test-name filter to skip in tests/model.rs
-#                            (default: the exclusive-mode property, which
-#                            fails on a known epoll bug; set it empty to run it)
+#                            (default: none)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,7 +29,7 @@ case "$what" in all | valgrind | asan) ;; *)
 esac
 
 target_dir="${MEMCHECK_TARGET_DIR:-$PWD/target-memcheck}"
-model_skip="${MODEL_SKIP-epoll_exclusive_matches_the_model}"
+model_skip="${MODEL_SKIP:-}"
 tests=(model)
 if [[ -f tests/conformance.rs ]]; then
     tests=(conformance model)
@@ -48,7 +47,7 @@ missing() {
     exit 2
 }
 
-# Arguments for one test binary: skip the known-failing property in model.
+# Arguments for one test binary: MODEL_SKIP, for tests/model.rs.
 harness_args() {
     local t="$1"
     if [[ "$t" == model && -n "$model_skip" ]]; then
