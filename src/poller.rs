@@ -25,8 +25,9 @@ use crate::{Capabilities, Error, Events, Interest, Mode, Result, Token};
 ///
 /// 1. **Timeouts.** `None` blocks until an event or a notification;
 ///    `Some(Duration::ZERO)` never blocks; any other timeout is rounded *up*
-///    to the backend's resolution (milliseconds for epoll, nanoseconds for
-///    poll, microseconds for select), so a short wait never becomes a busy
+///    to the backend's resolution (nanoseconds for epoll with
+///    `epoll_pwait2`, Linux 5.11 and later, milliseconds before it;
+///    nanoseconds for poll; microseconds for select), so a short wait never becomes a busy
 ///    loop. Timeouts too large for the kernel are clamped, not wrapped.
 /// 2. **Signals.** A wait interrupted by a signal (`EINTR`) is resumed with
 ///    the time that remains, never with the full timeout again.
@@ -59,9 +60,19 @@ use crate::{Capabilities, Error, Events, Interest, Mode, Result, Token};
 ///     registered descriptors per wait, as the system calls themselves do.
 ///
 /// Descriptors are plain [`RawFd`]s: the poller never closes them, and
-/// registering one does not keep it alive. Unregister before closing; a
-/// descriptor closed while registered is not undefined behaviour, but epoll
-/// may keep reporting it while a duplicate of it is open elsewhere.
+/// registering one does not keep it alive. Unregister before closing. A
+/// descriptor closed while registered is not undefined behaviour, but the
+/// backends see it differently, because epoll watches open files and poll
+/// and select watch numbers:
+///
+/// - closed, then a wait: poll and select report the token once as error and
+///   hang-up and drop the registration; epoll reports nothing (closing the
+///   last reference removed it), or keeps reporting while a duplicate of
+///   the file (`dup`, `fork`) is open elsewhere;
+/// - closed and the number reused by a new file before the next wait: poll
+///   and select watch the new file under the old token until it is
+///   unregistered (they cannot tell the two apart); epoll does not watch it,
+///   and unregistering that number fails with [`Error::NotRegistered`].
 ///
 /// [`supports`]: Poller::supports
 /// [`modify`]: Poller::modify

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -105,6 +106,54 @@ fn registration_bits(interest: Interest, mode: Mode) -> Result<u32> {
     Ok(bits & !sys::bits::RDHUP)
 }
 
+/// Whether `epoll_pwait2` (Linux 5.11) is available; cleared on `ENOSYS`.
+static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
+
+/// One `epoll_wait`. A timeout that is not a whole number of milliseconds
+/// goes through `epoll_pwait2`, which takes a `timespec`, so that a timer
+/// due in 1.2 ms wakes after 1.2 ms rather than 2; blocking, zero and
+/// whole-millisecond timeouts (the hot path) use plain `epoll_wait`.
+///
+/// # Safety
+///
+/// `buf` must point to `max` writable `epoll_event`s.
+unsafe fn epoll_wait(
+    epfd: RawFd,
+    buf: *mut RawEvent,
+    max: libc::c_int,
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    if let Some(t) = timeout {
+        if t.subsec_nanos() % 1_000_000 != 0 && HAVE_PWAIT2.load(Ordering::Relaxed) {
+            let ts = sys::timespec(t);
+            // SAFETY: `buf` holds `max` events (the caller's promise), `ts`
+            // outlives the call, and a null signal mask means none is set.
+            let res = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_pwait2,
+                    epfd,
+                    buf,
+                    max,
+                    &ts as *const libc::timespec,
+                    ptr::null::<libc::sigset_t>(),
+                    0usize,
+                )
+            };
+            if res >= 0 {
+                return Ok(res as usize);
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::ENOSYS) {
+                return Err(err);
+            }
+            HAVE_PWAIT2.store(false, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: as above, `buf` holds `max` events.
+    let n = syscall!(epoll_wait(epfd, buf, max, sys::timeout_ms(timeout)))?;
+    Ok(n as usize)
+}
+
 /// Maps `epoll_ctl`'s errno to the error a caller can act on.
 fn ctl_error(op: Op, fd: RawFd, e: io::Error) -> Error {
     match e.raw_os_error() {
@@ -161,17 +210,17 @@ impl Poller for Epoll {
         let epfd = self.epfd.as_raw_fd();
         let (buf, cap) = events.spare_raw();
         let max = cap.min(libc::c_int::MAX as usize) as libc::c_int;
-        let n = sys::retry_eintr(timeout, |left| {
-            // SAFETY: `buf` points to `cap` writable epoll_events owned by
-            // `events`, which we borrow mutably for the whole call.
-            let n = syscall!(epoll_wait(epfd, buf, max, sys::timeout_ms(left)))?;
-            Ok(n as usize)
-        })
-        .map_err(Error::io(Op::Wait))?;
-        // SAFETY: epoll_wait initialised the first `n` (≤ `cap`) entries.
+        // SAFETY: `buf` points to `cap` writable epoll_events owned by
+        // `events`, which we borrow mutably for the whole call.
+        let n = sys::retry_eintr(timeout, |left| unsafe { epoll_wait(epfd, buf, max, left) })
+            .map_err(Error::io(Op::Wait))?;
+        // SAFETY: the kernel initialised the first `n` (≤ `cap`) entries.
         unsafe { events.set_len(n) };
+        // A swap, not a store: it must read the `true` of a `notify` that
+        // raced with this wait, so that the notifier's writes (the reason it
+        // notified) are visible to this thread when `wait` returns.
         if events.remove_token(WAKER) {
-            self.notified.store(false, Ordering::Release);
+            self.notified.swap(false, Ordering::AcqRel);
         }
         Ok(events.len())
     }
