@@ -63,3 +63,8 @@ pub use event::{Event, Events, Iter, Token};
 pub use interest::{Capabilities, Interest, Mode};
 pub use poller::{AnyPoller, Backend, Poller};
 pub use sys::raise_fd_limit;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
