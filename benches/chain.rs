@@ -8,10 +8,9 @@
 
 mod common;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-use common::{Driver, Fds, RawEpoll, Tri, Visit};
+use common::{Clock, Driver, Fds, Group, RawEpoll, Tri, Visit};
 
 /// Registered descriptors.
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
@@ -20,7 +19,7 @@ const SIZES: [usize; 3] = [100, 1_000, 10_000];
 const RUNS: [(usize, usize); 2] = [(1, 100), (100, 1_000)];
 
 struct Chain<'a, 'c> {
-    group: &'a mut BenchmarkGroup<'c, WallTime>,
+    group: &'a mut Group<'c>,
     name: &'a str,
     fds: &'a Fds,
     active: usize,
@@ -64,7 +63,7 @@ impl Visit for Chain<'_, '_> {
     }
 }
 
-fn chain(c: &mut Criterion) {
+fn chain(c: &mut Criterion<Clock>) {
     let limit = common::raise_limit();
     for (active, writes) in RUNS {
         let name = format!("chain_{active}_active_{writes}_writes");
@@ -92,7 +91,7 @@ fn chain(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = common::config().without_plots();
     targets = chain
 }
 criterion_main!(benches);

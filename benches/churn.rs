@@ -10,16 +10,12 @@ use std::os::fd::RawFd;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tripoll::{Interest, Mode, Token};
 
-use common::{Backend, Fds, RawEpoll, Tri, EPOLL_READ};
+use common::{Backend, Clock, Fds, Group, RawEpoll, Tri, EPOLL_READ};
 
 /// Registered descriptors, the churned one included.
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 65_536];
 
-fn bench_backend<P: Backend>(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    fds: &Fds,
-    churned: usize,
-) {
+fn bench_backend<P: Backend>(group: &mut Group<'_>, fds: &Fds, churned: usize) {
     let n = fds.len();
     if !common::runnable::<Tri<P>>("churn", fds) {
         return;
@@ -44,11 +40,7 @@ fn bench_backend<P: Backend>(
     });
 }
 
-fn bench_raw(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    fds: &Fds,
-    churned: usize,
-) {
+fn bench_raw(group: &mut Group<'_>, fds: &Fds, churned: usize) {
     let n = fds.len();
     let raw = RawEpoll::empty();
     register_others(fds, churned, |fd, key| {
@@ -74,7 +66,7 @@ fn register_others(fds: &Fds, churned: usize, mut add: impl FnMut(RawFd, usize))
     }
 }
 
-fn churn(c: &mut Criterion) {
+fn churn(c: &mut Criterion<Clock>) {
     let limit = common::raise_limit();
     let mut group = c.benchmark_group("churn");
     for n in SIZES {
@@ -93,7 +85,7 @@ fn churn(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = common::config().without_plots();
     targets = churn
 }
 criterion_main!(benches);

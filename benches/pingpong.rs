@@ -6,14 +6,13 @@
 
 mod common;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 
-use common::{Driver, Fds, Visit};
+use common::{Clock, Driver, Fds, Group, Visit};
 
 /// Keys: the end at index 0 is `a`, at index 1 is `b`.
 struct PingPong<'a, 'c> {
-    group: &'a mut BenchmarkGroup<'c, WallTime>,
+    group: &'a mut Group<'c>,
     ends: &'a Fds,
 }
 
@@ -39,7 +38,7 @@ impl Visit for PingPong<'_, '_> {
     }
 }
 
-fn pingpong(c: &mut Criterion) {
+fn pingpong(c: &mut Criterion<Clock>) {
     let ends = Fds::new(2, common::raise_limit()).expect("one socket pair");
     let mut group = c.benchmark_group("pingpong");
     common::every_row(&mut PingPong {
@@ -51,7 +50,7 @@ fn pingpong(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = common::config().without_plots();
     targets = pingpong
 }
 criterion_main!(benches);
