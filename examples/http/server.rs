@@ -23,6 +23,9 @@ use crate::PROG;
 const ACCEPTS_PER_TURN: usize = 64;
 /// The input buffer grows by this much when less than half of it is free.
 const READ_CHUNK: usize = 8 * 1024;
+/// Rounds of answering and sending per report, when the socket takes
+/// every response and requests are left.
+const SERVE_ROUNDS: usize = 8;
 /// Reads per report while discarding input after the last response.
 const LINGER_READS: usize = 4;
 /// The longest a connection lingers after its last response.
@@ -227,6 +230,7 @@ fn add(ctx: &mut Context<'_>, stream: TcpStream, shared: &Rc<Shared>) {
         body_left: 0,
         owed: None,
         phase: Phase::Open,
+        backlog: false,
         read_closed: false,
         interest: Interest::READABLE,
         peak: 0,
@@ -371,6 +375,8 @@ struct Conn {
     body_left: u64,
     owed: Option<Request>,
     phase: Phase,
+    /// Answering stopped at the output cap with input left in the buffer.
+    backlog: bool,
     /// The peer sent its last byte.
     read_closed: bool,
     /// The interest currently registered.
@@ -441,7 +447,9 @@ impl Conn {
                 if !self.read_closed && self.pending() < self.shared.settings.max_pending {
                     i |= Interest::READABLE;
                 }
-                if self.pending() > 0 {
+                // With a backlog and nothing pending, a writable socket is
+                // how the loop comes back to it.
+                if self.pending() > 0 || self.backlog {
                     i |= Interest::WRITABLE;
                 }
                 i
@@ -449,8 +457,8 @@ impl Conn {
         }
     }
 
-    /// Flushes, answers what is buffered, reads once, answers, flushes:
-    /// the responses to every request complete in the buffer go out in one
+    /// Flushes, answers what is buffered, reads once, answers: the
+    /// responses to every request complete in the buffer go out in one
     /// write.
     fn drive(&mut self, ev: Event) -> io::Result<Next> {
         if self.phase == Phase::Lingering {
@@ -460,15 +468,13 @@ impl Conn {
             self.flush()?;
         }
         // Requests left unanswered when the output cap was reached.
-        self.answer();
+        self.serve_buffered()?;
         let may_read = self.phase == Phase::Open
             && !self.read_closed
+            && !self.backlog
             && self.pending() < self.shared.settings.max_pending;
         if may_read && (ev.is_readable() || ev.is_error() || ev.is_hangup()) && self.read()? {
-            self.answer();
-        }
-        if self.pending() > 0 {
-            self.flush()?;
+            self.serve_buffered()?;
         }
         if self.pending() > self.peak {
             self.peak = self.pending();
@@ -479,8 +485,8 @@ impl Conn {
         let started = self.filled > 0 || self.body_left > 0;
         self.idle
             .partial
-            .set(self.phase == Phase::Open && started && self.pending() == 0);
-        if self.pending() > 0 {
+            .set(self.phase == Phase::Open && started && !self.backlog && self.pending() == 0);
+        if self.pending() > 0 || self.backlog {
             return Ok(Next::Open);
         }
         Ok(match (self.phase, self.read_closed) {
@@ -488,6 +494,23 @@ impl Conn {
             (Phase::Open, false) => Next::Open,
             (_, false) => Next::Linger,
         })
+    }
+
+    /// Answers the buffered requests and sends the responses, again while
+    /// the socket takes them all and requests are left, a few rounds at
+    /// most: past those, `backlog` stays set and the writable interest it
+    /// asks for brings the connection back on the next turn.
+    fn serve_buffered(&mut self) -> io::Result<()> {
+        for _ in 0..SERVE_ROUNDS {
+            self.answer();
+            if self.pending() > 0 {
+                self.flush()?;
+            }
+            if !self.backlog || self.pending() >= self.shared.settings.max_pending {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Reads once into the input buffer. Returns whether bytes arrived.
@@ -567,6 +590,8 @@ impl Conn {
             self.inbuf.copy_within(pos..self.filled, 0);
             self.filled -= pos;
         }
+        self.backlog =
+            self.phase == Phase::Open && self.filled > 0 && self.pending() >= max_pending;
         if completed && self.phase == Phase::Open {
             self.idle
                 .deadline

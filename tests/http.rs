@@ -1,0 +1,583 @@
+//! End-to-end tests of the `http` example: the server runs as a child
+//! process on each backend and is spoken to over loopback with real
+//! sockets (and with curl). Hostile input is in `http_hostile.rs`.
+//!
+//! No assertion depends on timing; every wait has a generous safety
+//! timeout so a broken server fails instead of hanging.
+
+mod http_support;
+
+#[path = "../examples/http/date.rs"]
+#[allow(dead_code)]
+mod date;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http_support::{
+    assert_hello, field, get, parse_imf_fixdate, Client, End, Server, BACKENDS, PATIENCE,
+};
+use proptest::prelude::*;
+
+fn start(backend: &str) -> Server {
+    let server = Server::start(&["--backend", backend]);
+    assert!(
+        server
+            .banner
+            .ends_with(&format!("(backend {backend}, threads 1, mode level)")),
+        "listening line: {}",
+        server.banner
+    );
+    server
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// GET / is answered with exactly the greeting and a plausible date.
+fn get_root(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    let before = unix_now();
+    let r = c.exchange(&get("/"));
+    let after = unix_now();
+    assert_hello(&r);
+    assert_eq!(
+        r.header("connection"),
+        None,
+        "HTTP/1.1 keeps alive silently"
+    );
+    let date = parse_imf_fixdate(r.header("date").unwrap()).unwrap();
+    // Never ahead of the clock; behind it by no more than a server that
+    // was badly starved could be.
+    assert!(date <= after, "Date {date} is after {after}");
+    assert!(date + 60 >= before, "Date {date} is far before {before}");
+    let expected = b"HTTP/1.1 200 OK\r\nServer: tripoll\r\nContent-Type: text/plain\r\n\
+                     Content-Length: 13\r\nDate: ";
+    assert!(
+        r.raw.starts_with(expected),
+        "{:?}",
+        String::from_utf8_lossy(&r.raw)
+    );
+    assert!(r.raw.ends_with(b" GMT\r\n\r\nHello, world!"));
+    drop(c);
+    let summary = server.stop();
+    assert_eq!(field(&summary, "requests "), 1, "{summary}");
+    assert_eq!(field(&summary, "error responses "), 0, "{summary}");
+}
+
+/// Several requests, one connection; any path.
+fn keep_alive(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    for path in ["/", "/a", "/b/c?d=e", "http://test/absolute"] {
+        assert_hello(&c.exchange(&get(path)));
+    }
+    // The client closes: so does the server, with nothing more to say.
+    c.stream.shutdown(Shutdown::Write).unwrap();
+    c.expect_closed();
+    let summary = server.stop();
+    assert_eq!(field(&summary, "connections "), 1, "{summary}");
+    assert_eq!(field(&summary, "requests "), 4, "{summary}");
+}
+
+/// HTTP/1.0: one response, `Connection: close`, then the server closes.
+fn http10_closes(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    let r = c.exchange(b"GET / HTTP/1.0\r\n\r\n");
+    assert_hello(&r);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(c.expect_closed(), End::Eof);
+}
+
+/// HTTP/1.0 with `Connection: keep-alive` stays open and says so.
+fn http10_keep_alive(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    for _ in 0..3 {
+        let r = c.exchange(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert_hello(&r);
+        assert_eq!(r.header("connection"), Some("keep-alive"));
+    }
+    let r = c.exchange(b"GET / HTTP/1.0\r\n\r\n");
+    assert_hello(&r);
+    assert!(r.closes());
+    c.expect_closed();
+}
+
+/// HTTP/1.1 `Connection: close` ends the connection after its response:
+/// a request pipelined behind it is not answered.
+fn connection_close(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    c.send(
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let (responses, end) = c.responses_until_close();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    assert_hello(&responses[0]);
+    assert!(responses[0].closes());
+    // The unanswered request may be left unread: EOF or a reset.
+    assert!(matches!(end, End::Eof | End::Reset));
+}
+
+/// Ten requests in one write: ten responses, in order. HEAD and an unknown
+/// method in known places show the order.
+fn pipelining(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    let kinds = [
+        "GET", "HEAD", "GET", "BREW", "GET", "GET", "HEAD", "POST", "BREW", "GET",
+    ];
+    let mut batch = Vec::new();
+    for (i, m) in kinds.iter().enumerate() {
+        let req = if *m == "POST" {
+            format!("POST /{i} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        } else {
+            format!("{m} /{i} HTTP/1.1\r\nHost: t\r\n\r\n")
+        };
+        batch.extend_from_slice(req.as_bytes());
+    }
+    c.send(&batch);
+    for (i, m) in kinds.iter().enumerate() {
+        let r = c
+            .try_response(*m == "HEAD")
+            .unwrap_or_else(|e| panic!("response {i}: connection ended: {e:?}"));
+        match *m {
+            "BREW" => {
+                assert_eq!(r.code, 501, "response {i}");
+                assert!(!r.closes(), "501 for a method keeps the connection");
+            }
+            "HEAD" => {
+                assert_eq!(r.code, 200, "response {i}");
+                assert_eq!(r.header("content-length"), Some("13"));
+                assert!(r.body.is_empty());
+            }
+            _ => assert_hello(&r),
+        }
+    }
+    // Nothing more: the next bytes are the answer to the next request.
+    assert_hello(&c.exchange(&get("/after")));
+}
+
+/// A body is read and discarded by Content-Length, whether it arrives with
+/// the head, after it, or in pieces; `Expect: 100-continue` gets its
+/// interim response.
+fn bodies_are_discarded(backend: &str) {
+    let server = start(backend);
+    let mut c = server.connect();
+    assert_hello(&c.exchange(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"));
+
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n");
+    c.send(b"01234");
+    thread::sleep(Duration::from_millis(20));
+    c.send(b"56789GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_hello(&c.response());
+    assert_hello(&c.response());
+
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    let interim = c.try_response(false).expect("100 Continue");
+    assert_eq!(interim.code, 100);
+    assert_eq!(interim.raw, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.send(b"body");
+    assert_hello(&c.response());
+    let summary = {
+        drop(c);
+        server.stop()
+    };
+    assert_eq!(field(&summary, "requests "), 4, "{summary}");
+}
+
+/// Each refusal: the right status, `Connection: close`, then the close.
+fn error_statuses(backend: &str) {
+    let server = start(backend);
+    let huge_header = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let huge_uri = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(9000));
+    let cases: [(&[u8], u16); 7] = [
+        (b"GARBAGE\r\n\r\n", 400),
+        (huge_header.as_bytes(), 431),
+        (huge_uri.as_bytes(), 414),
+        (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000000\r\n\r\n",
+            413,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+        ),
+        (b"GET / HTTP/1.1\r\n\r\n", 400), // no Host
+    ];
+    for (request, code) in cases {
+        let mut c = server.connect();
+        // A good request first: the error ends a working connection.
+        assert_hello(&c.exchange(&get("/")));
+        c.send(request);
+        let r = c.response();
+        assert_eq!(
+            r.code,
+            code,
+            "for {:?}",
+            String::from_utf8_lossy(&request[..request.len().min(60)])
+        );
+        assert!(r.closes(), "an error response says Connection: close");
+        assert_eq!(
+            r.header("content-length").unwrap(),
+            r.body.len().to_string()
+        );
+        c.expect_closed();
+    }
+    let summary = server.stop();
+    assert_eq!(field(&summary, "error responses "), 7, "{summary}");
+}
+
+/// `--idle-timeout 1`: a silent connection is closed by the server, and so
+/// is one that went silent after a request.
+fn idle_timeout(backend: &str) {
+    let server = Server::start(&["--backend", backend, "--idle-timeout", "1"]);
+    let mut silent = server.connect();
+    let mut after_one = server.connect();
+    assert_hello(&after_one.exchange(&get("/")));
+    assert_eq!(silent.expect_closed(), End::Eof);
+    assert_eq!(after_one.expect_closed(), End::Eof);
+    let summary = server.stop();
+    assert_eq!(field(&summary, "idle timeouts "), 2, "{summary}");
+}
+
+/// A client that sends requests and reads nothing: the server answers
+/// until the connection's output passes the cap, then stops reading it;
+/// once the client reads, every response arrives, in order. The summary
+/// shows the cap was reached and held.
+fn slow_reader(backend: &str) {
+    const CAP: usize = 16 * 1024;
+    const REQUESTS: usize = 60_000;
+    let server = Server::start(&["--backend", backend, "--max-pending", "16K"]);
+    let mut c = server.connect();
+    let mut writer = c.stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        let batch: Vec<u8> = (0..100)
+            .flat_map(|_| b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".iter().copied())
+            .collect();
+        for _ in 0..REQUESTS / 100 {
+            writer.write_all(&batch).expect("write requests");
+        }
+    });
+    // Let the server fill its buffers and hit the cap before reading.
+    thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + PATIENCE * 4;
+    for i in 0..REQUESTS {
+        assert!(Instant::now() < deadline, "only {i} responses in time");
+        let r = c.response();
+        assert_eq!(r.code, 200, "response {i}");
+        assert_eq!(r.body, b"Hello, world!");
+    }
+    sender.join().expect("sender");
+    drop(c);
+    let summary = server.stop();
+    assert_eq!(field(&summary, "requests "), REQUESTS as u64, "{summary}");
+    let peak = field(&summary, "largest pending output ") as usize;
+    // Responses are added while less than the cap is pending: at most one
+    // response beyond it.
+    assert!(peak >= CAP, "the cap was never reached: {summary}");
+    assert!(peak < CAP + 200, "the cap was not held: {summary}");
+}
+
+/// curl, a real client, gets the greeting.
+fn curl(backend: &str) {
+    if !Path::new("/usr/bin/curl").exists() {
+        eprintln!("skipping: /usr/bin/curl is not installed");
+        return;
+    }
+    let server = start(backend);
+    let url = format!("http://{}/", server.addr);
+    let out = Command::new("/usr/bin/curl")
+        .args(["-s", "-i", "--max-time", "20", &url])
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("Content-Length: 13\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nHello, world!"), "{text}");
+    // HTTP/1.0 and HEAD through curl too.
+    let out = Command::new("/usr/bin/curl")
+        .args(["-s", "-I", "--http1.0", "--max-time", "20", &url])
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "curl -I failed: {out:?}");
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+    assert!(!text.contains("Hello"), "HEAD has no body: {text}");
+}
+
+macro_rules! per_backend {
+    ($($test:ident),* $(,)?) => {
+        mod epoll {
+            $( #[test] fn $test() { super::$test("epoll") } )*
+        }
+        mod poll {
+            $( #[test] fn $test() { super::$test("poll") } )*
+        }
+        mod select {
+            $( #[test] fn $test() { super::$test("select") } )*
+        }
+    };
+}
+
+per_backend!(
+    get_root,
+    keep_alive,
+    http10_closes,
+    http10_keep_alive,
+    connection_close,
+    pipelining,
+    bodies_are_discarded,
+    error_statuses,
+    idle_timeout,
+    slow_reader,
+    curl,
+);
+
+#[test]
+fn sigint_and_sigterm_exit_zero_with_a_summary() {
+    for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let server = Server::start(&[]);
+        let mut c = server.connect();
+        assert_hello(&c.exchange(&get("/")));
+        // An open connection does not hold the shutdown up.
+        let summary = server.stop_with(sig);
+        assert!(
+            summary.contains(&format!("http: {name}: shutting down")),
+            "{summary}"
+        );
+        assert_eq!(field(&summary, "connections "), 1, "{summary}");
+    }
+}
+
+#[test]
+fn backend_comes_from_the_environment_by_default() {
+    let server = Server::spawn_env(&["--port", "0"], &[]);
+    assert!(
+        server.banner.contains("backend epoll,"),
+        "{}",
+        server.banner
+    );
+    for backend in BACKENDS {
+        let server = Server::spawn_env(&["--port", "0"], &[("TRIPOLL_BACKEND", backend)]);
+        assert!(
+            server.banner.contains(&format!("backend {backend},")),
+            "{}",
+            server.banner
+        );
+        assert_hello(&server.connect().exchange(&get("/")));
+    }
+    // --backend wins over the environment.
+    let server = Server::spawn_env(
+        &["--port", "0", "--backend", "select"],
+        &[("TRIPOLL_BACKEND", "poll")],
+    );
+    assert!(
+        server.banner.contains("backend select,"),
+        "{}",
+        server.banner
+    );
+}
+
+/// `--threads 3`: three reactors on one port; every connection is served
+/// and the summary adds them up.
+#[test]
+fn threads_share_the_port() {
+    const CONNS: usize = 30;
+    let server = Server::start(&["--threads", "3"]);
+    assert!(server.banner.contains("threads 3,"), "{}", server.banner);
+    let mut clients: Vec<Client> = (0..CONNS).map(|_| server.connect()).collect();
+    for round in 0..3 {
+        for c in &mut clients {
+            assert_hello(&c.exchange(&get(&format!("/{round}"))));
+        }
+    }
+    drop(clients);
+    let summary = server.stop();
+    assert_eq!(field(&summary, "connections "), CONNS as u64, "{summary}");
+    assert_eq!(field(&summary, "requests "), 3 * CONNS as u64, "{summary}");
+}
+
+#[test]
+fn serves_ipv6_loopback_when_available() {
+    if TcpStream::connect("[::1]:9").is_err() && std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback");
+        return;
+    }
+    let server = Server::start(&["--addr", "::1"]);
+    assert!(
+        matches!(server.addr, SocketAddr::V6(_)),
+        "{}",
+        server.banner
+    );
+    assert_hello(&server.connect().exchange(&get("/")));
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let out = Command::new(http_support::binary())
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--backend",
+        "--port",
+        "--addr",
+        "--threads",
+        "--idle-timeout",
+    ] {
+        assert!(text.contains(opt), "--help lacks {opt}");
+    }
+    for bad in [
+        &["--backend", "kqueue"][..],
+        &["--port", "99999"],
+        &["--threads", "0"],
+        &["--idle-timeout", "-1"],
+        &["--bogus"],
+    ] {
+        let out = Command::new(http_support::binary())
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("http: error:"), "{bad:?}: {err}");
+    }
+}
+
+/// `--max-fds 24`: connections beyond the descriptor limit are accepted
+/// and closed at once (the spare descriptor), the server neither dies nor
+/// spins, and serves again once descriptors are free.
+#[test]
+fn survives_descriptor_exhaustion() {
+    const CLIENTS: usize = 40;
+    let server = Server::start(&["--max-fds", "24"]);
+    let mut served = Vec::new();
+    let mut shed = 0;
+    for k in 0..CLIENTS {
+        let mut c = server.connect();
+        let sent = c.try_send(&get(&format!("/{k}"))).is_ok();
+        match c.try_response(false) {
+            Ok(r) => {
+                assert!(sent);
+                assert_hello(&r);
+                served.push(c);
+            }
+            Err(End::Eof | End::Reset) => shed += 1,
+            Err(End::TimedOut) => panic!("client {k} was neither served nor shed"),
+        }
+    }
+    assert!(!served.is_empty(), "no client was served");
+    assert!(shed > 0, "a limit of 24 descriptors shed nobody");
+    for c in &mut served {
+        assert_hello(&c.exchange(&get("/again")));
+    }
+    let n_served = served.len();
+    drop(served);
+    // The server notices the closes in its own time; retry until a new
+    // client is served (bounded by PATIENCE).
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut c = server.connect();
+        let _ = c.try_send(&get("/after"));
+        if let Ok(r) = c.try_response(false) {
+            assert_hello(&r);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let summary = server.stop();
+    assert!(field(&summary, "refused ") >= shed as u64, "{summary}");
+    assert!(
+        field(&summary, "connections ") > n_served as u64,
+        "{summary}"
+    );
+}
+
+/// The cached Date moves on: within a generous bound, a later request
+/// carries a later date.
+#[test]
+fn date_is_refreshed() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    let first = c.exchange(&get("/"));
+    let first = parse_imf_fixdate(first.header("date").unwrap()).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        thread::sleep(Duration::from_millis(200));
+        let r = c.exchange(&get("/"));
+        let now = parse_imf_fixdate(r.header("date").unwrap()).unwrap();
+        assert!(now >= first, "the date went back");
+        if now > first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Date never changed");
+    }
+}
+
+#[test]
+fn imf_fixdate_known_values() {
+    let cases: [(u64, &str); 7] = [
+        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+        (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (978_307_199, "Sun, 31 Dec 2000 23:59:59 GMT"),
+        (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
+        (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
+        (u64::MAX, "Fri, 31 Dec 9999 23:59:59 GMT"),
+    ];
+    for (secs, text) in cases {
+        assert_eq!(
+            std::str::from_utf8(&date::imf_fixdate(secs)).unwrap(),
+            text,
+            "{secs}"
+        );
+    }
+}
+
+proptest! {
+    /// The server's calendar agrees with an independent one.
+    #[test]
+    fn imf_fixdate_round_trips(secs in 0u64..253_402_300_800) {
+        let text = date::imf_fixdate(secs);
+        let text = std::str::from_utf8(&text).unwrap();
+        prop_assert_eq!(parse_imf_fixdate(text), Some(secs), "{}", text);
+    }
+}
+
+/// Bytes that trickle in are not a request until they are complete; the
+/// client half-closing after a complete request still gets its response.
+#[test]
+fn half_close_after_request_gets_the_response() {
+    let server = Server::start(&[]);
+    let mut c = server.connect();
+    c.send(&get("/"));
+    c.stream.shutdown(Shutdown::Write).unwrap();
+    let (responses, end) = c.responses_until_close();
+    assert_eq!(responses.len(), 1);
+    assert_hello(&responses[0]);
+    assert_eq!(end, End::Eof);
+    // And a raw read sees nothing else.
+    let mut rest = Vec::new();
+    let _ = c.stream.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+}
