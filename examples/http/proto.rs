@@ -205,10 +205,13 @@ fn request_line(buf: &[u8]) -> (&[u8], bool) {
     }
 }
 
-/// 414 when the request line alone passes the limit, 431 otherwise.
+/// 414 when the request line alone passes the limit, 431 otherwise; 400
+/// when there is no request line at all, only empty lines.
 fn too_large(buf: &[u8], max_head: usize) -> Status {
     let (line, ended) = request_line(buf);
-    if line.len() > max_head || (!ended && buf.len() > max_head) {
+    if line.is_empty() {
+        Status::BadRequest
+    } else if line.len() > max_head || (!ended && buf.len() > max_head) {
         Status::UriTooLong
     } else {
         Status::HeaderFieldsTooLarge
