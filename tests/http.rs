@@ -13,6 +13,7 @@ mod date;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -274,8 +275,16 @@ fn slow_reader(backend: &str) {
             writer.write_all(&batch).expect("write requests");
         }
     });
-    // Let the server fill its buffers and hit the cap before reading.
-    thread::sleep(Duration::from_millis(500));
+    // Let the server fill the socket buffers and hit the cap: wait until
+    // the bytes waiting for the client stop growing.
+    let (mut last, mut still) = (0, 0);
+    let quiet_deadline = Instant::now() + PATIENCE;
+    while still < 3 && Instant::now() < quiet_deadline {
+        thread::sleep(Duration::from_millis(100));
+        let now = unread_bytes(&c.stream);
+        still = if now == last && now > 0 { still + 1 } else { 0 };
+        last = now;
+    }
     let deadline = Instant::now() + PATIENCE * 4;
     for i in 0..REQUESTS {
         assert!(Instant::now() < deadline, "only {i} responses in time");
@@ -292,6 +301,15 @@ fn slow_reader(backend: &str) {
     // response beyond it.
     assert!(peak >= CAP, "the cap was never reached: {summary}");
     assert!(peak < CAP + 200, "the cap was not held: {summary}");
+}
+
+/// Bytes received and not yet read on `s` (`FIONREAD`).
+fn unread_bytes(s: &TcpStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n as usize
 }
 
 /// curl, a real client, gets the greeting.
