@@ -89,6 +89,7 @@ pub(crate) enum Deadline {
 impl Deadline {
     /// Starts the clock for `timeout`. A timeout too large to add to the
     /// current instant is treated as infinite.
+    #[inline]
     pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
         match timeout {
             None => Deadline::Never,
@@ -112,6 +113,7 @@ impl Deadline {
 /// Runs `call` until it does not fail with `EINTR`, handing it the time left
 /// before `timeout` runs out on each attempt. An interrupted wait whose time
 /// is up returns `Ok(0)`.
+#[inline]
 pub(crate) fn retry_eintr(
     timeout: Option<Duration>,
     mut call: impl FnMut(Option<Duration>) -> io::Result<usize>,

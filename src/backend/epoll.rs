@@ -117,6 +117,7 @@ static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
 /// # Safety
 ///
 /// `buf` must point to `max` writable `epoll_event`s.
+#[inline]
 unsafe fn epoll_wait(
     epfd: RawFd,
     buf: *mut RawEvent,
@@ -216,10 +217,13 @@ impl Poller for Epoll {
             .map_err(Error::io(Op::Wait))?;
         // SAFETY: the kernel initialised the first `n` (≤ `cap`) entries.
         unsafe { events.set_len(n) };
-        // A swap, not a store: it must read the `true` of a `notify` that
+        // The wake-up eventfd can only be among the events while the flag is
+        // set: `notify` sets it before writing, and only the wait that takes
+        // the event clears it. So the common case skips the scan. Clearing
+        // is a swap, not a store: it must read the `true` of a `notify` that
         // raced with this wait, so that the notifier's writes (the reason it
         // notified) are visible to this thread when `wait` returns.
-        if events.remove_token(WAKER) {
+        if self.notified.load(Ordering::Acquire) && events.remove_token(WAKER) {
             self.notified.swap(false, Ordering::AcqRel);
         }
         Ok(events.len())

@@ -38,7 +38,7 @@ impl Poll {
 
 userspace_poller!(Poll);
 
-/// The `pollfd` array: the waker first, then one per armed registration.
+/// The `pollfd` array: one per armed registration, then the waker.
 #[derive(Debug, Default)]
 pub(crate) struct PollSet {
     fds: Vec<libc::pollfd>,
@@ -85,17 +85,20 @@ impl Kernel for PollSet {
 
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
         self.fds.clear();
-        self.fds.push(libc::pollfd {
-            fd: waker,
-            events: libc::POLLIN,
-            revents: 0,
-        });
         self.fds
             .extend(entries.iter().filter(|e| e.armed).map(|e| libc::pollfd {
                 fd: e.fd,
                 events: poll_events(e.interest),
                 revents: 0,
             }));
+        // The waker goes last: once the kernel has found a ready descriptor
+        // it stops queueing itself on the ones after it, so in a busy loop
+        // the waker costs no wait-queue entry.
+        self.fds.push(libc::pollfd {
+            fd: waker,
+            events: libc::POLLIN,
+            revents: 0,
+        });
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
@@ -115,15 +118,18 @@ impl Kernel for PollSet {
     }
 
     fn waker_ready(&self) -> bool {
-        self.fds[0].revents != 0
+        self.fds.last().is_some_and(|w| w.revents != 0)
     }
 
     fn len(&self) -> usize {
-        self.fds.len() - 1
+        self.fds.len().saturating_sub(1)
     }
 
     fn ready(&self, i: usize) -> (RawFd, u32) {
-        let p = &self.fds[i + 1];
+        let p = &self.fds[i];
+        if p.revents == 0 {
+            return (p.fd, 0);
+        }
         (p.fd, epoll_bits(p.revents))
     }
 

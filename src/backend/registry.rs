@@ -24,6 +24,9 @@ pub(crate) struct Registry {
     entries: Vec<Entry>,
     /// `slots[fd]` is the entry's index in `entries`, or `EMPTY`.
     slots: Vec<u32>,
+    /// Moves on with every change, so a kernel set built from these
+    /// entries knows when it is out of date.
+    generation: u64,
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -38,9 +41,27 @@ impl Registry {
         (slot != EMPTY).then_some(slot as usize)
     }
 
-    pub(crate) fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry> {
+    /// The number of changes made so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(crate) fn get(&self, fd: RawFd) -> Option<&Entry> {
         let i = self.index(fd)?;
+        Some(&self.entries[i])
+    }
+
+    fn get_mut(&mut self, fd: RawFd) -> Option<&mut Entry> {
+        let i = self.index(fd)?;
+        self.generation += 1;
         Some(&mut self.entries[i])
+    }
+
+    /// Disarms a oneshot registration after it has reported.
+    pub(crate) fn disarm(&mut self, fd: RawFd) {
+        if let Some(entry) = self.get_mut(fd) {
+            entry.armed = false;
+        }
     }
 
     /// Adds a registration for a descriptor that must not be registered yet.
@@ -59,6 +80,7 @@ impl Registry {
             self.slots.resize(slot + 1, EMPTY);
         }
         self.slots[slot] = self.entries.len() as u32;
+        self.generation += 1;
         self.entries.push(Entry {
             fd,
             token,
@@ -89,6 +111,7 @@ impl Registry {
     pub(crate) fn remove(&mut self, fd: RawFd) -> Result<Entry> {
         let i = self.index(fd).ok_or(Error::NotRegistered { fd })?;
         let entry = self.entries.swap_remove(i);
+        self.generation += 1;
         self.slots[fd as usize] = EMPTY;
         if let Some(moved) = self.entries.get(i) {
             self.slots[moved.fd as usize] = i as u32;
@@ -112,19 +135,22 @@ mod tests {
             r.insert(3, Token(0), Interest::WRITABLE, Mode::Level),
             Err(Error::AlreadyRegistered { fd: 3 })
         ));
-        assert_eq!(r.get_mut(3).unwrap().interest, Interest::READABLE);
+        assert_eq!(r.get(3).unwrap().interest, Interest::READABLE);
         r.remove(5).unwrap();
         assert_eq!(
-            r.get_mut(9).unwrap().token,
+            r.get(9).unwrap().token,
             Token(9),
             "moved entry is still found"
         );
-        assert!(r.get_mut(5).is_none());
+        assert!(r.get(5).is_none());
         assert!(matches!(r.remove(5), Err(Error::NotRegistered { fd: 5 })));
-        r.get_mut(9).unwrap().armed = false;
+        let before = r.generation();
+        r.disarm(9);
+        assert!(!r.get(9).unwrap().armed);
+        assert!(r.generation() > before, "disarming is a change");
         r.modify(9, Token(1), Interest::WRITABLE, Mode::Oneshot)
             .unwrap();
-        let e = *r.get_mut(9).unwrap();
+        let e = *r.get(9).unwrap();
         assert_eq!(
             (e.token, e.interest, e.mode, e.armed),
             (Token(1), Interest::WRITABLE, Mode::Oneshot, true)

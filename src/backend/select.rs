@@ -47,18 +47,50 @@ impl Select {
 
 userspace_poller!(Select);
 
+/// Bits in one word of an `fd_set`.
+const WORD_BITS: usize = libc::c_ulong::BITS as usize;
+
+/// An `fd_set` we can index safely: glibc's and the kernel's layout, an
+/// array of `unsigned long` where descriptor `d` is bit `d % WORD_BITS` of
+/// word `d / WORD_BITS`. Owning the bits lets a wait copy and pass only the
+/// words below `nfds` instead of all 128 bytes, with no `unsafe` FD_SET.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct FdSet([libc::c_ulong; FD_SETSIZE / WORD_BITS]);
+
+// The kernel reads and writes `FdSet`s through `*mut fd_set`.
+const _: () = assert!(std::mem::size_of::<FdSet>() == std::mem::size_of::<libc::fd_set>());
+const _: () = assert!(std::mem::align_of::<FdSet>() >= std::mem::align_of::<libc::fd_set>());
+
+impl FdSet {
+    const EMPTY: FdSet = FdSet([0; FD_SETSIZE / WORD_BITS]);
+
+    /// Adds `fd`, which `check_fd` has put below `FD_SETSIZE`.
+    fn add(&mut self, fd: RawFd) {
+        let fd = fd as usize;
+        self.0[fd / WORD_BITS] |= 1 << (fd % WORD_BITS);
+    }
+
+    fn has(&self, fd: RawFd) -> bool {
+        let fd = fd as usize;
+        self.0[fd / WORD_BITS] & (1 << (fd % WORD_BITS)) != 0
+    }
+}
+
 /// The bitmaps, kept twice: `want` as built, `got` as the kernel left them
 /// (select overwrites its arguments, so each attempt starts from `want`).
 struct Bitmaps {
-    want: [libc::fd_set; 3],
-    got: [libc::fd_set; 3],
+    want: [FdSet; 3],
+    got: [FdSet; 3],
 }
 
 /// The kernel set: boxed bitmaps (768 bytes, which would otherwise make
-/// `Select`, and every `AnyPoller`, that large), the waker and the armed
-/// descriptors in the order they were added.
+/// `Select`, and every `AnyPoller`, that large), which of the three sets
+/// are in use (an unused one goes to the kernel as a null pointer), the
+/// waker and the armed descriptors in the order they were added.
 pub(crate) struct SelectSet {
     sets: Box<Bitmaps>,
+    used: [bool; 3],
     nfds: libc::c_int,
     waker: RawFd,
     fds: Vec<RawFd>,
@@ -68,19 +100,14 @@ const READ: usize = 0;
 const WRITE: usize = 1;
 const EXCEPT: usize = 2;
 
-fn empty_set() -> libc::fd_set {
-    // SAFETY: fd_set is plain bits; all-zero is the empty set (what FD_ZERO
-    // writes).
-    unsafe { std::mem::zeroed() }
-}
-
 impl Default for SelectSet {
     fn default() -> SelectSet {
         SelectSet {
             sets: Box::new(Bitmaps {
-                want: [empty_set(); 3],
-                got: [empty_set(); 3],
+                want: [FdSet::EMPTY; 3],
+                got: [FdSet::EMPTY; 3],
             }),
+            used: [false; 3],
             nfds: 0,
             waker: -1,
             fds: Vec::new(),
@@ -95,20 +122,6 @@ impl std::fmt::Debug for SelectSet {
             .field("fds", &self.fds)
             .finish_non_exhaustive()
     }
-}
-
-/// Adds `fd` to `set`. Only called with descriptors that passed
-/// `check_fd`, so below `FD_SETSIZE`.
-fn add(set: &mut libc::fd_set, fd: RawFd) {
-    debug_assert!((0..FD_SETSIZE as RawFd).contains(&fd));
-    // SAFETY: `fd` is in 0..FD_SETSIZE (checked at registration, and the
-    // waker in `Select::new`), so FD_SET stays inside the bitmap.
-    unsafe { libc::FD_SET(fd, set) }
-}
-
-fn has(set: &libc::fd_set, fd: RawFd) -> bool {
-    // SAFETY: as in `add`, `fd` is in 0..FD_SETSIZE.
-    unsafe { libc::FD_ISSET(fd, set) }
 }
 
 impl Kernel for SelectSet {
@@ -127,20 +140,22 @@ impl Kernel for SelectSet {
 
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
         let want = &mut self.sets.want;
-        *want = [empty_set(); 3];
+        *want = [FdSet::EMPTY; 3];
         self.fds.clear();
         self.waker = waker;
-        add(&mut want[READ], waker);
+        want[READ].add(waker);
+        self.used = [true, false, false];
         let mut max = waker;
         for e in entries.iter().filter(|e| e.armed) {
-            if e.interest.contains(Interest::READABLE) {
-                add(&mut want[READ], e.fd);
-            }
-            if e.interest.contains(Interest::WRITABLE) {
-                add(&mut want[WRITE], e.fd);
-            }
-            if e.interest.contains(Interest::PRIORITY) {
-                add(&mut want[EXCEPT], e.fd);
+            for (set, flag) in [
+                (READ, Interest::READABLE),
+                (WRITE, Interest::WRITABLE),
+                (EXCEPT, Interest::PRIORITY),
+            ] {
+                if e.interest.contains(flag) {
+                    want[set].add(e.fd);
+                    self.used[set] = true;
+                }
             }
             max = max.max(e.fd);
             self.fds.push(e.fd);
@@ -149,22 +164,35 @@ impl Kernel for SelectSet {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let sets = &mut *self.sets;
-        sets.got = sets.want;
+        let words = (self.nfds as usize + WORD_BITS - 1) / WORD_BITS;
+        let Bitmaps { want, got } = &mut *self.sets;
+        let mut ptrs = [ptr::null_mut::<libc::fd_set>(); 3];
+        for set in [READ, WRITE, EXCEPT] {
+            if self.used[set] {
+                got[set].0[..words].copy_from_slice(&want[set].0[..words]);
+                ptrs[set] = (&mut got[set] as *mut FdSet).cast();
+            }
+        }
         let mut tv = timeout.map(sys::timeval);
         let tv_ptr = tv
             .as_mut()
             .map_or(ptr::null_mut(), |t| t as *mut libc::timeval);
-        let [r, w, x] = &mut sets.got;
-        // SAFETY: the three sets are live and writable, `nfds` is at most
-        // FD_SETSIZE, and `tv_ptr` is null or points to `tv`, which outlives
-        // the call.
-        let n = syscall!(select(self.nfds, r, w, x, tv_ptr))?;
+        // SAFETY: each set pointer is null or points to a live, writable
+        // `FdSet`, laid out as an `fd_set` (asserted above); `nfds` is at
+        // most FD_SETSIZE, so the kernel touches only those bits; `tv_ptr`
+        // is null or points to `tv`, which outlives the call.
+        let n = syscall!(select(
+            self.nfds,
+            ptrs[READ],
+            ptrs[WRITE],
+            ptrs[EXCEPT],
+            tv_ptr
+        ))?;
         Ok(n as usize)
     }
 
     fn waker_ready(&self) -> bool {
-        has(&self.sets.got[READ], self.waker)
+        self.sets.got[READ].has(self.waker)
     }
 
     fn len(&self) -> usize {
@@ -173,16 +201,13 @@ impl Kernel for SelectSet {
 
     fn ready(&self, i: usize) -> (RawFd, u32) {
         let fd = self.fds[i];
-        let mut out = 0;
         let got = &self.sets.got;
-        if has(&got[READ], fd) {
-            out |= bits::IN;
-        }
-        if has(&got[WRITE], fd) {
-            out |= bits::OUT;
-        }
-        if has(&got[EXCEPT], fd) {
-            out |= bits::PRI;
+        let mut out = 0;
+        // Only the sets handed to the kernel hold this wait's answer.
+        for (set, bit) in [(READ, bits::IN), (WRITE, bits::OUT), (EXCEPT, bits::PRI)] {
+            if self.used[set] && got[set].has(fd) {
+                out |= bit;
+            }
         }
         (fd, out)
     }

@@ -64,6 +64,9 @@ struct Scan<K> {
     /// Where the next scan starts, so that ready descriptors beyond the
     /// capacity of `Events` are served first next time.
     cursor: usize,
+    /// The registry generation `kernel` was built from; while it holds, the
+    /// set is reused as is (the kernel overwrites only the results).
+    built: Option<u64>,
 }
 
 /// A poller built from a [`Kernel`] and the shared bookkeeping.
@@ -183,7 +186,11 @@ impl<K: Kernel> Userspace<K> {
         loop {
             {
                 let mut st = lock(&self.state);
-                scan.kernel.prepare(self.waker.fd(), st.registry.entries());
+                let generation = st.registry.generation();
+                if scan.built != Some(generation) {
+                    scan.kernel.prepare(self.waker.fd(), st.registry.entries());
+                    scan.built = Some(generation);
+                }
                 st.waiting = true;
             }
             let res = scan.kernel.wait(deadline.remaining());
@@ -237,11 +244,11 @@ fn collect<K: Kernel>(
         return;
     }
     let start = scan.cursor % len;
-    for k in 0..len {
+    scan.cursor = start;
+    for i in (start..len).chain(0..start) {
         if hits == 0 {
-            break;
+            return;
         }
-        let i = (start + k) % len;
         let (fd, ready) = scan.kernel.ready(i);
         if ready == 0 {
             continue;
@@ -252,7 +259,7 @@ fn collect<K: Kernel>(
         }
         hits = hits.saturating_sub(K::hits(ready));
         // The registration may have changed or gone while we waited.
-        let Some(entry) = registry.get_mut(fd) else {
+        let Some(entry) = registry.get(fd) else {
             continue;
         };
         if ready & CLOSED != 0 {
@@ -263,17 +270,15 @@ fn collect<K: Kernel>(
         if !entry.armed {
             continue;
         }
-        let wanted = entry.interest.epoll_bits() | bits::ERR | bits::HUP;
-        let ready = ready & wanted;
+        let ready = ready & (entry.interest.epoll_bits() | bits::ERR | bits::HUP);
         if ready == 0 {
             continue;
         }
         events.push(Event::new(entry.token, ready));
         if entry.mode.is_oneshot() {
-            entry.armed = false;
+            registry.disarm(fd);
         }
     }
-    scan.cursor = start;
 }
 
 /// After a wait failed with `EBADF`: reports each armed registration whose
