@@ -19,6 +19,8 @@
 //! returns 0; after the peer vanished mid-write, the first
 //! `send(MSG_NOSIGNAL)` fails with `ECONNRESET` and the next with `EPIPE`.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -40,18 +42,12 @@ const SAFETY: Duration = Duration::from_secs(10);
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
-
 /// Runs one scenario alone and checks it leaked no descriptor.
 fn leak_checked(backend: Backend, scenario: fn(Backend)) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let before = open_fds();
+    let before = common::open_fds();
     scenario(backend);
-    assert_eq!(open_fds(), before, "[{backend}] descriptors leaked");
+    common::assert_no_new_fds(&before, &format!("[{backend}]"));
 }
 
 /// Instantiates every scenario for every backend: `epoll::reset_peer`,
@@ -267,10 +263,21 @@ fn half_closed_peer(backend: Backend) {
     ours.shutdown(Shutdown::Write).unwrap();
     if has_error_bits(backend) {
         let ev = wait_until(&p, Token(3), Event::is_hangup);
-        assert!(
-            ev.is_readable() && ev.is_read_closed() && !ev.is_error(),
-            "{ev:?}"
-        );
+        assert!(ev.is_readable() && ev.is_read_closed(), "{ev:?}");
+        // Normally a clean close. But the peer's socket, closed by its owner
+        // in FIN_WAIT2, lives on in the kernel's TIME_WAIT table; when that
+        // table is full (`net.ipv4.tcp_max_tw_buckets`, which a run of the
+        // 10 000-connection tests can fill) the kernel drops it at once and
+        // answers our FIN with a reset. Then, and only then, the error bit
+        // is set, and the error is the reset.
+        if ev.is_error() {
+            let err = ours.take_error().unwrap();
+            assert_eq!(
+                err.as_ref().and_then(io::Error::raw_os_error),
+                Some(libc::ECONNRESET),
+                "an error beside hang-up can only be a reset: {ev:?} {err:?}"
+            );
+        }
     } else {
         let ev = one_event(&p, Token(3));
         assert!(ev.is_readable() && ev.is_writable(), "{ev:?}");

@@ -34,6 +34,8 @@
 //! process-wide lock), and each checks that the server side leaks no
 //! descriptor.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::mem;
@@ -65,12 +67,6 @@ const ROUNDS: usize = 2;
 const CONNS: usize = 10_000;
 /// Safety net only: a healthy debug run takes seconds.
 const DEADLINE_SECS: u64 = 300;
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("read /proc/self/fd")
-        .count()
-}
 
 // ---------------------------------------------------------------------------
 // Sockets made with libc, for what std cannot do: a chosen backlog, and a
@@ -687,7 +683,7 @@ fn run(backend: Backend, mode: Mode, conns: usize, sources: &[Ipv4Addr], secs: u
         "the server needs {wanted} descriptors; the hard limit allows {limit}"
     );
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let fds_before = open_fds();
+    let fds_before = common::open_fds();
 
     let listener = listener().expect("listener");
     let addr = match listener.local_addr().expect("local_addr") {
@@ -736,7 +732,7 @@ fn run(backend: Backend, mode: Mode, conns: usize, sources: &[Ipv4Addr], secs: u
         errors.insert(0, format!("server: {e}"));
     }
     assert!(errors.is_empty(), "[{backend}] {}", errors.join("\n"));
-    assert_eq!(open_fds(), fds_before, "[{backend}] descriptors leaked");
+    common::assert_no_new_fds(&fds_before, &format!("[{backend}]"));
     Outcome {
         server: report,
         clients: reports,

@@ -412,3 +412,39 @@ impl XorShift {
         lo + self.next_u64() % (hi - lo + 1)
     }
 }
+
+// ---------------------------------------------------------------------------
+// Descriptor leak checks.
+
+/// The descriptors this process has open, each with what it refers to
+/// (`/proc/self/fd/N`'s link). Leak checks compare these sets rather than
+/// counts: a descriptor another thread closed meanwhile is not a leak, and
+/// in a count it would hide one.
+pub fn open_fds() -> std::collections::BTreeMap<RawFd, std::path::PathBuf> {
+    let own_dir = std::fs::read_link("/proc/self")
+        .map(|pid| std::path::Path::new("/proc").join(pid).join("fd"));
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let fd: RawFd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            // The directory handle of this very listing.
+            (own_dir.as_ref().ok() != Some(&target)).then_some((fd, target))
+        })
+        .collect()
+}
+
+/// Panics, naming them, if descriptors are open now that were not in
+/// `before` (a descriptor number reused for another file counts as new).
+pub fn assert_no_new_fds(
+    before: &std::collections::BTreeMap<RawFd, std::path::PathBuf>,
+    what: &str,
+) {
+    let now = open_fds();
+    let leaked: Vec<_> = now
+        .iter()
+        .filter(|(fd, target)| before.get(fd) != Some(target))
+        .collect();
+    assert!(leaked.is_empty(), "{what}: descriptors leaked: {leaked:?}");
+}
