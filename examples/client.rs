@@ -28,11 +28,11 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read};
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::process;
 use std::time::{Duration, Instant};
 
-use common::{human_bytes, human_nanos, Args};
+use common::{human_bytes, human_nanos, send_nosignal, Args};
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token, FD_SETSIZE};
 
 const PROG: &str = "client";
@@ -126,7 +126,7 @@ fn parse_args() -> Config {
     if port == 0 {
         args.fail("--port 0 is not a server port");
     }
-    let connections = usize::try_from(connections).unwrap_or(usize::MAX);
+    let connections = common::to_usize(connections);
     let plan = match rate {
         Some(r) => {
             let interval = Duration::try_from_secs_f64(connections as f64 / r)
@@ -205,70 +205,17 @@ fn pattern(conn: u64, off: u64) -> u8 {
     (x >> 56) as u8
 }
 
-/// `send(2)` with `MSG_NOSIGNAL`: a vanished server is `EPIPE`, not SIGPIPE.
-fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
 /// Starts a non-blocking `connect`; it completes when the socket turns
 /// writable, and `SO_ERROR` (`take_error`) then says whether it worked.
 fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: plain socket(2) call with constant arguments.
-    let fd = unsafe { libc::socket(domain, ty, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket just returned this descriptor and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for any
-            // sockaddr type, sockaddr_in included.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
+    let fd = common::tcp_socket(addr)?;
+    let (storage, len) = common::sockaddr(addr);
     // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
     let rc = unsafe {
         libc::connect(
             fd.as_raw_fd(),
             (&storage as *const libc::sockaddr_storage).cast(),
-            len as libc::socklen_t,
+            len,
         )
     };
     if rc < 0 {

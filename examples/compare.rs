@@ -26,7 +26,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process;
 use std::time::{Duration, Instant};
 
-use common::{human_nanos, Args};
+use common::{human_nanos, to_usize, Args};
 use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "compare";
@@ -95,10 +95,6 @@ fn parse_args() -> Config {
         ));
     }
     cfg
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn main() {

@@ -24,11 +24,11 @@ mod common;
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::process;
 use std::time::Duration;
 
-use common::{Args, ShutdownSignals};
+use common::{send_nosignal, Args, ShutdownSignals, Spare};
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "echo";
@@ -121,8 +121,7 @@ fn parse_args() -> Config {
             "--addr" => cfg.addr = args.value(&flag, common::parse_addr),
             "--port" => cfg.ports.push(args.value(&flag, common::parse_port)),
             "--max-pending" => {
-                let n = args.value(&flag, common::parse_size(1));
-                cfg.max_pending = usize::try_from(n).unwrap_or(usize::MAX);
+                cfg.max_pending = common::to_usize(args.value(&flag, common::parse_size(1)));
             }
             "--max-fds" => cfg.max_fds = Some(args.value(&flag, common::parse_count(8))),
             _ => args.unknown(&flag),
@@ -218,18 +217,6 @@ fn hard_fd_limit() -> u64 {
     lim.rlim_max as u64
 }
 
-/// `send(2)` with `MSG_NOSIGNAL`: a peer that has gone away yields `EPIPE`
-/// instead of killing the process with SIGPIPE.
-fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
 /// Token layout: the signalfd, then one per listener, then the connections
 /// (slab index + offset).
 const SIGNALS: Token = Token(0);
@@ -253,7 +240,7 @@ struct Server {
     free: Vec<usize>,
     conn_base: usize,
     /// Kept open to be given up when accept hits the descriptor limit.
-    spare: Option<OwnedFd>,
+    spare: Spare,
     /// Edge mode only: connections that stopped reading because their turn
     /// was over, not because the socket was drained. No new edge will come
     /// for them, so they are driven again after the next (non-blocking) wait.
@@ -391,7 +378,7 @@ impl Server {
             listeners,
             conns: Vec::new(),
             free: Vec::new(),
-            spare: Some(open_spare()?),
+            spare: Spare::new()?,
             again: Vec::new(),
             max_pending: cfg.max_pending,
             buf: vec![0; READ_CHUNK],
@@ -448,14 +435,15 @@ impl Server {
             match self.listeners[li].accept() {
                 Ok((stream, _peer)) => self.add(stream),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if is_fd_exhaustion(&e) => {
-                    if !self.shed(li) {
+                Err(e) if common::is_fd_exhaustion(&e) => {
+                    let refused = || self.stats.refused += 1;
+                    if !self.spare.shed(PROG, &self.listeners[li], refused) {
                         break;
                     }
                 }
                 // The connection died in the backlog, or a transient error:
                 // next one.
-                Err(e) if is_per_connection(&e) => {}
+                Err(e) if common::is_per_connection(&e) => {}
                 Err(e) => {
                     eprintln!("{PROG}: accept: {e}");
                     break;
@@ -469,28 +457,6 @@ impl Server {
                 .modify(fd, token, Interest::READABLE, self.mode)?;
         }
         Ok(())
-    }
-
-    /// Out of descriptors: frees the spare, accepts one connection, closes
-    /// it, and takes the spare back. Returns whether the loop may go on.
-    fn shed(&mut self, li: usize) -> bool {
-        if self.spare.take().is_none() {
-            eprintln!("{PROG}: out of descriptors and no spare left; pausing accept");
-            return false;
-        }
-        let go_on = match self.listeners[li].accept() {
-            Ok((stream, _)) => {
-                drop(stream);
-                self.stats.refused += 1;
-                true
-            }
-            Err(e) => !(e.kind() == io::ErrorKind::WouldBlock || is_fd_exhaustion(&e)),
-        };
-        match open_spare() {
-            Ok(fd) => self.spare = Some(fd),
-            Err(e) => eprintln!("{PROG}: cannot reopen the spare descriptor: {e}"),
-        }
-        go_on && self.spare.is_some()
     }
 
     fn add(&mut self, stream: TcpStream) {
@@ -580,19 +546,4 @@ impl Server {
             self.free.push(slot);
         }
     }
-}
-
-fn open_spare() -> io::Result<OwnedFd> {
-    Ok(std::fs::File::open("/dev/null")?.into())
-}
-
-fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR | libc::ETIMEDOUT)
-    )
 }

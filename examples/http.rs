@@ -40,14 +40,14 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::Args;
+use common::{to_usize, Args};
 use tripoll::reactor::{Error as ReactorError, Handle, Reactor};
 use tripoll::{Backend, Poller};
 
@@ -109,10 +109,6 @@ struct Config {
     threads: usize,
     settings: Settings,
     max_fds: Option<u64>,
-}
-
-fn to_usize(n: u64) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 fn parse_args() -> Config {
@@ -262,16 +258,14 @@ fn worker(
     listener: TcpListener,
     ready: mpsc::Sender<Result<Handle, String>>,
 ) -> Result<Stats, String> {
-    let poller = match cfg.backend {
-        Some(b) => tripoll::AnyPoller::new(b),
-        None => tripoll::AnyPoller::from_env(),
-    };
-    let started = poller.map_err(|e| e.to_string()).and_then(|poller| {
-        let mut reactor = Reactor::with_poller(poller);
-        let shared =
-            server::start(&mut reactor, listener, cfg.settings).map_err(|e| e.to_string())?;
-        Ok((reactor, shared))
-    });
+    let started = common::new_poller(cfg.backend)
+        .map_err(|e| e.to_string())
+        .and_then(|poller| {
+            let mut reactor = Reactor::with_poller(poller);
+            let shared =
+                server::start(&mut reactor, listener, cfg.settings).map_err(|e| e.to_string())?;
+            Ok((reactor, shared))
+        });
     let (mut reactor, shared) = match started {
         Ok(s) => s,
         Err(e) => {
@@ -315,67 +309,23 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<TcpListener>> {
 /// A non-blocking listening socket. `SO_REUSEPORT` has to be set between
 /// `socket` and `bind`, which std's `TcpListener::bind` does not allow.
 fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let family = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket(2) just returned this descriptor and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = common::tcp_socket(addr)?;
     // A restarted server can bind while old connections sit in TIME_WAIT.
     set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
     if reuse_port {
         set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
     }
-    let rc = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sin` is a valid sockaddr_in and the length is its size.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&sin as *const libc::sockaddr_in).cast(),
-                    mem::size_of_val(&sin) as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            set_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)?;
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: `sin6` is a valid sockaddr_in6 and the length is its size.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&sin6 as *const libc::sockaddr_in6).cast(),
-                    mem::size_of_val(&sin6) as libc::socklen_t,
-                )
-            }
-        }
+    if addr.is_ipv6() {
+        set_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)?;
+    }
+    let (storage, len) = common::sockaddr(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());

@@ -1,11 +1,14 @@
 //! What the examples share: a small hand-written argument parser with clear
-//! errors, and a `signalfd` that turns SIGINT/SIGTERM into readiness.
+//! errors, a `signalfd` that turns SIGINT/SIGTERM into readiness, and the
+//! socket plumbing of the servers and the client (`send` without SIGPIPE,
+//! sockets made by hand, the spare descriptor for `EMFILE`).
 //!
 //! This directory has no `main.rs`, so cargo does not take it for an example;
 //! each example includes it with `mod common;`.
 
 use std::io;
-use std::net::IpAddr;
+use std::mem;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process;
 use std::time::Duration;
@@ -114,12 +117,22 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
 }
 
 /// The poller `--backend` asked for, or the one `TRIPOLL_BACKEND` names.
-pub fn make_poller(prog: &str, backend: Option<Backend>) -> AnyPoller {
-    let res = match backend {
+pub fn new_poller(backend: Option<Backend>) -> tripoll::Result<AnyPoller> {
+    match backend {
         Some(b) => AnyPoller::new(b),
         None => AnyPoller::from_env(),
-    };
-    res.unwrap_or_else(|e| die(prog, format!("cannot create the poller: {e}")))
+    }
+}
+
+/// [`new_poller`], or exit 1 saying why it could not be made.
+pub fn make_poller(prog: &str, backend: Option<Backend>) -> AnyPoller {
+    new_poller(backend).unwrap_or_else(|e| die(prog, format!("cannot create the poller: {e}")))
+}
+
+/// A count from the command line as a `usize`, saturating (on 32-bit
+/// targets a `u64` may not fit).
+pub fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 pub fn parse_port(s: &str) -> Result<u16, String> {
@@ -209,6 +222,128 @@ pub fn parse_list(min: u64) -> impl Fn(&str) -> Result<Vec<u64>, String> {
         }
         Ok(items)
     }
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`: a peer that has gone away yields `EPIPE`
+/// instead of killing the process with SIGPIPE.
+pub fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A new non-blocking, close-on-exec TCP socket of `addr`'s family, for
+/// the options std cannot set before `bind` or a `connect` that must not
+/// block.
+pub fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = unsafe { libc::socket(family, ty, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket(2) just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `addr` as the kernel takes it in `bind(2)` and `connect(2)`: the
+/// storage and the length of the address in it.
+pub fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for any
+            // sockaddr type, sockaddr_in included.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above, for sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// `accept` failed because the process (`EMFILE`) or the system
+/// (`ENFILE`) is out of descriptors.
+pub fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// `accept` failed for one connection only (it died in the backlog, or a
+/// transient error): the next one may work.
+pub fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR | libc::ETIMEDOUT)
+    )
+}
+
+/// A descriptor kept open to be given up when `accept` runs out of
+/// descriptors. A connection left in the backlog would keep the listener
+/// readable and a level-triggered loop would spin; with the spare freed it
+/// can be accepted and closed at once.
+pub struct Spare(Option<OwnedFd>);
+
+impl Spare {
+    pub fn new() -> io::Result<Spare> {
+        Ok(Spare(Some(open_spare()?)))
+    }
+
+    /// Out of descriptors: frees the spare, accepts one connection from
+    /// `listener` and closes it (calling `refused`), and takes the spare
+    /// back. Returns whether accepting may go on.
+    pub fn shed(&mut self, prog: &str, listener: &TcpListener, refused: impl FnOnce()) -> bool {
+        if self.0.take().is_none() {
+            eprintln!("{prog}: out of descriptors and no spare left; pausing accept");
+            return false;
+        }
+        let go_on = match listener.accept() {
+            Ok((stream, _)) => {
+                drop(stream);
+                refused();
+                true
+            }
+            Err(e) => !(e.kind() == io::ErrorKind::WouldBlock || is_fd_exhaustion(&e)),
+        };
+        match open_spare() {
+            Ok(fd) => self.0 = Some(fd),
+            Err(e) => eprintln!("{prog}: cannot reopen the spare descriptor: {e}"),
+        }
+        go_on && self.0.is_some()
+    }
+}
+
+fn open_spare() -> io::Result<OwnedFd> {
+    Ok(std::fs::File::open("/dev/null")?.into())
 }
 
 /// SIGINT and SIGTERM delivered as readable data on a descriptor, so a

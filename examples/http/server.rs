@@ -7,13 +7,14 @@
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tripoll::reactor::{Context, Reactor, TimerId};
 use tripoll::{Event, Interest, Mode, Token};
 
+use crate::common::{self, send_nosignal, Spare};
 use crate::date::{self, DATE_LEN};
 use crate::proto::{self, Limits, Parsed, Persist, Request, Responses, Status};
 use crate::PROG;
@@ -119,7 +120,7 @@ pub fn start(
         Ok(())
     })?;
 
-    let mut spare = Some(open_spare()?);
+    let mut spare = Spare::new()?;
     let acceptor = Rc::clone(&shared);
     reactor.register_owned(
         listener,
@@ -147,64 +148,25 @@ fn accept(
     ctx: &mut Context<'_>,
     listener: &mut TcpListener,
     shared: &Rc<Shared>,
-    spare: &mut Option<OwnedFd>,
+    spare: &mut Spare,
 ) {
     for _ in 0..ACCEPTS_PER_TURN {
         match listener.accept() {
             Ok((stream, _)) => add(ctx, stream, shared),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if is_fd_exhaustion(&e) => {
-                if !shed(listener, spare, shared) {
+            Err(e) if common::is_fd_exhaustion(&e) => {
+                if !spare.shed(PROG, listener, || shared.count(|s| s.refused += 1)) {
                     return;
                 }
             }
             // The connection died in the backlog, or a transient error.
-            Err(e) if is_per_connection(&e) => {}
+            Err(e) if common::is_per_connection(&e) => {}
             Err(e) => {
                 eprintln!("{PROG}: accept: {e}");
                 return;
             }
         }
     }
-}
-
-/// Out of descriptors: frees the spare, accepts one connection, closes it,
-/// and takes the spare back, so the connection leaves the backlog instead
-/// of keeping the listener ready (a level-triggered loop would spin).
-/// Returns whether accepting may go on.
-fn shed(listener: &TcpListener, spare: &mut Option<OwnedFd>, shared: &Shared) -> bool {
-    if spare.take().is_none() {
-        eprintln!("{PROG}: out of descriptors and no spare left");
-        return false;
-    }
-    let go_on = match listener.accept() {
-        Ok((stream, _)) => {
-            drop(stream);
-            shared.count(|s| s.refused += 1);
-            true
-        }
-        Err(e) => !(e.kind() == io::ErrorKind::WouldBlock || is_fd_exhaustion(&e)),
-    };
-    match open_spare() {
-        Ok(fd) => *spare = Some(fd),
-        Err(e) => eprintln!("{PROG}: cannot reopen the spare descriptor: {e}"),
-    }
-    go_on && spare.is_some()
-}
-
-fn open_spare() -> io::Result<OwnedFd> {
-    Ok(std::fs::File::open("/dev/null")?.into())
-}
-
-fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
-fn is_per_connection(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR | libc::ETIMEDOUT)
-    )
 }
 
 /// Registers a new connection and its idle timer.
@@ -647,17 +609,5 @@ impl Conn {
             }
         }
         Ok(Next::Linger)
-    }
-}
-
-/// `send(2)` with `MSG_NOSIGNAL`: a peer that has gone away yields `EPIPE`
-/// instead of killing the process with SIGPIPE.
-fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
