@@ -1,204 +1,20 @@
 //! End-to-end tests of the examples: each runs as a child process and is
 //! driven over loopback by real sockets (or by another example).
 //!
-//! `cargo test` builds the examples into `target/<profile>/examples/` next to
-//! this test's own `target/<profile>/deps/`. A filtered run (`cargo test
-//! --test examples`) does not, and could find stale binaries, so the first
-//! test to need one runs `cargo build --example ...` for the same profile
-//! and target directory (a no-op when they are fresh).
-//!
-//! Every child is killed when its guard drops, every socket has a read
-//! timeout and every wait a deadline: a broken example fails the test, it
-//! does not hang it. No assertion depends on timing.
+//! The examples are built and run by `common::child`. Every child is killed
+//! when its guard drops, every socket has a read timeout and every wait a
+//! deadline: a broken example fails the test, it does not hang it. No
+//! assertion depends on timing.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The longest any single step may take before the test gives up.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The directory holding the example binaries, built fresh once.
-fn examples_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/examples-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target dir");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile dir name");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--target-dir"])
-            .arg(target_dir)
-            .args([
-                "--example",
-                "echo",
-                "--example",
-                "client",
-                "--example",
-                "compare",
-            ]);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = cmd.output().expect("run cargo build for the examples");
-        assert!(
-            out.status.success(),
-            "building the examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    })
-}
-
-fn example(name: &str) -> PathBuf {
-    let path = examples_dir().join(name);
-    assert!(
-        path.exists(),
-        "example binary {} is missing",
-        path.display()
-    );
-    path
-}
-
-/// A running example. Dropping it kills the process.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<thread::JoinHandle<()>>,
-}
-
-/// What a finished example left behind.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Proc {
-    fn spawn(name: &str, args: &[&str]) -> Proc {
-        Proc::spawn_env(name, args, &[])
-    }
-
-    fn spawn_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut cmd = Command::new(example(name));
-        cmd.args(args)
-            .env_remove("TRIPOLL_BACKEND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        let out_reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let err_buf = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&err_buf);
-        let err_reader = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            lines,
-            stderr: err_buf,
-            readers: vec![out_reader, err_reader],
-        }
-    }
-
-    /// The next line the example prints on stdout.
-    fn line(&self) -> String {
-        match self.lines.recv_timeout(PATIENCE) {
-            Ok(l) => l,
-            Err(_) => panic!(
-                "{} printed no line in time; stderr so far: {}",
-                self.name,
-                self.stderr.lock().unwrap()
-            ),
-        }
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our own child, which has not been reaped (its
-        // guard is alive), so the pid is not reused.
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill: {}", io::Error::last_os_error());
-    }
-
-    /// Waits for the example to exit, up to the deadline.
-    fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                break st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit in time; stderr: {}",
-                self.name,
-                self.stderr.lock().unwrap()
-            );
-            thread::sleep(Duration::from_millis(10));
-        };
-        for r in self.readers.drain(..) {
-            r.join().expect("reader thread");
-        }
-        let stdout: Vec<String> = self.lines.try_iter().collect();
-        let stderr = std::mem::take(&mut *self.stderr.lock().unwrap());
-        Finished {
-            status,
-            stdout: stdout.join("\n"),
-            stderr,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Runs an example to completion.
-fn run(name: &str, args: &[&str]) -> Finished {
-    Proc::spawn(name, args).finish()
-}
+use common::child::{field, listen_addrs, run, Proc, PATIENCE};
 
 /// A running echo example and the addresses it printed.
 struct Echo {
@@ -209,9 +25,9 @@ struct Echo {
 
 impl Echo {
     fn start(args: &[&str]) -> Echo {
-        let proc = Proc::spawn("echo", args);
+        let mut proc = Proc::spawn("echo", args);
         let banner = proc.line();
-        let addrs = parse_banner(&banner);
+        let addrs = listen_addrs("echo", &banner);
         Echo {
             proc,
             addrs,
@@ -226,35 +42,12 @@ impl Echo {
     /// Stops the server with `sig` and checks it exits 0; returns its
     /// shutdown summary (stderr).
     fn stop_with(self, sig: libc::c_int) -> String {
-        self.proc.signal(sig);
-        let done = self.proc.finish();
-        assert!(
-            done.status.success(),
-            "echo exited with {:?} after signal {sig}; stderr: {}",
-            done.status,
-            done.stderr
-        );
-        assert_eq!(done.stdout, "", "echo prints exactly one line on stdout");
-        done.stderr
+        self.proc.stop_with(sig)
     }
 
     fn stop(self) -> String {
-        self.stop_with(libc::SIGINT)
+        self.proc.stop()
     }
-}
-
-/// Parses `echo: listening on A, B (backend X, mode Y)`.
-fn parse_banner(line: &str) -> Vec<SocketAddr> {
-    let rest = line
-        .strip_prefix("echo: listening on ")
-        .unwrap_or_else(|| panic!("unexpected banner {line:?}"));
-    let list = &rest[..rest.find(" (").expect("banner has a (backend, mode) part")];
-    list.split(", ")
-        .map(|a| {
-            a.parse()
-                .unwrap_or_else(|e| panic!("bad address {a:?}: {e}"))
-        })
-        .collect()
 }
 
 /// A blocking client socket that gives up instead of hanging.
@@ -461,21 +254,6 @@ fn slow_reader_gets_every_byte_poll_oneshot() {
 #[test]
 fn slow_reader_gets_every_byte_select_level() {
     slow_reader("select", "level", Some("64K"), 16 << 20);
-}
-
-/// The number after `key` in `text`.
-fn field(text: &str, key: &str) -> u64 {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("{key:?} not in {text:?}"))
-        + key.len();
-    let digits: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {text:?}"))
 }
 
 #[test]
@@ -931,11 +709,11 @@ fn a_bad_tripoll_backend_variable_is_reported() {
 
 #[test]
 fn echo_uses_tripoll_backend_when_no_flag_is_given() {
-    let proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "select")]);
+    let mut proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "select")]);
     let banner = proc.line();
     assert!(banner.contains("(backend select, mode level)"), "{banner}");
     let echo = Echo {
-        addrs: parse_banner(&banner),
+        addrs: listen_addrs("echo", &banner),
         proc,
         banner,
     };

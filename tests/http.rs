@@ -5,6 +5,7 @@
 //! No assertion depends on timing; every wait has a generous safety
 //! timeout so a broken server fails instead of hanging.
 
+mod common;
 mod http_support;
 
 #[path = "../examples/http/date.rs"]

@@ -8,6 +8,7 @@
 //! The table runs on all three backends, one server each, its cases in
 //! parallel threads; no assertion depends on timing.
 
+mod common;
 mod http_support;
 
 use std::net::Shutdown;

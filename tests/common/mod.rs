@@ -1,7 +1,10 @@
 //! Helpers for the integration tests: real descriptors, a lock that keeps
 //! descriptor-number-sensitive tests apart, a watchdog that turns a hung
-//! wait into a failure, a thread interrupter for `EINTR`, and a seeded PRNG.
+//! wait into a failure, a thread interrupter for `EINTR`, a seeded PRNG,
+//! and (in [`child`]) the examples as child processes.
 #![allow(dead_code)]
+
+pub mod child;
 
 use std::cell::Cell;
 use std::fs::File;

@@ -1,87 +1,36 @@
 //! What `tests/http.rs` and `tests/http_hostile.rs` share: the `http`
-//! example as a child process, and a small HTTP/1.1 client on a blocking
-//! `TcpStream` that reads responses and tells how a connection ended.
-//!
-//! `cargo test` builds the examples; a filtered run (`cargo test --test
-//! http`) does not and could find a stale binary, so the first test that
-//! needs it runs `cargo build --example http` for the same profile and
-//! target directory (a no-op when it is fresh), as `tests/examples.rs` does.
+//! example as a child process (built and run by `common::child`), and a
+//! small HTTP/1.1 client on a blocking `TcpStream` that reads responses and
+//! tells how a connection ended.
 //!
 //! Every child is killed when its guard drops, every socket has a read
 //! timeout: a broken server fails a test, it does not hang it.
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// The longest any single step may take before a test gives up.
+pub use crate::common::child::field;
+use crate::common::child::{self, listen_addrs, Proc};
+
+/// The longest any single step on a socket may take before a test gives up.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub const BACKENDS: [&str; 3] = ["epoll", "poll", "select"];
 
 /// The `http` example binary, built fresh once per test process.
-pub fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/http-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target dir");
-        let profile = profile_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("profile dir name");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "--target-dir"])
-            .arg(target_dir)
-            .args(["--example", "http"]);
-        match profile {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
-            }
-        }
-        let out = cmd.output().expect("run cargo build for the http example");
-        assert!(
-            out.status.success(),
-            "building the http example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = profile_dir.join("examples").join("http");
-        assert!(path.exists(), "{} is missing", path.display());
-        path
-    })
+pub fn binary() -> PathBuf {
+    child::example("http")
 }
 
 /// A running `http` example. Dropping it kills the process.
 pub struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<thread::JoinHandle<()>>,
+    proc: Proc,
     pub addr: SocketAddr,
     pub banner: String,
-}
-
-/// What a stopped server left behind.
-pub struct Finished {
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
 }
 
 impl Server {
@@ -101,153 +50,33 @@ impl Server {
     /// Starts the example with exactly `args`, `TRIPOLL_BACKEND` unset and
     /// the variables `env` set.
     pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(binary());
-        cmd.args(args)
-            .env_remove("TRIPOLL_BACKEND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
+        let mut proc = Proc::spawn_env("http", args, env);
+        let banner = proc.line();
+        // `http: listening on ADDR (backend X, threads N, mode M)`: one
+        // address, whatever the number of threads.
+        let addrs = listen_addrs("http", &banner);
+        assert_eq!(addrs.len(), 1, "one address in {banner:?}");
+        Server {
+            proc,
+            addr: addrs[0],
+            banner,
         }
-        let mut child = cmd.spawn().expect("spawn the http example");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        let out_reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let err_buf = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&err_buf);
-        let err_reader = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
-        });
-        let mut server = Server {
-            child,
-            lines,
-            stderr: err_buf,
-            readers: vec![out_reader, err_reader],
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            banner: String::new(),
-        };
-        let banner = match server.lines.recv_timeout(PATIENCE) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = server.child.kill();
-                let _ = server.child.wait();
-                thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "http printed no listening line; stderr: {}",
-                    server.stderr.lock().unwrap()
-                );
-            }
-        };
-        server.addr = parse_banner(&banner);
-        server.banner = banner;
-        server
     }
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
     }
 
-    pub fn pid(&self) -> libc::pid_t {
-        self.child.id() as libc::pid_t
-    }
-
-    pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child, which has not been reaped (its
-        // guard is alive), so the pid is not reused.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill: {}", io::Error::last_os_error());
-    }
-
     /// Sends `sig` and waits for the exit; the exit must be status 0 and
     /// stdout must hold nothing but the listening line. Returns stderr (the
     /// summary).
     pub fn stop_with(self, sig: libc::c_int) -> String {
-        self.signal(sig);
-        let done = self.finish();
-        assert!(
-            done.status.success(),
-            "http exited with {:?} after signal {sig}; stderr: {}",
-            done.status,
-            done.stderr
-        );
-        assert_eq!(done.stdout, "", "http prints exactly one line on stdout");
-        done.stderr
+        self.proc.stop_with(sig)
     }
 
     pub fn stop(self) -> String {
-        self.stop_with(libc::SIGINT)
+        self.proc.stop()
     }
-
-    /// Waits for the process to exit, up to [`PATIENCE`].
-    pub fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                break st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "http did not exit in time; stderr: {}",
-                self.stderr.lock().unwrap()
-            );
-            thread::sleep(Duration::from_millis(10));
-        };
-        for r in self.readers.drain(..) {
-            r.join().expect("reader thread");
-        }
-        let stdout: Vec<String> = self.lines.try_iter().collect();
-        let stderr = std::mem::take(&mut *self.stderr.lock().unwrap());
-        Finished {
-            status,
-            stdout: stdout.join("\n"),
-            stderr,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Parses `http: listening on ADDR (backend X, threads N, mode M)`.
-pub fn parse_banner(line: &str) -> SocketAddr {
-    let rest = line
-        .strip_prefix("http: listening on ")
-        .unwrap_or_else(|| panic!("unexpected listening line {line:?}"));
-    let addr = &rest[..rest.find(" (").expect("banner has a (backend ...) part")];
-    addr.parse()
-        .unwrap_or_else(|e| panic!("bad address {addr:?} in {line:?}: {e}"))
-}
-
-/// A number that follows `key` in a summary line.
-pub fn field(text: &str, key: &str) -> u64 {
-    let at = text
-        .find(key)
-        .unwrap_or_else(|| panic!("{key:?} not in {text:?}"))
-        + key.len();
-    let digits: String = text[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {key:?} in {text:?}"))
 }
 
 /// One parsed response.
