@@ -93,6 +93,15 @@ mod suite {
         Watchdog::arm(Arc::clone(p) as Arc<dyn Poller>, HANG)
     }
 
+    /// `wait(None)` under a watchdog: returns what the wait returned, and
+    /// fails with `why` if the watchdog had to end it.
+    fn wait_unbounded<P: Poller + 'static>(p: &Arc<P>, events: &mut Events, why: &str) -> usize {
+        let dog = watchdog(p);
+        let n = p.wait(events, None).unwrap();
+        assert!(!dog.disarm(), "{why}");
+        n
+    }
+
     /// Asserts that `mode` is refused with `Unsupported` naming this backend
     /// and mode, that nothing was registered, and that the same descriptor
     /// then registers with `Level` and works.
@@ -243,10 +252,8 @@ mod suite {
             b.write_all(b"late").unwrap();
             b
         });
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "wait(None) did not see the data");
+        let n = wait_unbounded(&p, &mut events, "wait(None) did not see the data");
         assert!(written.load(Ordering::SeqCst), "returned before the write");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T1)[0].is_readable());
@@ -995,10 +1002,8 @@ mod suite {
             thread::sleep(Duration::from_millis(50));
             q.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
         });
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "the new registration was not seen");
+        let n = wait_unbounded(&p, &mut events, "the new registration was not seen");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T1)[0].is_readable());
         registrar.join().unwrap();
@@ -1015,10 +1020,8 @@ mod suite {
             thread::sleep(Duration::from_millis(50));
             q.modify(fd, T2, Interest::READABLE, Mode::Level).unwrap();
         });
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "the modified interest was not seen");
+        let n = wait_unbounded(&p, &mut events, "the modified interest was not seen");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T2)[0].is_readable());
         modifier.join().unwrap();
@@ -1038,9 +1041,7 @@ mod suite {
             thread::sleep(Duration::from_millis(50));
             q.modify(fd, T2, Interest::READABLE, Mode::Oneshot).unwrap();
         });
-        let dog = watchdog(&p);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "the re-armed registration was not seen");
+        let n = wait_unbounded(&p, &mut events, "the re-armed registration was not seen");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T2)[0].is_readable());
         rearmer.join().unwrap();
@@ -1061,10 +1062,8 @@ mod suite {
             q.notify().unwrap();
             b
         });
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "the notify did not end the wait");
+        let n = wait_unbounded(&p, &mut events, "the notify did not end the wait");
         assert_eq!(n, 0, "unregistered, then only a notify: {events:?}");
         drop(other.join().unwrap());
     }
@@ -1081,10 +1080,8 @@ mod suite {
             s.store(true, Ordering::SeqCst);
             q.notify().unwrap();
         });
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "notify did not wake the wait");
+        let n = wait_unbounded(&p, &mut events, "notify did not wake the wait");
         assert!(sent.load(Ordering::SeqCst), "woke before the notify");
         assert_eq!(n, 0, "a notify is not an event: {events:?}");
         notifier.join().unwrap();
@@ -1095,10 +1092,8 @@ mod suite {
         for _ in 0..5 {
             p.notify().unwrap();
         }
-        let dog = watchdog(&p);
         let mut events = Events::with_capacity(8);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "a notify before the wait was lost");
+        let n = wait_unbounded(&p, &mut events, "a notify before the wait was lost");
         assert_eq!(n, 0, "{events:?}");
         // The wake-up was consumed: the next wait sleeps its whole timeout.
         common::assert_sleeps(
@@ -1109,9 +1104,7 @@ mod suite {
         );
         // And a notify still works afterwards.
         p.notify().unwrap();
-        let dog = watchdog(&p);
-        let n = p.wait(&mut events, None).unwrap();
-        assert!(!dog.disarm(), "the notify after a coalesced one was lost");
+        let n = wait_unbounded(&p, &mut events, "the notify after a coalesced one was lost");
         assert_eq!(n, 0, "{events:?}");
     }
 

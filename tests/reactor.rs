@@ -90,6 +90,18 @@ fn turn_n<P: Poller>(r: &mut Reactor<P>, n: usize) {
     }
 }
 
+/// A timer due after `delay`; the flag returned is set when it fires.
+fn timer_flag<P: Poller>(r: &mut Reactor<P>, delay: Duration) -> Rc<Cell<bool>> {
+    let fired = Rc::new(Cell::new(false));
+    let f = Rc::clone(&fired);
+    r.set_timer(delay, move |_, _| {
+        f.set(true);
+        Ok(())
+    })
+    .unwrap();
+    fired
+}
+
 /// Sets a flag when dropped: tells when the reactor dropped a handler.
 struct DropFlag(Rc<Cell<bool>>);
 
@@ -616,13 +628,7 @@ mod suite {
         turn_until(&mut r, || ticks.borrow().len() == 5);
         assert!(!r.timer_pending(id));
         // Run well past several more periods: no sixth tick.
-        let done = Rc::new(Cell::new(false));
-        let dd = Rc::clone(&done);
-        r.set_timer(period * 10, move |_, _| {
-            dd.set(true);
-            Ok(())
-        })
-        .unwrap();
+        let done = timer_flag(&mut r, period * 10);
         turn_until(&mut r, || done.get());
         let ticks = ticks.borrow();
         assert_eq!(ticks.len(), 5);
@@ -655,13 +661,7 @@ mod suite {
             assert!(r.cancel_timer(*id));
         }
         assert_eq!(r.timer_count(), 0);
-        let real = Rc::new(Cell::new(false));
-        let rr = Rc::clone(&real);
-        r.set_timer(Duration::from_millis(20), move |_, _| {
-            rr.set(true);
-            Ok(())
-        })
-        .unwrap();
+        let real = timer_flag(&mut r, Duration::from_millis(20));
         turn_until(&mut r, || real.get());
         turn_n(&mut r, 2);
         assert_eq!(stray.get(), 0, "a cancelled timer fired");
