@@ -102,6 +102,30 @@ mod suite {
         n
     }
 
+    /// [`wait_unbounded`] while another thread, once the wait has had time
+    /// to block, runs `act` on the poller. The wait must not return before
+    /// `act` begins. Returns what the wait and `act` returned.
+    fn wait_while<P: Poller + 'static, R: Send + 'static>(
+        p: &Arc<P>,
+        events: &mut Events,
+        why: &str,
+        act: impl FnOnce(&P) -> R + Send + 'static,
+    ) -> (usize, R) {
+        let began = Arc::new(AtomicBool::new(false));
+        let (b, q) = (Arc::clone(&began), Arc::clone(p));
+        let other = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            b.store(true, Ordering::SeqCst);
+            act(&q)
+        });
+        let n = wait_unbounded(p, events, why);
+        assert!(
+            began.load(Ordering::SeqCst),
+            "the wait returned before the other thread acted: {events:?}"
+        );
+        (n, other.join().unwrap())
+    }
+
     /// Asserts that `mode` is refused with `Unsupported` naming this backend
     /// and mode, that nothing was registered, and that the same descriptor
     /// then registers with `Level` and works.
@@ -244,20 +268,13 @@ mod suite {
         let (a, mut b) = socket_pair();
         p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        let written = Arc::new(AtomicBool::new(false));
-        let w = Arc::clone(&written);
-        let writer = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            w.store(true, Ordering::SeqCst);
+        let mut events = Events::with_capacity(8);
+        let (n, _b) = wait_while(&p, &mut events, "wait(None) did not see the data", |_| {
             b.write_all(b"late").unwrap();
             b
         });
-        let mut events = Events::with_capacity(8);
-        let n = wait_unbounded(&p, &mut events, "wait(None) did not see the data");
-        assert!(written.load(Ordering::SeqCst), "returned before the write");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T1)[0].is_readable());
-        drop(writer.join().unwrap());
     }
 
     pub(crate) fn huge_timeouts_clamp_instead_of_wrapping<P: Poller + 'static>(make: fn() -> P) {
@@ -997,16 +1014,18 @@ mod suite {
         let p = shared(make);
         let (a, mut b) = socket_pair();
         b.write_all(b"ready").unwrap();
-        let (q, fd) = (Arc::clone(&p), a.as_raw_fd());
-        let registrar = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            q.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
-        });
+        let fd = a.as_raw_fd();
         let mut events = Events::with_capacity(8);
-        let n = wait_unbounded(&p, &mut events, "the new registration was not seen");
+        let (n, ()) = wait_while(
+            &p,
+            &mut events,
+            "the new registration was not seen",
+            move |q| {
+                q.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
+            },
+        );
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T1)[0].is_readable());
-        registrar.join().unwrap();
     }
 
     pub(crate) fn modify_while_blocked<P: Poller + 'static>(make: fn() -> P) {
@@ -1015,16 +1034,17 @@ mod suite {
         let fd = a.as_raw_fd();
         b.write_all(b"ready").unwrap();
         p.register(fd, T1, Interest::PRIORITY, Mode::Level).unwrap();
-        let q = Arc::clone(&p);
-        let modifier = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            q.modify(fd, T2, Interest::READABLE, Mode::Level).unwrap();
-        });
         let mut events = Events::with_capacity(8);
-        let n = wait_unbounded(&p, &mut events, "the modified interest was not seen");
+        let (n, ()) = wait_while(
+            &p,
+            &mut events,
+            "the modified interest was not seen",
+            move |q| {
+                q.modify(fd, T2, Interest::READABLE, Mode::Level).unwrap();
+            },
+        );
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T2)[0].is_readable());
-        modifier.join().unwrap();
     }
 
     pub(crate) fn rearm_while_blocked<P: Poller + 'static>(make: fn() -> P) {
@@ -1036,15 +1056,12 @@ mod suite {
             .unwrap();
         let mut events = Events::with_capacity(8);
         wait_one(&*p, &mut events, T1);
-        let q = Arc::clone(&p);
-        let rearmer = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
+        let why = "the re-armed registration was not seen";
+        let (n, ()) = wait_while(&p, &mut events, why, move |q| {
             q.modify(fd, T2, Interest::READABLE, Mode::Oneshot).unwrap();
         });
-        let n = wait_unbounded(&p, &mut events, "the re-armed registration was not seen");
         assert_eq!(n, 1, "{events:?}");
         assert!(events_for(&events, T2)[0].is_readable());
-        rearmer.join().unwrap();
     }
 
     pub(crate) fn unregister_while_blocked<P: Poller + 'static>(make: fn() -> P) {
@@ -1052,20 +1069,21 @@ mod suite {
         let (a, b) = socket_pair();
         let fd = a.as_raw_fd();
         p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
-        let q = Arc::clone(&p);
-        let other = thread::spawn(move || {
-            let mut b = b;
-            thread::sleep(Duration::from_millis(50));
-            q.unregister(fd).unwrap();
-            b.write_all(b"unseen").unwrap();
-            thread::sleep(Duration::from_millis(50));
-            q.notify().unwrap();
-            b
-        });
         let mut events = Events::with_capacity(8);
-        let n = wait_unbounded(&p, &mut events, "the notify did not end the wait");
+        let (n, _b) = wait_while(
+            &p,
+            &mut events,
+            "the notify did not end the wait",
+            move |q| {
+                let mut b = b;
+                q.unregister(fd).unwrap();
+                b.write_all(b"unseen").unwrap();
+                thread::sleep(Duration::from_millis(50));
+                q.notify().unwrap();
+                b
+            },
+        );
         assert_eq!(n, 0, "unregistered, then only a notify: {events:?}");
-        drop(other.join().unwrap());
     }
 
     pub(crate) fn notify_wakes_a_blocked_wait<P: Poller + 'static>(make: fn() -> P) {
@@ -1073,18 +1091,11 @@ mod suite {
         let (a, _b) = socket_pair();
         p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
             .unwrap();
-        let sent = Arc::new(AtomicBool::new(false));
-        let (s, q) = (Arc::clone(&sent), Arc::clone(&p));
-        let notifier = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            s.store(true, Ordering::SeqCst);
+        let mut events = Events::with_capacity(8);
+        let (n, ()) = wait_while(&p, &mut events, "notify did not wake the wait", |q| {
             q.notify().unwrap();
         });
-        let mut events = Events::with_capacity(8);
-        let n = wait_unbounded(&p, &mut events, "notify did not wake the wait");
-        assert!(sent.load(Ordering::SeqCst), "woke before the notify");
         assert_eq!(n, 0, "a notify is not an event: {events:?}");
-        notifier.join().unwrap();
     }
 
     pub(crate) fn notifies_coalesce<P: Poller + 'static>(make: fn() -> P) {
