@@ -28,7 +28,7 @@ use std::os::fd::AsRawFd;
 use std::process;
 use std::time::Duration;
 
-use common::{send_nosignal, Args, ShutdownSignals, Spare};
+use common::{Args, ShutdownSignals, Spare};
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "echo";
@@ -293,14 +293,7 @@ impl Conn {
 
     /// Sends pending output until it is gone or the socket is full.
     fn flush(&mut self) -> io::Result<()> {
-        while self.sent < self.out.len() {
-            match send_nosignal(self.stream.as_raw_fd(), &self.out[self.sent..]) {
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        common::send_pending(self.stream.as_raw_fd(), &self.out, &mut self.sent)?;
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;

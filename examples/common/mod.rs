@@ -236,6 +236,20 @@ pub fn send_nosignal(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Sends `out[*sent..]` until all of it is sent or the socket is full
+/// (`WouldBlock`), moving `*sent` on by what the socket takes.
+pub fn send_pending(fd: RawFd, out: &[u8], sent: &mut usize) -> io::Result<()> {
+    while *sent < out.len() {
+        match send_nosignal(fd, &out[*sent..]) {
+            Ok(n) => *sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// A new non-blocking, close-on-exec TCP socket of `addr`'s family, for
 /// the options std cannot set before `bind` or a `connect` that must not
 /// block.
