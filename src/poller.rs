@@ -146,49 +146,65 @@ pub trait Poller: Send + Sync + fmt::Debug {
     }
 }
 
-macro_rules! forward_poller {
-    ($ty:ty) => {
-        impl<P: Poller + ?Sized> Poller for $ty {
+/// Implements [`Poller`] for `$ty` by handing every call to `$inner`, an
+/// expression of `$this` (each method's `&self`): for the smart pointers
+/// here, and for the poll and select backends, which wrap their shared
+/// engine.
+macro_rules! delegate_poller {
+    ([$($generics:tt)*] $ty:ty, $this:ident => $inner:expr) => {
+        impl<$($generics)*> $crate::Poller for $ty {
             fn register(
                 &self,
-                fd: RawFd,
-                token: Token,
-                interest: Interest,
-                mode: Mode,
-            ) -> Result<()> {
-                (**self).register(fd, token, interest, mode)
+                fd: std::os::fd::RawFd,
+                token: $crate::Token,
+                interest: $crate::Interest,
+                mode: $crate::Mode,
+            ) -> $crate::Result<()> {
+                { let $this = self; $inner }.register(fd, token, interest, mode)
             }
+
             fn modify(
                 &self,
-                fd: RawFd,
-                token: Token,
-                interest: Interest,
-                mode: Mode,
-            ) -> Result<()> {
-                (**self).modify(fd, token, interest, mode)
+                fd: std::os::fd::RawFd,
+                token: $crate::Token,
+                interest: $crate::Interest,
+                mode: $crate::Mode,
+            ) -> $crate::Result<()> {
+                { let $this = self; $inner }.modify(fd, token, interest, mode)
             }
-            fn unregister(&self, fd: RawFd) -> Result<()> {
-                (**self).unregister(fd)
+
+            fn unregister(&self, fd: std::os::fd::RawFd) -> $crate::Result<()> {
+                { let $this = self; $inner }.unregister(fd)
             }
-            fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
-                (**self).wait(events, timeout)
+
+            #[inline]
+            fn wait(
+                &self,
+                events: &mut $crate::Events,
+                timeout: Option<std::time::Duration>,
+            ) -> $crate::Result<usize> {
+                { let $this = self; $inner }.wait(events, timeout)
             }
-            fn notify(&self) -> Result<()> {
-                (**self).notify()
+
+            fn notify(&self) -> $crate::Result<()> {
+                { let $this = self; $inner }.notify()
             }
-            fn capabilities(&self) -> Capabilities {
-                (**self).capabilities()
+
+            fn capabilities(&self) -> $crate::Capabilities {
+                { let $this = self; $inner }.capabilities()
             }
-            fn backend(&self) -> Backend {
-                (**self).backend()
+
+            fn backend(&self) -> $crate::Backend {
+                { let $this = self; $inner }.backend()
             }
         }
     };
 }
+pub(crate) use delegate_poller;
 
-forward_poller!(&P);
-forward_poller!(Box<P>);
-forward_poller!(std::sync::Arc<P>);
+delegate_poller!([P: Poller + ?Sized] &P, this => &**this);
+delegate_poller!([P: Poller + ?Sized] Box<P>, this => &**this);
+delegate_poller!([P: Poller + ?Sized] std::sync::Arc<P>, this => &**this);
 
 /// The three I/O multiplexing models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

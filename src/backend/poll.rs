@@ -6,7 +6,8 @@ use std::ptr;
 use std::time::Duration;
 
 use super::registry::Entry;
-use super::userspace::{userspace_poller, Kernel, Userspace, CLOSED};
+use super::userspace::{Kernel, Userspace, CLOSED};
+use crate::poller::delegate_poller;
 use crate::sys::{self, bits, syscall};
 use crate::{Backend, Capabilities, Interest, Result};
 
@@ -36,7 +37,7 @@ impl Poll {
     }
 }
 
-userspace_poller!(Poll);
+delegate_poller!([] Poll, this => &this.0);
 
 /// The `pollfd` array: one per armed registration, then the waker.
 #[derive(Debug, Default)]

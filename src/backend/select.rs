@@ -6,7 +6,8 @@ use std::ptr;
 use std::time::Duration;
 
 use super::registry::Entry;
-use super::userspace::{userspace_poller, Kernel, Userspace};
+use super::userspace::{Kernel, Userspace};
+use crate::poller::delegate_poller;
 use crate::sys::{self, bits, syscall};
 use crate::{Backend, Capabilities, Error, Interest, Result};
 
@@ -45,7 +46,7 @@ impl Select {
     }
 }
 
-userspace_poller!(Select);
+delegate_poller!([] Select, this => &this.0);
 
 /// Bits in one word of an `fd_set`.
 const WORD_BITS: usize = libc::c_ulong::BITS as usize;

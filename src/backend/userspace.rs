@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::registry::{Entry, Registry};
 use crate::event::Event;
 use crate::sys::{self, bits, Deadline, Waker};
-use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Result, Token};
+use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Result, Token};
 
 /// Readiness bit for a descriptor the kernel says is not open (`POLLNVAL`,
 /// or select's `EBADF`). Outside the `EPOLL*` bits a caller ever sees.
@@ -124,13 +124,13 @@ impl<K: Kernel> Userspace<K> {
         Ok(out)
     }
 
-    pub(crate) fn register(
-        &self,
-        fd: RawFd,
-        token: Token,
-        interest: Interest,
-        mode: Mode,
-    ) -> Result<()> {
+    pub(crate) fn waker_fd(&self) -> RawFd {
+        self.waker.fd()
+    }
+}
+
+impl<K: Kernel + std::fmt::Debug> Poller for Userspace<K> {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
         Self::check(fd, token, mode)?;
         if !sys::fd_is_open(fd) {
             return Err(Error::InvalidFd { fd });
@@ -138,37 +138,27 @@ impl<K: Kernel> Userspace<K> {
         self.change(Op::Register, |r| r.insert(fd, token, interest, mode))
     }
 
-    pub(crate) fn modify(
-        &self,
-        fd: RawFd,
-        token: Token,
-        interest: Interest,
-        mode: Mode,
-    ) -> Result<()> {
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
         Self::check(fd, token, mode)?;
         self.change(Op::Modify, |r| r.modify(fd, token, interest, mode))
     }
 
-    pub(crate) fn unregister(&self, fd: RawFd) -> Result<()> {
+    fn unregister(&self, fd: RawFd) -> Result<()> {
         if fd < 0 {
             return Err(Error::InvalidFd { fd });
         }
         self.change(Op::Unregister, |r| r.remove(fd).map(drop))
     }
 
-    pub(crate) fn waker_fd(&self) -> RawFd {
-        self.waker.fd()
-    }
-
-    pub(crate) fn capabilities(&self) -> Capabilities {
+    fn capabilities(&self) -> Capabilities {
         K::CAPABILITIES
     }
 
-    pub(crate) fn backend(&self) -> Backend {
+    fn backend(&self) -> Backend {
         K::BACKEND
     }
 
-    pub(crate) fn notify(&self) -> Result<()> {
+    fn notify(&self) -> Result<()> {
         if self.notified.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -178,7 +168,7 @@ impl<K: Kernel> Userspace<K> {
         })
     }
 
-    pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         let mut scan = lock(&self.scan);
         let scan = &mut *scan;
         let deadline = Deadline::after(timeout);
@@ -298,56 +288,3 @@ fn reap_closed(registry: &mut Registry, events: &mut Events) {
         }
     }
 }
-
-/// Implements [`Poller`](crate::Poller) for a backend that wraps a
-/// [`Userspace`].
-macro_rules! userspace_poller {
-    ($ty:ty) => {
-        impl $crate::Poller for $ty {
-            fn register(
-                &self,
-                fd: std::os::fd::RawFd,
-                token: $crate::Token,
-                interest: $crate::Interest,
-                mode: $crate::Mode,
-            ) -> $crate::Result<()> {
-                self.0.register(fd, token, interest, mode)
-            }
-
-            fn modify(
-                &self,
-                fd: std::os::fd::RawFd,
-                token: $crate::Token,
-                interest: $crate::Interest,
-                mode: $crate::Mode,
-            ) -> $crate::Result<()> {
-                self.0.modify(fd, token, interest, mode)
-            }
-
-            fn unregister(&self, fd: std::os::fd::RawFd) -> $crate::Result<()> {
-                self.0.unregister(fd)
-            }
-
-            fn wait(
-                &self,
-                events: &mut $crate::Events,
-                timeout: Option<std::time::Duration>,
-            ) -> $crate::Result<usize> {
-                self.0.wait(events, timeout)
-            }
-
-            fn notify(&self) -> $crate::Result<()> {
-                self.0.notify()
-            }
-
-            fn capabilities(&self) -> $crate::Capabilities {
-                self.0.capabilities()
-            }
-
-            fn backend(&self) -> $crate::Backend {
-                self.0.backend()
-            }
-        }
-    };
-}
-pub(crate) use userspace_poller;
