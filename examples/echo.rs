@@ -151,7 +151,7 @@ fn main() {
             ),
         );
     }
-    set_fd_limit(cfg.max_fds);
+    common::set_fd_limit(PROG, cfg.max_fds);
 
     let mut server = Server::new(poller, &cfg, &signals)
         .unwrap_or_else(|e| common::die(PROG, format!("cannot start: {e}")));
@@ -179,42 +179,6 @@ fn main() {
         }
         Err(e) => common::die(PROG, e),
     }
-}
-
-/// Sets the descriptor limit asked for with `--max-fds`, or raises it as far
-/// as the process may.
-// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
-#[allow(clippy::unnecessary_cast)]
-fn set_fd_limit(wanted: Option<u64>) {
-    let Some(n) = wanted else {
-        // Best effort: a server with a low limit still works, it sheds
-        // connections sooner.
-        let _ = tripoll::raise_fd_limit(1 << 16);
-        return;
-    };
-    let lim = libc::rlimit {
-        rlim_cur: n as libc::rlim_t,
-        rlim_max: n.max(hard_fd_limit()) as libc::rlim_t,
-    };
-    // SAFETY: `lim` is a valid rlimit that outlives the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        let e = io::Error::last_os_error();
-        common::die(PROG, format!("cannot set the descriptor limit to {n}: {e}"));
-    }
-}
-
-// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
-#[allow(clippy::unnecessary_cast)]
-fn hard_fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    lim.rlim_max as u64
 }
 
 /// Token layout: the signalfd, then one per listener, then the connections

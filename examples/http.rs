@@ -158,7 +158,7 @@ fn parse_args() -> Config {
 
 fn main() {
     let cfg = parse_args();
-    set_fd_limit(cfg.max_fds);
+    common::set_fd_limit(PROG, cfg.max_fds);
 
     // The signal handlers first, on this thread, before any other thread
     // exists: the workers inherit the blocked mask, so SIGINT and SIGTERM
@@ -354,30 +354,4 @@ fn set_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Sets the descriptor limit asked for with `--max-fds` (the hard limit
-/// stays), or raises it as far as the process may.
-// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
-#[allow(clippy::unnecessary_cast)]
-fn set_fd_limit(wanted: Option<u64>) {
-    let Some(n) = wanted else {
-        // Best effort: with a low limit the server sheds connections sooner.
-        let _ = tripoll::raise_fd_limit(1 << 16);
-        return;
-    };
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        common::die(PROG, io::Error::last_os_error());
-    }
-    lim.rlim_cur = (n as libc::rlim_t).min(lim.rlim_max);
-    // SAFETY: `lim` is a valid rlimit that outlives the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        let e = io::Error::last_os_error();
-        common::die(PROG, format!("cannot set the descriptor limit to {n}: {e}"));
-    }
 }

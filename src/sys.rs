@@ -101,6 +101,7 @@ impl Deadline {
     }
 
     /// The time left, `None` for an infinite wait.
+    #[inline]
     pub(crate) fn remaining(self) -> Option<Duration> {
         match self {
             Deadline::Never => None,

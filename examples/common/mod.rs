@@ -461,3 +461,40 @@ pub fn human_nanos(ns: f64) -> String {
         format!("{:.2} s", ns / 1_000_000_000.0)
     }
 }
+
+/// Sets the descriptor limit asked for with `--max-fds` (soft and, where
+/// allowed, hard), exiting with a clear message when the process may not;
+/// without `--max-fds`, raises it as far as the process may.
+// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
+#[allow(clippy::unnecessary_cast)]
+pub fn set_fd_limit(prog: &str, wanted: Option<u64>) {
+    let Some(n) = wanted else {
+        // Best effort: a server with a low limit still works, it sheds
+        // connections sooner.
+        let _ = tripoll::raise_fd_limit(1 << 16);
+        return;
+    };
+    let lim = libc::rlimit {
+        rlim_cur: n as libc::rlim_t,
+        rlim_max: n.max(hard_fd_limit()) as libc::rlim_t,
+    };
+    // SAFETY: `lim` is a valid rlimit that outlives the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        let e = io::Error::last_os_error();
+        die(prog, format!("cannot set the descriptor limit to {n}: {e}"));
+    }
+}
+
+// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
+#[allow(clippy::unnecessary_cast)]
+fn hard_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_max as u64
+}

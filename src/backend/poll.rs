@@ -118,14 +118,17 @@ impl Kernel for PollSet {
         Ok(n as usize)
     }
 
+    #[inline]
     fn waker_ready(&self) -> bool {
         self.fds.last().is_some_and(|w| w.revents != 0)
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.fds.len().saturating_sub(1)
     }
 
+    #[inline]
     fn ready(&self, i: usize) -> (RawFd, u32) {
         let p = &self.fds[i];
         if p.revents == 0 {
@@ -134,6 +137,7 @@ impl Kernel for PollSet {
         (p.fd, epoll_bits(p.revents))
     }
 
+    #[inline]
     fn hits(_ready: u32) -> usize {
         1
     }

@@ -192,14 +192,17 @@ impl Kernel for SelectSet {
         Ok(n as usize)
     }
 
+    #[inline]
     fn waker_ready(&self) -> bool {
         self.sets.got[READ].has(self.waker)
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.fds.len()
     }
 
+    #[inline]
     fn ready(&self, i: usize) -> (RawFd, u32) {
         let fd = self.fds[i];
         let got = &self.sets.got;
@@ -213,6 +216,7 @@ impl Kernel for SelectSet {
         (fd, out)
     }
 
+    #[inline]
     fn hits(ready: u32) -> usize {
         ready.count_ones() as usize
     }

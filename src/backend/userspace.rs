@@ -235,9 +235,17 @@ fn collect<K: Kernel>(
     }
     let start = scan.cursor % len;
     scan.cursor = start;
-    for i in (start..len).chain(0..start) {
+    let mut next = start;
+    for _ in 0..len {
         if hits == 0 {
             return;
+        }
+        // A wrapping index rather than a chained iterator: this loop runs
+        // once per registered descriptor per wait, and stays branch-light.
+        let i = next;
+        next += 1;
+        if next == len {
+            next = 0;
         }
         let (fd, ready) = scan.kernel.ready(i);
         if ready == 0 {
