@@ -104,9 +104,6 @@ pub enum Error {
         /// The name that was given.
         name: String,
     },
-    /// The backend exists but is not available on this platform.
-    #[error("the {0} backend is not available on this platform")]
-    BackendUnavailable(Backend),
     /// The operating system refused a call.
     #[error("{op} failed: {source}")]
     Io {
@@ -133,7 +130,7 @@ impl Error {
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownBackend { .. } => io::ErrorKind::InvalidInput,
-            Error::Unsupported { .. } | Error::BackendUnavailable(_) => io::ErrorKind::Unsupported,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::Io { source, .. } => source.kind(),
         }
     }

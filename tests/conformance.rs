@@ -1602,10 +1602,6 @@ mod api {
                 },
                 io::ErrorKind::Unsupported,
             ),
-            (
-                Error::BackendUnavailable(Backend::Epoll),
-                io::ErrorKind::Unsupported,
-            ),
         ];
         for (e, kind) in cases {
             let text = e.to_string();
