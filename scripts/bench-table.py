@@ -178,22 +178,16 @@ def main():
 
     out.append(f"Machine: {machine()}.")
     out.append("")
-    for group, title in WAIT_GROUPS:
+    scaling = [(g, t, WAIT_RATIOS) for g, t in WAIT_GROUPS]
+    scaling += [(g, t, CHAIN_RATIOS) for g, t in CHAIN_GROUPS]
+    for group, title, ratios in scaling:
         data = load_group(root, group)
         if not data:
             continue
         note(data)
         out += [f"### `{group}`: {title}, median time per iteration", ""]
         out += time_table(data) + [""]
-        out += ratio_table(group, data, WAIT_RATIOS, verdicts) + [""]
-    for group, title in CHAIN_GROUPS:
-        data = load_group(root, group)
-        if not data:
-            continue
-        note(data)
-        out += [f"### `{group}`: {title}, median time per iteration", ""]
-        out += time_table(data) + [""]
-        out += ratio_table(group, data, CHAIN_RATIOS, verdicts) + [""]
+        out += ratio_table(group, data, ratios, verdicts) + [""]
     data = load_group(root, "churn")
     if data:
         note(data)
