@@ -2,7 +2,7 @@
 //! [`AnyPoller`], one enum over every backend with one dispatch.
 
 use std::fmt;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -62,6 +62,7 @@ impl Backend {
     pub const ENV_VAR: &'static str = "TRIPOLL_BACKEND";
 
     /// The lower-case name: `"epoll"`, `"poll"` or `"select"`.
+    #[must_use]
     pub const fn name(self) -> &'static str {
         let mut i = 0;
         while i < NAMES.len() {
@@ -75,6 +76,7 @@ impl Backend {
 
     /// The platform's best backend: epoll on Linux and Android, poll
     /// elsewhere.
+    #[must_use]
     pub const fn platform_default() -> Backend {
         if cfg!(any(target_os = "linux", target_os = "android")) {
             Backend::Epoll
@@ -164,6 +166,27 @@ impl AnyPoller {
             Backend::Poll => AnyPoller::Poll(Poll::new()?),
             Backend::Select => AnyPoller::Select(Select::new()?),
         })
+    }
+
+    /// A descriptor that is readable exactly when a [`wait`](Poller::wait)
+    /// would report something, for nesting this poller in another event
+    /// loop: the epoll instance's own (see [`Epoll`'s `AsFd`](Epoll#impl-AsFd-for-Epoll)),
+    /// or `None` for poll and select, which keep their set in user space and
+    /// have no kernel object that could become readable.
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend};
+    ///
+    /// assert!(AnyPoller::new(Backend::Epoll)?.pollable_fd().is_some());
+    /// assert!(AnyPoller::new(Backend::Poll)?.pollable_fd().is_none());
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    #[must_use]
+    pub fn pollable_fd(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            AnyPoller::Epoll(p) => Some(p.as_fd()),
+            AnyPoller::Poll(_) | AnyPoller::Select(_) => None,
+        }
     }
 
     /// Creates the poller that `TRIPOLL_BACKEND` names; see

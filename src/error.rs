@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::str::FromStr;
 
 use crate::{Backend, Mode, Token};
 
@@ -10,6 +11,24 @@ use crate::{Backend, Mode, Token};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The call that failed, named in [`Error::Io`].
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use tripoll::{Epoll, Error, Interest, Mode, Op, Poller, Token};
+///
+/// let poller = Epoll::new()?;
+/// // The poller's own descriptor cannot be watched by itself: the kernel
+/// // refuses, and the error names the call.
+/// match poller.register(poller.as_raw_fd(), Token(1), Interest::READABLE, Mode::Level) {
+///     Err(Error::Io { op, .. }) => {
+///         assert_eq!(op, Op::Register);
+///         assert_eq!(format!("[{op:^10}]"), "[ register ]");
+///         assert_eq!("Register".parse::<Op>()?, Op::Register);
+///     }
+///     other => panic!("expected an I/O error, got {other:?}"),
+/// }
+/// # Ok::<(), tripoll::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Op {
@@ -27,16 +46,57 @@ pub enum Op {
     Notify,
 }
 
-impl fmt::Display for Op {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Op {
+    /// Every operation, in declaration order.
+    pub const ALL: [Op; 6] = [
+        Op::Create,
+        Op::Register,
+        Op::Modify,
+        Op::Unregister,
+        Op::Wait,
+        Op::Notify,
+    ];
+
+    /// The lower-case name [`Display`](fmt::Display) writes and
+    /// [`FromStr`] reads: `"create"`, `"register"`, `"modify"`,
+    /// `"unregister"`, `"wait"` or `"notify"`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
             Op::Create => "create",
             Op::Register => "register",
             Op::Modify => "modify",
             Op::Unregister => "unregister",
             Op::Wait => "wait",
             Op::Notify => "notify",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// The operation's [`name`](Op::name), honouring width and alignment.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for Op {
+    type Err = Error;
+
+    /// Parses an operation's [`name`](Op::name), ignoring letter case.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownName`] for anything else.
+    fn from_str(s: &str) -> Result<Op> {
+        Op::ALL
+            .into_iter()
+            .find(|op| op.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownName {
+                what: "operation",
+                name: s.to_owned(),
+                expected: "create, register, modify, unregister, wait, notify",
+            })
     }
 }
 
@@ -117,6 +177,17 @@ pub enum Error {
         /// The name that was given.
         name: String,
     },
+    /// A [`Mode`] or [`Op`] name (parsed with [`FromStr`]) is not one of
+    /// the names [`Display`](fmt::Display) writes.
+    #[error("unknown {what} {name:?}: expected one of {expected}")]
+    UnknownName {
+        /// What was being parsed: `"mode"` or `"operation"`.
+        what: &'static str,
+        /// The name that was given.
+        name: String,
+        /// The names that would have been accepted, comma-separated.
+        expected: &'static str,
+    },
     /// The operating system refused a call.
     #[error("{op} failed: {source}")]
     Io {
@@ -134,6 +205,7 @@ impl Error {
     }
 
     /// The [`io::ErrorKind`] this error converts to.
+    #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Error::AlreadyRegistered { .. } => io::ErrorKind::AlreadyExists,
@@ -142,7 +214,7 @@ impl Error {
                 io::ErrorKind::InvalidInput
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
-            Error::UnknownBackend { .. } => io::ErrorKind::InvalidInput,
+            Error::UnknownBackend { .. } | Error::UnknownName { .. } => io::ErrorKind::InvalidInput,
             Error::Unsupported { .. } | Error::ModifyExclusive { .. } => io::ErrorKind::Unsupported,
             Error::Io { source, .. } => source.kind(),
         }

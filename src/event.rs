@@ -1,4 +1,9 @@
-//! What a wait reports: [`Token`], [`Event`] and the reusable [`Events`] buffer.
+//! What a wait reports: [`Token`], [`Event`], the reusable [`Events`]
+//! buffer and its [`Iter`]ator.
+//!
+//! The first three are also at the crate root (`tripoll::Events`); the
+//! iterator lives here only, as `tripoll::event::Iter`, the type
+//! [`Events::iter`] returns.
 
 use std::fmt;
 
@@ -57,32 +62,38 @@ impl Event {
     }
 
     /// The token the descriptor was registered with.
+    #[must_use]
     pub fn token(&self) -> Token {
         Token(self.0.u64 as usize)
     }
 
     /// Data can be read, or the peer closed (a read then returns 0).
+    #[must_use]
     pub fn is_readable(&self) -> bool {
         self.has(bits::IN)
     }
 
     /// Data can be written.
+    #[must_use]
     pub fn is_writable(&self) -> bool {
         self.has(bits::OUT)
     }
 
     /// Urgent (out-of-band) data is waiting.
+    #[must_use]
     pub fn is_priority(&self) -> bool {
         self.has(bits::PRI)
     }
 
     /// The descriptor has an error pending (`SO_ERROR` tells which), or was
     /// closed while still registered with poll or select.
+    #[must_use]
     pub fn is_error(&self) -> bool {
         self.has(bits::ERR)
     }
 
     /// Both directions are shut: the peer closed, or the connection failed.
+    #[must_use]
     pub fn is_hangup(&self) -> bool {
         self.has(bits::HUP)
     }
@@ -91,11 +102,58 @@ impl Event {
     /// closed). Implied by [`is_hangup`](Event::is_hangup). The select backend
     /// cannot see this and reports such a peer as readable only; see
     /// [`Capabilities::READ_CLOSED`](crate::Capabilities::READ_CLOSED).
+    #[must_use]
     pub fn is_read_closed(&self) -> bool {
         self.has(bits::RDHUP | bits::HUP)
     }
 
+    /// Writing is over: a write would fail (`EPIPE` or `ECONNRESET`), so
+    /// stop queueing output for this descriptor.
+    ///
+    /// True when the event carries hang-up (`EPOLLHUP`: both directions are
+    /// shut, or the connection was reset or refused), or an error together
+    /// with writable readiness, or an error alone (the write end of a pipe
+    /// whose read end is closed reports exactly that when write interest is
+    /// absent). These are mio's rules for epoll, so code moving from mio sees
+    /// the same answers. A peer that only shut down its writing side
+    /// (`shutdown(SHUT_WR)`) is [`is_read_closed`](Event::is_read_closed)
+    /// but not write-closed: this side can still send.
+    ///
+    /// Select sees neither hang-up nor errors (a reset socket is readable and
+    /// writable to it, and the write that fails tells), so it never reports
+    /// this; see [`Capabilities::WRITE_CLOSED`](crate::Capabilities::WRITE_CLOSED).
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{Epoll, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = Epoll::new()?;
+    /// let mut events = Events::with_capacity(4);
+    /// let (a, b) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(1), Interest::READABLE | Interest::WRITABLE, Mode::Level)?;
+    ///
+    /// b.shutdown(Shutdown::Write)?; // the peer sends no more, but still reads
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// assert!(ev.is_read_closed() && !ev.is_write_closed());
+    ///
+    /// drop(b); // now nobody reads what `a` would write
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// assert!(ev.is_write_closed() && ev.is_hangup());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn is_write_closed(&self) -> bool {
+        let b = self.bits();
+        self.has(bits::HUP) || (self.has(bits::ERR) && self.has(bits::OUT)) || b == bits::ERR
+    }
+
     /// The raw `EPOLL*` bits, for callers who want the kernel's own words.
+    #[must_use]
     pub fn raw_readiness(&self) -> u32 {
         self.bits()
     }
@@ -139,6 +197,9 @@ impl Events {
     /// requests are clamped to it.
     pub const MAX_CAPACITY: usize = crate::sys::epoll::MAX_EVENTS;
 
+    /// The capacity of [`Events::default`]: 1024.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+
     /// A buffer for up to `capacity` events per wait. A capacity of zero is
     /// raised to one, because a wait that can report nothing cannot make
     /// progress; one above [`MAX_CAPACITY`](Events::MAX_CAPACITY) is
@@ -150,6 +211,7 @@ impl Events {
     /// assert_eq!(Events::with_capacity(0).capacity(), 1);
     /// assert_eq!(Events::with_capacity(64).capacity(), 64);
     /// ```
+    #[must_use]
     pub fn with_capacity(capacity: usize) -> Events {
         Events {
             buf: Vec::with_capacity(capacity.clamp(1, Events::MAX_CAPACITY)),
@@ -157,16 +219,19 @@ impl Events {
     }
 
     /// How many events one wait can return.
+    #[must_use]
     pub fn capacity(&self) -> usize {
         self.buf.capacity().min(Events::MAX_CAPACITY)
     }
 
     /// How many events the last wait returned.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.buf.len()
     }
 
     /// Whether the last wait returned nothing.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -177,6 +242,7 @@ impl Events {
     }
 
     /// The events of the last wait.
+    #[must_use]
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             inner: self.as_slice().iter(),
@@ -184,6 +250,7 @@ impl Events {
     }
 
     /// The events of the last wait, as a slice.
+    #[must_use]
     pub fn as_slice(&self) -> &[Event] {
         // SAFETY: `Event` is `repr(transparent)` over `RawEvent`, so a slice of
         // initialised `RawEvent`s is a valid slice of `Event`s.
@@ -234,6 +301,18 @@ impl Events {
             }
         }
         found
+    }
+}
+
+impl Default for Events {
+    /// A buffer for 1024 events per wait: room enough for a busy loop
+    /// without a large allocation (16 KiB).
+    ///
+    /// ```
+    /// assert_eq!(tripoll::Events::default().capacity(), tripoll::Events::DEFAULT_CAPACITY);
+    /// ```
+    fn default() -> Events {
+        Events::with_capacity(Events::DEFAULT_CAPACITY)
     }
 }
 

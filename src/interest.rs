@@ -1,8 +1,12 @@
 //! What a registration asks for: readiness [`Interest`] and trigger [`Mode`].
 
+use std::fmt;
+use std::str::FromStr;
+
 use bitflags::bitflags;
 
 use crate::sys::bits;
+use crate::{Error, Result};
 
 bitflags! {
     /// The readiness a registration asks to hear about.
@@ -57,7 +61,26 @@ impl Interest {
 /// [`Error::Unsupported`](crate::Error::Unsupported) before changing anything.
 /// Exclusive registrations cannot be modified (a kernel rule; [`Error::ModifyExclusive`](crate::Error::ModifyExclusive)): unregister and
 /// register again instead.
+///
+/// Modes have names (`level`, `edge`, `oneshot`, `edge-oneshot`,
+/// `exclusive`, `edge-exclusive`) for command lines and configuration:
+/// [`Display`](fmt::Display) writes them (honouring width and alignment) and
+/// [`FromStr`] reads them back in any letter case; an unknown name is
+/// [`Error::UnknownName`](crate::Error::UnknownName), never a silent default.
+/// The set of modes may grow (the enum is `#[non_exhaustive]`).
+///
+/// ```
+/// use tripoll::Mode;
+///
+/// let mode: Mode = "Edge-Oneshot".parse()?;
+/// assert_eq!(mode, Mode::EdgeOneshot);
+/// assert!(mode.is_edge() && mode.is_oneshot());
+/// assert_eq!(format!("[{:<9}]", Mode::Edge), "[edge     ]");
+/// assert!("edgy".parse::<Mode>().is_err());
+/// # Ok::<(), tripoll::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Mode {
     /// Level-triggered: reported on every wait for as long as it is ready.
     #[default]
@@ -94,22 +117,45 @@ impl Mode {
         Mode::EdgeExclusive,
     ];
 
+    /// The name [`Display`](fmt::Display) writes and [`FromStr`] reads:
+    /// `"level"`, `"edge"`, `"oneshot"`, `"edge-oneshot"`, `"exclusive"` or
+    /// `"edge-exclusive"`.
+    ///
+    /// ```
+    /// assert_eq!(tripoll::Mode::EdgeExclusive.name(), "edge-exclusive");
+    /// ```
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Level => "level",
+            Mode::Edge => "edge",
+            Mode::Oneshot => "oneshot",
+            Mode::EdgeOneshot => "edge-oneshot",
+            Mode::Exclusive => "exclusive",
+            Mode::EdgeExclusive => "edge-exclusive",
+        }
+    }
+
     /// Whether this mode is edge-triggered.
+    #[must_use]
     pub const fn is_edge(self) -> bool {
         matches!(self, Mode::Edge | Mode::EdgeOneshot | Mode::EdgeExclusive)
     }
 
     /// Whether this mode disarms after one event.
+    #[must_use]
     pub const fn is_oneshot(self) -> bool {
         matches!(self, Mode::Oneshot | Mode::EdgeOneshot)
     }
 
     /// Whether this mode sets `EPOLLEXCLUSIVE`.
+    #[must_use]
     pub const fn is_exclusive(self) -> bool {
         matches!(self, Mode::Exclusive | Mode::EdgeExclusive)
     }
 
     /// The capabilities a backend needs to honour this mode.
+    #[must_use]
     pub const fn requires(self) -> Capabilities {
         let mut caps = Capabilities::empty();
         if self.is_edge() {
@@ -122,6 +168,37 @@ impl Mode {
             caps = caps.union(Capabilities::EXCLUSIVE);
         }
         caps
+    }
+}
+
+/// The names of every mode, joined for error messages.
+const MODE_NAMES: &str = "level, edge, oneshot, edge-oneshot, exclusive, edge-exclusive";
+
+impl fmt::Display for Mode {
+    /// The mode's [`name`](Mode::name), honouring width and alignment
+    /// (`{:12}`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+
+    /// Parses a mode's [`name`](Mode::name), ignoring letter case.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownName`] for anything else.
+    fn from_str(s: &str) -> Result<Mode> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| Error::UnknownName {
+                what: "mode",
+                name: s.to_owned(),
+                expected: MODE_NAMES,
+            })
     }
 }
 
@@ -144,5 +221,11 @@ bitflags! {
         /// Descriptors of any number can be registered (select is limited to
         /// numbers below `FD_SETSIZE`).
         const UNBOUNDED_FDS = 0b1_0000;
+        /// [`Event::is_write_closed`](crate::Event::is_write_closed) is
+        /// reported when writing is over (hang-up, or an error on a
+        /// writable descriptor). Select sees neither hang-up nor errors: a
+        /// reset socket is readable and writable to it, and the write that
+        /// fails tells.
+        const WRITE_CLOSED = 0b10_0000;
     }
 }

@@ -2,12 +2,14 @@
 //! forwarding through references and smart pointers.
 
 use std::fmt;
-use std::os::fd::RawFd;
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // for the documentation's links
 use crate::{AnyPoller, Error};
 use crate::{Backend, Capabilities, Events, Interest, Mode, Result, Token};
+#[allow(unused_imports)] // for the documentation's links
+use std::os::fd::BorrowedFd;
 
 /// An I/O readiness multiplexer: the one interface over epoll, poll and
 /// select.
@@ -72,7 +74,13 @@ use crate::{Backend, Capabilities, Events, Interest, Mode, Result, Token};
 ///     registered descriptors per wait, as the system calls themselves do.
 ///
 /// Descriptors are plain [`RawFd`]s: the poller never closes them, and
-/// registering one does not keep it alive. Unregister before closing. A
+/// registering one does not keep it alive. Unregister before closing.
+/// [`register_source`](Poller::register_source),
+/// [`modify_source`](Poller::modify_source) and
+/// [`unregister_source`](Poller::unregister_source) take an I/O object
+/// instead (anything [`AsFd`]: a socket, a pipe, a [`BorrowedFd`]), which
+/// proves the descriptor is open *during the call*; the same rules apply
+/// after it. A
 /// descriptor closed while registered is not undefined behaviour, but the
 /// backends see it differently, because epoll watches open files and poll
 /// and select watch numbers:
@@ -95,6 +103,21 @@ use crate::{Backend, Capabilities, Events, Interest, Mode, Result, Token};
 pub trait Poller: Send + Sync + fmt::Debug {
     /// Starts watching `fd` for `interest`, reporting it with `token`.
     ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::{AnyPoller, Error, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(1), Interest::READABLE, Mode::Level)?;
+    /// // A second registration of the same descriptor is refused.
+    /// let again = poller.register(a.as_raw_fd(), Token(2), Interest::READABLE, Mode::Level);
+    /// assert!(matches!(again, Err(Error::AlreadyRegistered { .. })));
+    /// poller.unregister(a.as_raw_fd())?; // before `a` is closed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::AlreadyRegistered`], [`Error::Unsupported`] (the mode),
@@ -106,6 +129,27 @@ pub trait Poller: Send + Sync + fmt::Debug {
     /// Replaces the token, interest and mode of a registered `fd`. This is
     /// also how a oneshot registration is re-armed.
     ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let mut events = Events::with_capacity(4);
+    /// let (a, _b) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(1), Interest::WRITABLE, Mode::Oneshot)?;
+    /// assert_eq!(poller.wait(&mut events, Some(Duration::from_secs(1)))?, 1);
+    /// assert_eq!(poller.wait(&mut events, Some(Duration::ZERO))?, 0); // disarmed
+    ///
+    /// // Re-arm it, under a new token.
+    /// poller.modify(a.as_raw_fd(), Token(2), Interest::WRITABLE, Mode::Oneshot)?;
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// assert_eq!(events.iter().next().map(|e| e.token()), Some(Token(2)));
+    /// # poller.unregister(a.as_raw_fd())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::NotRegistered`], [`Error::Unsupported`] (the mode),
@@ -115,6 +159,20 @@ pub trait Poller: Send + Sync + fmt::Debug {
 
     /// Stops watching `fd`. Succeeds for a descriptor that was closed since
     /// it was registered.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::{AnyPoller, Error, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let fd = a.as_raw_fd();
+    /// poller.register(fd, Token(1), Interest::READABLE, Mode::Level)?;
+    /// poller.unregister(fd)?;
+    /// assert!(matches!(poller.unregister(fd), Err(Error::NotRegistered { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -128,6 +186,32 @@ pub trait Poller: Send + Sync + fmt::Debug {
     /// a [`notify`](Poller::notify). See the contract above for timeouts and
     /// signals.
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let mut events = Events::with_capacity(16);
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(3), Interest::READABLE, Mode::Level)?;
+    ///
+    /// // Nothing to read yet: the timeout passes.
+    /// assert_eq!(poller.wait(&mut events, Some(Duration::from_millis(1)))?, 0);
+    ///
+    /// b.write_all(b"x")?;
+    /// let n = poller.wait(&mut events, None)?; // blocks until something happens
+    /// assert_eq!(n, 1);
+    /// for ev in &events {
+    ///     assert_eq!(ev.token(), Token(3));
+    ///     assert!(ev.is_readable());
+    /// }
+    /// # poller.unregister(a.as_raw_fd())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] with [`Op::Wait`](crate::Op::Wait) when the kernel call
@@ -138,6 +222,21 @@ pub trait Poller: Send + Sync + fmt::Debug {
     /// none is blocked now. Callable from any thread; several calls before
     /// the waiter runs coalesce into one wake-up.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::thread;
+    /// use tripoll::{AnyPoller, Events, Poller};
+    ///
+    /// let poller = Arc::new(AnyPoller::from_env()?);
+    /// let waker = Arc::clone(&poller);
+    /// let t = thread::spawn(move || waker.notify());
+    /// let mut events = Events::with_capacity(4);
+    /// // Returns once notified (with no events: nothing is registered).
+    /// assert_eq!(poller.wait(&mut events, None)?, 0);
+    /// t.join().expect("notifier thread")?;
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] with [`Op::Notify`](crate::Op::Notify) if the wake-up
@@ -145,19 +244,196 @@ pub trait Poller: Send + Sync + fmt::Debug {
     fn notify(&self) -> Result<()>;
 
     /// What this backend can do beyond level-triggered readiness.
+    ///
+    /// ```
+    /// use tripoll::{Capabilities, Epoll, Poller, Select};
+    ///
+    /// assert!(Epoll::new()?.capabilities().contains(Capabilities::EDGE));
+    /// let select = Select::new()?.capabilities();
+    /// assert!(select.contains(Capabilities::ONESHOT));
+    /// assert!(!select.contains(Capabilities::UNBOUNDED_FDS));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    #[must_use]
     fn capabilities(&self) -> Capabilities;
 
     /// Which backend this is.
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend, Poller};
+    ///
+    /// let poller = AnyPoller::new(Backend::Poll)?;
+    /// assert_eq!(poller.backend(), Backend::Poll);
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    #[must_use]
     fn backend(&self) -> Backend;
 
     /// Whether this backend honours `mode`.
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend, Mode, Poller};
+    ///
+    /// let poller = AnyPoller::new(Backend::Select)?;
+    /// assert!(poller.supports(Mode::Oneshot)); // emulated
+    /// assert!(!poller.supports(Mode::Edge));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    #[must_use]
     fn supports(&self, mode: Mode) -> bool {
         self.capabilities().contains(mode.requires())
     }
 
     /// The backend's name: `"epoll"`, `"poll"` or `"select"`.
+    ///
+    /// ```
+    /// use tripoll::{Epoll, Poller};
+    ///
+    /// assert_eq!(Epoll::new()?.name(), "epoll");
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    #[must_use]
     fn name(&self) -> &'static str {
         self.backend().name()
+    }
+
+    /// Waits like [`wait`](Poller::wait), until an absolute `deadline`
+    /// rather than for a duration: `None` blocks until an event or a
+    /// notification, a deadline already past never blocks. Handy in loops
+    /// that wait several times toward one deadline.
+    ///
+    /// The deadline is turned into a timeout once, at the call, and handed
+    /// to [`wait`](Poller::wait), which keeps it across `EINTR` (contract
+    /// point 2).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::{AnyPoller, Events, Poller};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let mut events = Events::with_capacity(4);
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// while poller.wait_deadline(&mut events, Some(deadline))? == 0 && Instant::now() < deadline {
+    ///     // woken early (a notify): wait again for what is left
+    /// }
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Poller::wait).
+    fn wait_deadline(&self, events: &mut Events, deadline: Option<Instant>) -> Result<usize> {
+        let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+        self.wait(events, timeout)
+    }
+
+    /// [`register`](Poller::register) for an I/O object: a socket, a pipe,
+    /// an [`OwnedFd`](std::os::fd::OwnedFd) or a [`BorrowedFd`].
+    ///
+    /// The borrow proves the descriptor is open while the call runs; the
+    /// poller does not keep it. The rules for closed descriptors on the
+    /// trait apply as with raw ones: unregister (with
+    /// [`unregister_source`](Poller::unregister_source)) before the object
+    /// is dropped.
+    ///
+    /// Only on sized pollers, so that the trait stays object safe;
+    /// `&dyn Poller`, `Box<dyn Poller>` and `Arc<dyn Poller>` are sized
+    /// pollers and have it.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller: Box<dyn Poller> = Box::new(AnyPoller::from_env()?);
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// poller.register_source(&listener, Token(0), Interest::READABLE, Mode::Level)?;
+    ///
+    /// let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// let mut events = Events::with_capacity(4);
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// assert!(events.iter().any(|e| e.token() == Token(0) && e.is_readable()));
+    /// poller.unregister_source(&listener)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Poller::register).
+    fn register_source<S>(
+        &self,
+        source: &S,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> Result<()>
+    where
+        Self: Sized,
+        S: AsFd + ?Sized,
+    {
+        self.register(source.as_fd().as_raw_fd(), token, interest, mode)
+    }
+
+    /// [`modify`](Poller::modify) for an I/O object; see
+    /// [`register_source`](Poller::register_source).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::{Epoll, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = Epoll::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// poller.modify_source(&a, Token(1), Interest::READABLE | Interest::WRITABLE, Mode::Edge)?;
+    /// poller.unregister_source(&a)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`modify`](Poller::modify).
+    fn modify_source<S>(
+        &self,
+        source: &S,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+    ) -> Result<()>
+    where
+        Self: Sized,
+        S: AsFd + ?Sized,
+    {
+        self.modify(source.as_fd().as_raw_fd(), token, interest, mode)
+    }
+
+    /// [`unregister`](Poller::unregister) for an I/O object; see
+    /// [`register_source`](Poller::register_source).
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::{AnyPoller, Error, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let fd = a.as_fd(); // a `BorrowedFd` is a source too
+    /// poller.register_source(&fd, Token(1), Interest::READABLE, Mode::Level)?;
+    /// poller.unregister_source(&fd)?;
+    /// assert!(matches!(poller.unregister_source(&a), Err(Error::NotRegistered { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`unregister`](Poller::unregister).
+    fn unregister_source<S>(&self, source: &S) -> Result<()>
+    where
+        Self: Sized,
+        S: AsFd + ?Sized,
+    {
+        self.unregister(source.as_fd().as_raw_fd())
     }
 }
 

@@ -3,7 +3,7 @@
 //! descriptors, not the registered ones.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -57,6 +57,47 @@ enum Registration {
     Exclusive,
 }
 
+impl AsFd for Epoll {
+    /// The epoll instance's own descriptor, for nesting this poller in
+    /// another event loop (another `Epoll`, mio, an async runtime): it is
+    /// readable exactly when a [`wait`](Poller::wait) would report
+    /// something, a [`notify`](Poller::notify) included. Do not close it, nor
+    /// `epoll_ctl` it behind the poller's back.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{Epoll, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let inner = Epoll::new()?;
+    /// let outer = Epoll::new()?;
+    /// outer.register_source(&inner, Token(0), Interest::READABLE, Mode::Level)?;
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// inner.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    ///
+    /// let mut events = Events::with_capacity(4);
+    /// outer.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// assert_eq!(events.iter().next().map(|e| e.token()), Some(Token(0)));
+    /// inner.wait(&mut events, Some(Duration::ZERO))?;
+    /// assert_eq!(events.iter().next().map(|e| e.token()), Some(Token(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epfd.as_fd()
+    }
+}
+
+impl AsRawFd for Epoll {
+    /// The epoll instance's own descriptor; see [`as_fd`](Epoll::as_fd).
+    fn as_raw_fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
+    }
+}
+
 /// `epoll_data` of the wake-up eventfd.
 const WAKER: Token = Token::RESERVED;
 
@@ -64,6 +105,15 @@ const CAPABILITIES: Capabilities = Capabilities::all();
 
 impl Epoll {
     /// Creates an epoll instance (close-on-exec) with its wake-up eventfd.
+    ///
+    /// ```
+    /// use tripoll::{Backend, Epoll, Mode, Poller};
+    ///
+    /// let poller = Epoll::new()?;
+    /// assert_eq!(poller.backend(), Backend::Epoll);
+    /// assert!(Mode::ALL.into_iter().all(|m| poller.supports(m)));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

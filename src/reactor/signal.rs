@@ -14,6 +14,7 @@ use crate::Poller;
 /// What a signal handler learns about one delivered signal (from the
 /// kernel's `signalfd_siginfo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct SignalInfo {
     /// The signal number, e.g. `libc::SIGINT`.
     pub signal: libc::c_int,

@@ -23,6 +23,12 @@ use crate::{Backend, Capabilities, Interest, Result};
 /// deadline; registrations from other threads wake the waiter, which
 /// re-polls with the new set.
 ///
+/// `Poll` has no `AsFd`: its set lives in user space, so there is no kernel
+/// object that becomes readable when a wait would report (its wake-up
+/// eventfd only tells of [`notify`](crate::Poller::notify)). To nest one in
+/// another event loop, run its waits on a thread of their own that
+/// notifies the outer loop, or use [`Epoll`](crate::Epoll).
+///
 /// ```
 /// use tripoll::{Events, Interest, Mode, Poll, Poller, Token};
 /// use std::os::fd::AsRawFd;
@@ -44,6 +50,15 @@ pub struct Poll(Scanner<PollSet>);
 
 impl Poll {
     /// Creates a poll backend with its wake-up eventfd.
+    ///
+    /// ```
+    /// use tripoll::{Backend, Mode, Poller, Poll};
+    ///
+    /// let poller = Poll::new()?;
+    /// assert_eq!(poller.backend(), Backend::Poll);
+    /// assert!(poller.supports(Mode::Level) && !poller.supports(Mode::Edge));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -98,6 +113,7 @@ impl ScanSet for PollSet {
     const BACKEND: Backend = Backend::Poll;
     const CAPABILITIES: Capabilities = Capabilities::ONESHOT
         .union(Capabilities::READ_CLOSED)
+        .union(Capabilities::WRITE_CLOSED)
         .union(Capabilities::UNBOUNDED_FDS);
 
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {

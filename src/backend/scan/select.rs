@@ -30,6 +30,12 @@ pub const FD_SETSIZE: usize = crate::sys::select::FD_SETSIZE;
 /// deadline; registrations from other threads wake the waiter, which
 /// re-selects with the new set.
 ///
+/// `Select` has no `AsFd`: its set lives in user space, so there is no kernel
+/// object that becomes readable when a wait would report (its wake-up
+/// eventfd only tells of [`notify`](crate::Poller::notify)). To nest one in
+/// another event loop, run its waits on a thread of their own that
+/// notifies the outer loop, or use [`Epoll`](crate::Epoll).
+///
 /// ```
 /// use tripoll::{Error, Events, Interest, Mode, Poller, Select, Token};
 /// use std::os::fd::AsRawFd;
@@ -47,6 +53,15 @@ pub struct Select(Scanner<SelectSet>);
 
 impl Select {
     /// Creates a select backend with its wake-up eventfd.
+    ///
+    /// ```
+    /// use tripoll::{Backend, Mode, Poller, Select};
+    ///
+    /// let poller = Select::new()?;
+    /// assert_eq!(poller.backend(), Backend::Select);
+    /// assert!(poller.supports(Mode::Level) && !poller.supports(Mode::Edge));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
