@@ -106,6 +106,28 @@ impl FromStr for Op {
 ///
 /// `Error` converts into [`io::Error`] with the matching [`io::ErrorKind`],
 /// so `?` works in functions that return `io::Result`.
+///
+/// ```
+/// use std::io;
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::{AnyPoller, Error, Interest, Mode, Poller, Token};
+///
+/// fn watch(poller: &AnyPoller, s: &UnixStream) -> io::Result<()> {
+///     poller.register(s.as_raw_fd(), Token(1), Interest::READABLE, Mode::Level)?;
+///     Ok(())
+/// }
+///
+/// let poller = AnyPoller::from_env()?;
+/// let (a, _b) = UnixStream::pair()?;
+/// watch(&poller, &a)?;
+/// let err = watch(&poller, &a).unwrap_err(); // registered twice
+/// assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+/// // The typed error is still inside.
+/// let inner = err.get_ref().and_then(|e| e.downcast_ref::<Error>());
+/// assert!(matches!(inner, Some(Error::AlreadyRegistered { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -14,6 +14,24 @@ use crate::sys::{bits, RawEvent};
 /// On epoll it travels in `epoll_data`, so the kernel gives it back without a
 /// lookup. [`Token::RESERVED`] (`usize::MAX`) is kept for the poller's own
 /// wake-up descriptor and cannot be registered.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::{AnyPoller, Error, Interest, Mode, Poller, Token};
+///
+/// // Tokens are often indices into the caller's own table of connections.
+/// let conns = vec![UnixStream::pair()?.0, UnixStream::pair()?.0];
+/// let poller = AnyPoller::from_env()?;
+/// for (i, c) in conns.iter().enumerate() {
+///     poller.register(c.as_raw_fd(), Token(i), Interest::WRITABLE, Mode::Level)?;
+/// }
+/// let (other, _) = UnixStream::pair()?;
+/// let reserved = poller.register(other.as_raw_fd(), Token::RESERVED, Interest::READABLE, Mode::Level);
+/// assert!(matches!(reserved, Err(Error::ReservedToken(Token::RESERVED))));
+/// assert_eq!(usize::from(Token(1)), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Token(pub usize);
 
@@ -41,6 +59,27 @@ impl From<Token> for usize {
 /// it directly, the poll and select backends fill in the same bits. Events
 /// may be spurious (a read can still return `WouldBlock`), as with every
 /// readiness API.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+///
+/// let poller = AnyPoller::from_env()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// poller.register(a.as_raw_fd(), Token(9), Interest::READABLE | Interest::WRITABLE, Mode::Level)?;
+/// b.write_all(b"hi")?;
+///
+/// let mut events = Events::with_capacity(4);
+/// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// let ev = events.iter().next().expect("one event for both directions");
+/// assert_eq!(ev.token(), Token(9));
+/// assert!(ev.is_readable() && ev.is_writable());
+/// assert!(!ev.is_error() && !ev.is_hangup() && !ev.is_read_closed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy)]
 #[repr(transparent)]
 pub struct Event(RawEvent);
@@ -187,6 +226,30 @@ impl Eq for Event {}
 /// the previous contents. When more descriptors are ready than it holds, the
 /// next waits return the rest: no registration is starved. Allocate it once
 /// and keep it; waiting allocates nothing.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+///
+/// let poller = AnyPoller::from_env()?;
+/// let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair()).collect::<Result<_, _>>()?;
+/// for (i, (a, _)) in pairs.iter().enumerate() {
+///     poller.register(a.as_raw_fd(), Token(i), Interest::WRITABLE, Mode::Level)?;
+/// }
+///
+/// // Room for two: three ready descriptors take two waits, none is left out.
+/// let mut events = Events::with_capacity(2);
+/// let mut seen = std::collections::BTreeSet::new();
+/// for _ in 0..2 {
+///     poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+///     assert!(events.len() <= events.capacity());
+///     seen.extend(events.iter().map(|e| e.token().0));
+/// }
+/// assert_eq!(seen.into_iter().collect::<Vec<_>>(), [0, 1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Events {
     buf: Vec<RawEvent>,
 }

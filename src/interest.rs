@@ -14,6 +14,27 @@ bitflags! {
     /// Errors and hang-ups are always reported, whatever the interest; an
     /// empty interest therefore still tells you when the descriptor fails or
     /// its peer goes away.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let both = Interest::READABLE | Interest::WRITABLE;
+    /// assert!(both.contains(Interest::WRITABLE) && !both.contains(Interest::PRIORITY));
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, b) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(1), Interest::empty(), Mode::Level)?;
+    /// let mut events = Events::with_capacity(4);
+    /// // Writable, but nobody asked: nothing to report.
+    /// assert_eq!(poller.wait(&mut events, Some(Duration::ZERO))?, 0);
+    /// poller.modify(a.as_raw_fd(), Token(1), both, Mode::Level)?;
+    /// assert_eq!(poller.wait(&mut events, Some(Duration::from_secs(1)))?, 1);
+    /// # drop(b);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct Interest: u8 {
         /// Data can be read without blocking (or the peer closed its side).
@@ -205,6 +226,19 @@ impl FromStr for Mode {
 bitflags! {
     /// What a backend can do beyond level-triggered readiness, as reported by
     /// [`Poller::capabilities`](crate::Poller::capabilities).
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Capabilities, Mode, Poller};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let caps = poller.capabilities();
+    /// // What `supports` answers, spelled out:
+    /// assert_eq!(poller.supports(Mode::Edge), caps.contains(Capabilities::EDGE));
+    /// assert_eq!(Mode::EdgeOneshot.requires(), Capabilities::EDGE | Capabilities::ONESHOT);
+    /// // Every backend does oneshot (poll and select emulate it).
+    /// assert!(caps.contains(Capabilities::ONESHOT));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub struct Capabilities: u8 {
         /// Edge-triggered registrations ([`Mode::Edge`], [`Mode::EdgeOneshot`]).
