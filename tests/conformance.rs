@@ -954,7 +954,7 @@ mod suite {
     // -- Contract 7: select's limit, and many descriptors (exclusive) ---------
 
     pub(crate) fn fd_above_setsize<P: Poller + 'static>(make: fn() -> P) {
-        assert!(tripoll::raise_fd_limit(4096).unwrap() >= 1501);
+        assert!(common::raise_fd_limit(4096) >= 1501);
         let p = make();
         let (rd, mut wr) = pipe();
         let high = dup_onto(rd.as_raw_fd(), 1500);
@@ -999,7 +999,7 @@ mod suite {
             assert_eq!(p.backend(), Backend::Select);
             return; // fd_above_setsize covers the refusal.
         }
-        assert!(tripoll::raise_fd_limit(4096).unwrap() >= 1400);
+        assert!(common::raise_fd_limit(4096) >= 1400);
         let pipes: Vec<_> = (0..600).map(|_| pipe()).collect();
         for (i, (rd, _)) in pipes.iter().enumerate() {
             p.register(rd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)

@@ -40,12 +40,13 @@ use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use socket2::{Domain, Socket, Type};
 use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token, FD_SETSIZE};
 
 /// Serialises the tests of this binary: their descriptor budgets and the
@@ -69,96 +70,59 @@ const CONNS: usize = 10_000;
 const DEADLINE_SECS: u64 = 300;
 
 // ---------------------------------------------------------------------------
-// Sockets made with libc, for what std cannot do: a chosen backlog, and a
+// Sockets made with socket2, for what std cannot do: a chosen backlog, and a
 // source address bound before connecting.
 
-fn sockaddr(addr: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: addr.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*addr.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-fn cvt(res: libc::c_int) -> io::Result<libc::c_int> {
-    if res == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(res)
-    }
-}
-
-fn tcp_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd =
-        cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: socket(2) just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn bind(fd: &OwnedFd, addr: SocketAddrV4) -> io::Result<()> {
-    let sa = sockaddr(addr);
-    // SAFETY: `sa` is a valid sockaddr_in and the length matches it.
-    cvt(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    })?;
-    Ok(())
+fn tcp_socket() -> io::Result<Socket> {
+    Socket::new(Domain::IPV4, Type::STREAM, None) // close-on-exec
 }
 
 /// A nonblocking listener on 127.0.0.1 with a backlog of [`BACKLOG`].
 fn listener() -> io::Result<TcpListener> {
-    let fd = tcp_socket()?;
-    bind(&fd, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))?;
-    // SAFETY: listen(2) on a socket we own.
-    cvt(unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) })?;
-    let l = TcpListener::from(fd);
-    l.set_nonblocking(true)?;
-    Ok(l)
+    let s = tcp_socket()?;
+    s.bind(&SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0).into())?;
+    s.listen(BACKLOG)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
 }
 
-/// A blocking connection from `src` (any port) to `dst`.
-fn connect_from(src: Ipv4Addr, dst: SocketAddrV4) -> io::Result<TcpStream> {
-    let fd = tcp_socket()?;
-    // Let connect pick the port: a port chosen at bind time must be free
-    // for every destination, a search that grows with each socket bound.
+/// Lets `connect` pick the source port of a socket bound to an address
+/// (`IP_BIND_ADDRESS_NO_PORT`): a port chosen at bind time must be free for
+/// every destination, a search that grows with each socket bound. socket2
+/// has no setter for this option, hence the one `setsockopt` left here.
+fn bind_address_no_port(s: &Socket) -> io::Result<()> {
     let one: libc::c_int = 1;
-    // SAFETY: `one` is a valid c_int and the length matches it.
-    cvt(unsafe {
+    // SAFETY: `one` is a valid c_int, the length matches it, and `s` is an
+    // open socket for the duration of the call.
+    let rc = unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            s.as_raw_fd(),
             libc::IPPROTO_IP,
             libc::IP_BIND_ADDRESS_NO_PORT,
             (&one as *const libc::c_int).cast(),
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
-    })?;
-    bind(&fd, SocketAddrV4::new(src, 0))?;
-    let sa = sockaddr(dst);
-    // SAFETY: `sa` is a valid sockaddr_in and the length matches it.
-    let res = cvt(unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_in).cast(),
-            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    });
-    match res {
-        Ok(_) => Ok(TcpStream::from(fd)),
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A blocking connection from `src` (any port) to `dst`.
+fn connect_from(src: Ipv4Addr, dst: SocketAddrV4) -> io::Result<TcpStream> {
+    let s = tcp_socket()?;
+    bind_address_no_port(&s)?;
+    s.bind(&SocketAddrV4::new(src, 0).into())?;
+    match s.connect(&dst.into()) {
+        Ok(()) => Ok(s.into()),
         // An interrupted blocking connect goes on in the background.
-        Err(e) if e.kind() == ErrorKind::Interrupted => wait_connected(fd),
+        Err(e) if e.kind() == ErrorKind::Interrupted => wait_connected(s.into()),
         Err(e) => Err(e),
     }
 }
 
-fn wait_connected(fd: OwnedFd) -> io::Result<TcpStream> {
-    let s = TcpStream::from(fd);
+fn wait_connected(s: TcpStream) -> io::Result<TcpStream> {
     s.set_nonblocking(true)?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -234,7 +198,9 @@ fn client_process() {
     let source: Ipv4Addr = source.parse().expect("source address");
     let conns: usize = conns.parse().expect("connection count");
     let select = select == "1";
-    tripoll::raise_fd_limit(conns as u64 + 100).expect("raise_fd_limit");
+    let wanted = conns as u64 + 100;
+    let limit = common::raise_fd_limit(wanted);
+    assert!(limit >= wanted, "{}", fd_limit_message(wanted, limit));
     match client(server, source, conns, select) {
         Ok(r) => println!("{REPORT_PREFIX} served={} refused={}", r.served, r.refused),
         Err(e) => panic!("client from {source}: {e}"),
@@ -673,15 +639,23 @@ impl Outcome {
     }
 }
 
+/// What to do when the descriptor limit is too low: these tests fail
+/// rather than skip, so that a machine that cannot run them is noticed (the
+/// README says so next to `cargo test`).
+fn fd_limit_message(wanted: u64, limit: u64) -> String {
+    format!(
+        "this test needs {wanted} descriptors per process, and the hard RLIMIT_NOFILE allows \
+         only {limit}: raise it (as root `ulimit -Hn {wanted}` in the shell that runs \
+         `cargo test`, or `LimitNOFILE=` / /etc/security/limits.conf) and run again"
+    )
+}
+
 /// Serves `conns` connections split evenly over one client process per
 /// source address.
 fn run(backend: Backend, mode: Mode, conns: usize, sources: &[Ipv4Addr], secs: u64) -> Outcome {
     let wanted = conns as u64 + 200;
-    let limit = tripoll::raise_fd_limit(wanted).expect("raise_fd_limit");
-    assert!(
-        limit >= wanted,
-        "the server needs {wanted} descriptors; the hard limit allows {limit}"
-    );
+    let limit = common::raise_fd_limit(wanted);
+    assert!(limit >= wanted, "{}", fd_limit_message(wanted, limit));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let fds_before = common::open_fds();
 

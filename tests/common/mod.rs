@@ -119,21 +119,26 @@ pub fn dup_onto(fd: RawFd, target: RawFd) -> OwnedFd {
 
 /// Makes `close` on this TCP socket send a reset instead of a FIN.
 pub fn set_linger_zero(s: &TcpStream) {
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `lg` is a valid linger struct and the length matches it.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    socket2::SockRef::from(s)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
+/// descriptors (through the `rlimit` crate), raising the hard limit too
+/// where the process may (root, `CAP_SYS_RESOURCE`), and returns the soft
+/// limit now in force: lower than `wanted` when the hard limit could not be
+/// raised, so the caller can say what it needs.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    use rlimit::Resource;
+    let (soft, hard) = Resource::NOFILE.get().expect("getrlimit(RLIMIT_NOFILE)");
+    if soft >= wanted {
+        return soft;
+    }
+    if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
+        return wanted;
+    }
+    rlimit::increase_nofile_limit(wanted).expect("setrlimit(RLIMIT_NOFILE)")
 }
 
 /// Sends one byte of TCP urgent (out-of-band) data.
