@@ -645,8 +645,9 @@ impl Outcome {
 fn fd_limit_message(wanted: u64, limit: u64) -> String {
     format!(
         "this test needs {wanted} descriptors per process, and the hard RLIMIT_NOFILE allows \
-         only {limit}: raise it (as root `ulimit -Hn {wanted}` in the shell that runs \
-         `cargo test`, or `LimitNOFILE=` / /etc/security/limits.conf) and run again"
+         only {limit} (the test raises it itself when run as root): raise the hard limit \
+         (`ulimit -Hn {wanted}` as root in the shell that runs `cargo test`, `nofile` in \
+         /etc/security/limits.conf, or `LimitNOFILE=` for a service) and run again"
     )
 }
 
