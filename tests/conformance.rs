@@ -125,7 +125,10 @@ mod suite {
         let expected = match p.backend() {
             Backend::Epoll => Capabilities::all(),
             Backend::Poll => {
-                Capabilities::ONESHOT | Capabilities::READ_CLOSED | Capabilities::UNBOUNDED_FDS
+                Capabilities::ONESHOT
+                    | Capabilities::READ_CLOSED
+                    | Capabilities::WRITE_CLOSED
+                    | Capabilities::UNBOUNDED_FDS
             }
             Backend::Select => Capabilities::ONESHOT,
             other => panic!("{other}: add its capabilities to this table"),
