@@ -282,29 +282,104 @@ impl Events {
     }
 
     /// How many events one wait can return.
+    ///
+    /// ```
+    /// let events = tripoll::Events::with_capacity(0);
+    /// assert_eq!(events.capacity(), 1); // a wait must be able to report something
+    /// ```
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.buf.capacity().min(Events::MAX_CAPACITY)
     }
 
     /// How many events the last wait returned.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let mut events = Events::with_capacity(8);
+    /// assert_eq!(events.len(), 0);
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(0), Interest::WRITABLE, Mode::Level)?;
+    /// let n = poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// assert_eq!((n, events.len()), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.buf.len()
     }
 
     /// Whether the last wait returned nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Poller};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let mut events = Events::default();
+    /// poller.wait(&mut events, Some(Duration::ZERO))?; // nothing registered
+    /// assert!(events.is_empty());
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// Forgets the events of the last wait.
+    /// A wait replaces the contents anyway; this is for a loop that keeps
+    /// the buffer between waits and must not act on old events twice.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(0), Interest::WRITABLE, Mode::Level)?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// assert!(!events.is_empty());
+    /// events.clear();
+    /// assert!(events.is_empty() && events.capacity() == 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear(&mut self) {
         self.buf.clear();
     }
 
     /// The events of the last wait.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let (c, mut d) = UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(1), Interest::READABLE, Mode::Level)?;
+    /// poller.register(c.as_raw_fd(), Token(2), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    /// d.write_all(b"y")?;
+    ///
+    /// let mut events = Events::with_capacity(8);
+    /// let mut tokens = Vec::new();
+    /// while tokens.len() < 2 {
+    ///     poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    ///     tokens = events.iter().map(|e| e.token()).collect(); // level: both stay ready
+    /// }
+    /// tokens.sort();
+    /// assert_eq!(tokens, [Token(1), Token(2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn iter(&self) -> Iter<'_> {
         Iter {
@@ -313,6 +388,21 @@ impl Events {
     }
 
     /// The events of the last wait, as a slice.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// poller.register(a.as_raw_fd(), Token(4), Interest::WRITABLE, Mode::Level)?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+    /// let [ev] = events.as_slice() else { panic!("one event") };
+    /// assert_eq!(ev.token(), Token(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn as_slice(&self) -> &[Event] {
         // SAFETY: `Event` is `repr(transparent)` over `RawEvent`, so a slice of
