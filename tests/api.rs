@@ -400,6 +400,44 @@ fn epoll_nests_in(backend: Backend) {
         .expect("unregister the inner poller");
 }
 
+/// A reactor over epoll nests the same way: its descriptor is readable when
+/// one of its sources is ready or a handle posted to it, and quiet once a
+/// turn has dispatched them.
+fn reactor_nests_in(backend: Backend) {
+    let _fds = common::fds_shared();
+    let outer = poller(backend);
+    let mut reactor = tripoll::reactor::Reactor::with_poller(Epoll::new().expect("epoll"));
+    outer
+        .register_source(&reactor, Token(0), Interest::READABLE, Mode::Level)
+        .expect("register the reactor");
+    let mut events = Events::with_capacity(4);
+    common::assert_quiet(&outer, &mut events, "an idle reactor");
+
+    let (a, mut b) = socket_pair();
+    let got = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = std::rc::Rc::clone(&got);
+    reactor
+        .register_owned(a, Interest::READABLE, Mode::Edge, move |_, conn, _| {
+            let (n, _) = common::drain(conn);
+            seen.set(seen.get() + n);
+            Ok(())
+        })
+        .expect("register a source");
+    b.write_all(b"abc").expect("write");
+    wait_one(&outer, &mut events, Token(0));
+    assert_eq!(reactor.run_once(Some(Duration::ZERO)).expect("turn"), 1);
+    assert_eq!(got.get(), 3);
+    common::assert_quiet(&outer, &mut events, "the reactor's turn took the edge");
+
+    reactor.handle().post(|_| Ok(())).expect("post");
+    wait_one(&outer, &mut events, Token(0));
+    assert_eq!(reactor.run_once(Some(Duration::ZERO)).expect("turn"), 1);
+    common::assert_quiet(&outer, &mut events, "the posted closure ran");
+    outer
+        .unregister_source(&reactor)
+        .expect("unregister the reactor");
+}
+
 macro_rules! api_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -451,6 +489,10 @@ macro_rules! api_suite {
             #[test]
             fn epoll_nests_in() {
                 super::epoll_nests_in($backend);
+            }
+            #[test]
+            fn reactor_nests_in() {
+                super::reactor_nests_in($backend);
             }
         }
     };

@@ -124,6 +124,7 @@
 //! source, setting a timer and posting a closure allocate (one box each).
 
 mod error;
+mod fd;
 mod handle;
 mod signal;
 mod slab;
