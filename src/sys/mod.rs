@@ -5,6 +5,8 @@
 //! lives here or in the `syscall!` invocations of the backends, each with a
 //! `// SAFETY:` note.
 
+pub(crate) mod signal;
+
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
