@@ -21,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr.as_deref().unwrap_or("127.0.0.1:8001"))?;
     listener.set_nonblocking(true)?;
     let backend = reactor.poller().name();
-    println!("reactor_echo: listening on {} (backend {backend})", listener.local_addr()?);
+    println!(
+        "reactor_echo: listening on {} (backend {backend})",
+        listener.local_addr()?
+    );
     reactor.register_owned(listener, Interest::READABLE, Mode::Level, accept)?;
     reactor.on_signal(libc::SIGINT, |ctx, _| {
         ctx.stop();
@@ -44,16 +47,24 @@ fn accept(ctx: &mut Context, listener: &mut TcpListener, _: Event) -> io::Result
         };
         conn.set_nonblocking(true)?;
         let mut unsent = Vec::new();
-        ctx.register_owned(conn, Interest::READABLE, Mode::Level, move |ctx, conn, ev| {
-            echo(ctx, conn, &mut unsent, ev)
-        })?;
+        ctx.register_owned(
+            conn,
+            Interest::READABLE,
+            Mode::Level,
+            move |ctx, conn, ev| echo(ctx, conn, &mut unsent, ev),
+        )?;
     }
 }
 
 /// Reads (only while nothing waits in `unsent`), writes what the socket
 /// takes, keeps the rest, and waits for room to write while anything is
 /// left: a non-blocking socket may take part of a write, or none of it.
-fn echo(ctx: &mut Context, conn: &mut TcpStream, unsent: &mut Vec<u8>, ev: Event) -> io::Result<()> {
+fn echo(
+    ctx: &mut Context,
+    conn: &mut TcpStream,
+    unsent: &mut Vec<u8>,
+    ev: Event,
+) -> io::Result<()> {
     let was_waiting = !unsent.is_empty();
     if !was_waiting {
         let mut buf = [0; 4096];
@@ -72,7 +83,11 @@ fn echo(ctx: &mut Context, conn: &mut TcpStream, unsent: &mut Vec<u8>, ev: Event
         }
     }
     if was_waiting != !unsent.is_empty() {
-        let interest = if unsent.is_empty() { Interest::READABLE } else { Interest::WRITABLE };
+        let interest = if unsent.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::WRITABLE
+        };
         ctx.modify(ev.token(), interest, Mode::Level)?;
     }
     Ok(())

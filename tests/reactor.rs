@@ -627,7 +627,9 @@ mod suite {
         assert_eq!(r.timer_count(), 0);
     }
 
-    pub(super) fn repeating_timer_fires_n_times_and_cancels_itself<P: Poller + 'static>(make: Make<P>) {
+    pub(super) fn repeating_timer_fires_n_times_and_cancels_itself<P: Poller + 'static>(
+        make: Make<P>,
+    ) {
         let mut r = reactor(make);
         let period = Duration::from_millis(5);
         let ticks: Rc<RefCell<Vec<Instant>>> = Rc::default();
@@ -846,7 +848,10 @@ mod suite {
             }
         }
         assert!(!r.is_registered(tbad), "the failing source is unregistered");
-        assert!(!r.is_registered(tboom), "the panicking source is unregistered");
+        assert!(
+            !r.is_registered(tboom),
+            "the panicking source is unregistered"
+        );
         assert!(dropped.get(), "and its handler dropped");
         // The good source goes on being served; nothing is reported twice.
         r.modify(tgood, Interest::READABLE, Mode::Oneshot).unwrap();
@@ -939,9 +944,7 @@ mod suite {
     /// callback that caused the drop: handler A unregisters source B and
     /// cancels a timer, both of whose callbacks own a `Bomb`; B and the
     /// timer are reported, A keeps its source and is served again.
-    pub(super) fn destructor_panics_are_blamed_on_their_owner<P: Poller + 'static>(
-        make: Make<P>,
-    ) {
+    pub(super) fn destructor_panics_are_blamed_on_their_owner<P: Poller + 'static>(make: Make<P>) {
         let mut r = reactor(make);
         let log = failures(&mut r);
         let (b, _wb) = pair();
@@ -1049,10 +1052,15 @@ mod suite {
         r.modify_with(t, Interest::READABLE, Mode::Level, move |ctx, ev| {
             l.borrow_mut().push("second");
             let l2 = Rc::clone(&l);
-            ctx.modify_with(ev.token(), Interest::READABLE, Mode::Oneshot, move |_, _| {
-                l2.borrow_mut().push("third");
-                Ok(())
-            })?;
+            ctx.modify_with(
+                ev.token(),
+                Interest::READABLE,
+                Mode::Oneshot,
+                move |_, _| {
+                    l2.borrow_mut().push("third");
+                    Ok(())
+                },
+            )?;
             l.borrow_mut().push("second, replaced");
             Ok(())
         })
@@ -1078,17 +1086,25 @@ mod suite {
         let (c, mut d) = pair();
         let got: Rc<RefCell<Vec<u8>>> = Rc::default();
         let tc = r
-            .register_owned(c, Interest::READABLE, Mode::Level, |_, _: &mut UnixStream, _| {
-                panic!("replaced before it runs")
-            })
+            .register_owned(
+                c,
+                Interest::READABLE,
+                Mode::Level,
+                |_, _: &mut UnixStream, _| panic!("replaced before it runs"),
+            )
             .unwrap();
         let g = Rc::clone(&got);
-        r.modify_owned(tc, Interest::READABLE, Mode::Level, move |_, c: &mut UnixStream, _| {
-            let mut buf = [0; 8];
-            let n = c.read(&mut buf)?;
-            g.borrow_mut().extend_from_slice(&buf[..n]);
-            Ok(())
-        })
+        r.modify_owned(
+            tc,
+            Interest::READABLE,
+            Mode::Level,
+            move |_, c: &mut UnixStream, _| {
+                let mut buf = [0; 8];
+                let n = c.read(&mut buf)?;
+                g.borrow_mut().extend_from_slice(&buf[..n]);
+                Ok(())
+            },
+        )
         .unwrap();
         assert!(matches!(
             r.modify_owned(tc, Interest::READABLE, Mode::Level, |_, _: &mut TcpStream, _| Ok(())),

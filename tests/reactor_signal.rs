@@ -221,7 +221,10 @@ fn two_reactors_one_thread<P: Poller + 'static>(make: Make<P>) {
         })
         .unwrap();
     drop(first);
-    assert!(is_blocked(libc::SIGUSR1), "the second reactor still watches");
+    assert!(
+        is_blocked(libc::SIGUSR1),
+        "the second reactor still watches"
+    );
     raise(libc::SIGUSR1);
     turn_until(&mut second, || got.get() == 1);
 
@@ -233,7 +236,10 @@ fn two_reactors_one_thread<P: Poller + 'static>(make: Make<P>) {
     raise(libc::SIGUSR1);
     turn_until(&mut second, || got.get() == 2);
     assert!(second.remove_signal(libc::SIGUSR1));
-    assert!(!is_blocked(libc::SIGUSR1), "the last watcher restores the mask");
+    assert!(
+        !is_blocked(libc::SIGUSR1),
+        "the last watcher restores the mask"
+    );
     drop((second, third));
     assert!(!is_blocked(libc::SIGUSR1));
 }

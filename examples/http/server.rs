@@ -144,12 +144,7 @@ fn until_next_second() -> Duration {
 /// Accepts what the backlog holds, up to [`ACCEPTS_PER_TURN`]. Never fails:
 /// an error that is not about one connection is reported and accepting
 /// resumes on the next report.
-fn accept(
-    ctx: &mut Context,
-    listener: &mut TcpListener,
-    shared: &Rc<Shared>,
-    spare: &mut Spare,
-) {
+fn accept(ctx: &mut Context, listener: &mut TcpListener, shared: &Rc<Shared>, spare: &mut Spare) {
     for _ in 0..ACCEPTS_PER_TURN {
         match listener.accept() {
             Ok((stream, _)) => add(ctx, stream, shared),

@@ -107,7 +107,13 @@ impl Context {
     /// [`Error::Poller`] with the poller's refusal (already registered,
     /// [`Mode`] unsupported by the backend, `fd` out of range for select,
     /// ...), or [`Error::Full`]. Nothing is registered then.
-    pub fn register<F>(&mut self, fd: RawFd, interest: Interest, mode: Mode, handler: F) -> Result<Token>
+    pub fn register<F>(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<Token>
     where
         F: FnMut(&mut Context, Event) -> io::Result<()> + 'static,
     {
@@ -151,7 +157,13 @@ impl Context {
     fn insert(&mut self, source: Source, interest: Interest, mode: Mode) -> Result<Token> {
         let fd = source.fd;
         let (index, generation) = self.sources.insert(source).map_err(|source| {
-            self.drop_guarded(Origin::Source { fd, token: Token::RESERVED }, source);
+            self.drop_guarded(
+                Origin::Source {
+                    fd,
+                    token: Token::RESERVED,
+                },
+                source,
+            );
             Error::Full
         })?;
         let token = encode(index, generation);
@@ -211,11 +223,23 @@ impl Context {
     ///
     /// As [`modify`](Self::modify); the source keeps its old handler then,
     /// and `handler` is dropped.
-    pub fn modify_with<F>(&mut self, token: Token, interest: Interest, mode: Mode, handler: F) -> Result<()>
+    pub fn modify_with<F>(
+        &mut self,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<()>
     where
         F: FnMut(&mut Context, Event) -> io::Result<()> + 'static,
     {
-        self.replace(token, interest, mode, Handler::Plain(Box::new(handler)), None)
+        self.replace(
+            token,
+            interest,
+            mode,
+            Handler::Plain(Box::new(handler)),
+            None,
+        )
     }
 
     /// As [`modify_with`](Self::modify_with), for a source registered with
@@ -226,7 +250,13 @@ impl Context {
     ///
     /// As [`modify`](Self::modify), or [`Error::NotOwned`] if the source
     /// owns no object of type `S`. The source keeps its old handler then.
-    pub fn modify_owned<S, F>(&mut self, token: Token, interest: Interest, mode: Mode, handler: F) -> Result<()>
+    pub fn modify_owned<S, F>(
+        &mut self,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<()>
     where
         S: AsRawFd + 'static,
         F: FnMut(&mut Context, &mut S, Event) -> io::Result<()> + 'static,

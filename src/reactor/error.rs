@@ -1,8 +1,8 @@
 //! What the reactor's calls and its loop can fail with.
 
-use std::io;
 use super::Failure;
 use crate::Token;
+use std::io;
 
 /// Everything a [`Reactor`](super::Reactor) call can fail with.
 ///

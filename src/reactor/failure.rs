@@ -115,7 +115,10 @@ pub(crate) fn guarded<R>(origin: Origin, f: impl FnOnce() -> io::Result<R>) -> R
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(Failure::new(origin, Cause::Returned(e))),
-        Err(payload) => Err(Failure::new(origin, Cause::Panicked(panic_message(payload)))),
+        Err(payload) => Err(Failure::new(
+            origin,
+            Cause::Panicked(panic_message(payload)),
+        )),
     }
 }
 
@@ -161,7 +164,10 @@ mod tests {
         assert_eq!(guarded(origin, || Ok(3)).unwrap(), 3);
         let e = guarded::<()>(origin, || Err(io::ErrorKind::InvalidData.into())).unwrap_err();
         assert_eq!(e.origin, origin);
-        assert_eq!(e.error().map(io::Error::kind), Some(io::ErrorKind::InvalidData));
+        assert_eq!(
+            e.error().map(io::Error::kind),
+            Some(io::ErrorKind::InvalidData)
+        );
         let p = guarded::<()>(origin, || panic!("boom {}", 1)).unwrap_err();
         assert_eq!(p.panic_message(), Some("boom 1"));
         let p = guarded::<()>(origin, || panic!("static")).unwrap_err();

@@ -411,6 +411,8 @@ impl<P: Poller + 'static> Drop for Reactor<P> {
 
 impl<P: Poller + 'static> fmt::Debug for Reactor<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reactor").field("context", &self.ctx).finish()
+        f.debug_struct("Reactor")
+            .field("context", &self.ctx)
+            .finish()
     }
 }

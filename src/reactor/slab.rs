@@ -250,7 +250,11 @@ mod tests {
             slab.remove(*i, *g).unwrap();
         }
         assert_eq!(slab.len(), 1);
-        assert!(slab.capacity() <= MIN_SHRINK, "capacity {}", slab.capacity());
+        assert!(
+            slab.capacity() <= MIN_SHRINK,
+            "capacity {}",
+            slab.capacity()
+        );
         assert_eq!(slab.get(keep.0, keep.1), Some(&usize::MAX));
         // New slots at the old indices do not answer to the old keys.
         let fresh: Vec<_> = (0..1000).map(|i| slab.insert(i).unwrap()).collect();

@@ -13,7 +13,6 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::time::{Duration, Instant};
 
-
 use super::failure::{guarded, Origin};
 use super::slab::Slab;
 use super::Context;
@@ -332,7 +331,7 @@ pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     fn once() -> Callback {
         Callback::Once(Box::new(|_, _| Ok(())))
     }

@@ -98,7 +98,11 @@ pub(crate) fn discard_pending(signal: libc::c_int) {
 
 /// A new non-blocking, close-on-exec `signalfd` reading `mask`.
 pub(crate) fn signalfd(mask: &SigSet) -> io::Result<OwnedFd> {
-    let fd = syscall!(signalfd(-1, &mask.0, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))?;
+    let fd = syscall!(signalfd(
+        -1,
+        &mask.0,
+        libc::SFD_NONBLOCK | libc::SFD_CLOEXEC
+    ))?;
     // SAFETY: signalfd just returned this descriptor and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
