@@ -558,10 +558,15 @@ impl Context {
     /// those it causes itself. Called after each callback; does nothing
     /// while the error handler runs (it is that handler's caller that goes
     /// on with the queue).
+    #[inline]
     pub(crate) fn report_failures(&mut self) {
-        if self.reporting {
-            return;
+        if !self.failures.is_empty() && !self.reporting {
+            self.hand_failures_over();
         }
+    }
+
+    #[cold]
+    fn hand_failures_over(&mut self) {
         while let Some(failure) = self.failures.pop_front() {
             let Some(mut handler) = self.error_handler.take() else {
                 report_to_stderr(&failure);

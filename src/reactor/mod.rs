@@ -3,7 +3,7 @@
 //!
 //! A [`Reactor`] owns a poller and a table of sources. Each source is a
 //! descriptor with a handler, a closure called with a [`Context`] and the
-//! [`Event`] whenever the descriptor is ready. Through the context a handler
+//! [`Event`](crate::Event) whenever the descriptor is ready. Through the context a handler
 //! can register new sources (a listener registers each connection it
 //! accepts), modify or unregister itself or any other source, set and cancel
 //! timers, watch signals and stop the loop.
@@ -40,9 +40,10 @@
 //!             Err(e) => return Err(e),
 //!         }
 //!     }
-//!     if was_waiting != !unsent.is_empty() {
+//!     let waiting = !unsent.is_empty();
+//!     if waiting != was_waiting {
 //!         // Wait for room to write while anything is unsent; read otherwise.
-//!         let interest = if unsent.is_empty() { Interest::READABLE } else { Interest::WRITABLE };
+//!         let interest = if waiting { Interest::WRITABLE } else { Interest::READABLE };
 //!         ctx.modify(ev.token(), interest, Mode::Level)?;
 //!     }
 //!     Ok(())
@@ -89,7 +90,7 @@
 //! # Sources and tokens
 //!
 //! [`register`](Context::register) takes a raw descriptor and hands back the
-//! [`Token`] the reactor chose for it; [`register_owned`](Context::register_owned)
+//! [`Token`](crate::Token) the reactor chose for it; [`register_owned`](Context::register_owned)
 //! takes the I/O object itself and keeps it alive exactly as long as the
 //! registration, which is the easy way to get the order right: the
 //! descriptor is unregistered first and closed after. With `register`, close
@@ -127,9 +128,10 @@
 //! terminal's Ctrl-C) goes to any thread that does not block it, so block
 //! the signal in every other thread too: the simple way is to create the
 //! reactor and call `on_signal` before spawning threads, which inherit the
-//! mask. Dropping the reactor (or [`remove_signal`](Reactor::remove_signal))
-//! restores the signal's mask; an instance that was pending and unread is
-//! discarded first, so it is not delivered with the default action.
+//! mask. When the last watcher goes (its reactor is dropped, or calls
+//! [`remove_signal`](Context::remove_signal)) the signal's mask is
+//! restored; an instance that was pending and unread is discarded first, so
+//! it is not delivered with the default action.
 //!
 //! # Threads
 //!

@@ -91,6 +91,7 @@ impl Context {
     /// Runs the handler `event` is for, if its source is still registered.
     /// A handler that fails loses its source and is reported. Returns how
     /// many handlers ran.
+    #[inline]
     pub(crate) fn dispatch_io(&mut self, event: Event) -> usize {
         let token = event.token();
         let (index, generation) = decode(token);
@@ -132,6 +133,7 @@ impl Context {
     /// Puts a handler (and the object it was given) back in its slot after
     /// it ran. A handler that unregistered its source, or replaced itself,
     /// is dropped instead; so is an object whose source is gone.
+    #[inline]
     fn put_back(
         &mut self,
         index: u32,
