@@ -541,6 +541,28 @@ impl Context {
         }
     }
 
+    /// Unregisters every source and drops every callback (queued posted
+    /// closures unrun), reporting destructors that panic. For the
+    /// reactor's drop.
+    pub(crate) fn clear(&mut self) {
+        self.close_posted();
+        let keys: Vec<(u32, u32)> = self.sources.keys().collect();
+        for (index, generation) in keys {
+            if let Some(source) = self.sources.remove(index, generation) {
+                let fd = source.fd;
+                let _ = self.poller().unregister(fd);
+                let token = encode(index, generation);
+                self.drop_guarded(Origin::Source { fd, token }, source);
+            }
+        }
+        let mut timers = std::mem::take(&mut self.timers);
+        timers.clear(|id, callback| self.drop_guarded(Origin::Timer(id), callback));
+        if let Some(mut signals) = self.signals.take() {
+            let _ = self.poller().unregister(signals.fd());
+            signals.clear(|signal, handler| self.drop_guarded(Origin::Signal(signal), handler));
+        }
+    }
+
     /// Queues a failure for the error handler.
     pub(crate) fn fail(&mut self, failure: Failure) {
         self.failures.push_back(failure);
