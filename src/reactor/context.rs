@@ -492,10 +492,10 @@ impl Context {
     /// time `handler` runs, the failed callback is gone (its source
     /// unregistered, its timer cancelled, its signal no longer watched),
     /// and the loop goes on when it returns. Each failure arrives exactly
-    /// once, right after the callback that caused it, or at the start of
-    /// the next turn for a failure caused by a call made outside the loop
-    /// (a destructor that panicked during
-    /// [`Reactor::unregister`](Self::unregister), say).
+    /// once, in order, at the end of the turn in which it happened (a
+    /// failure caused by a call made outside the loop, such as a destructor
+    /// that panicked during [`unregister`](Self::unregister), at the end of
+    /// the next turn).
     ///
     /// The handler may use the context (stop the loop, unregister more).
     /// A handler that panics is dropped, and the default report takes over.
@@ -577,18 +577,21 @@ impl Context {
     }
 
     /// Hands the queued failures to the error handler, in order, including
-    /// those it causes itself. Called after each callback; does nothing
+    /// those it causes itself. Called at the end of each turn; does nothing
     /// while the error handler runs (it is that handler's caller that goes
     /// on with the queue).
     #[inline]
     pub(crate) fn report_failures(&mut self) {
-        if !self.failures.is_empty() && !self.reporting {
+        if !self.failures.is_empty() {
             self.hand_failures_over();
         }
     }
 
     #[cold]
     fn hand_failures_over(&mut self) {
+        if self.reporting {
+            return;
+        }
         while let Some(failure) = self.failures.pop_front() {
             let Some(mut handler) = self.error_handler.take() else {
                 report_to_stderr(&failure);

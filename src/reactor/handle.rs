@@ -195,7 +195,6 @@ impl Context {
             // Consumed by the call: what it owns is dropped inside it.
             if let Err(failure) = guarded(Origin::Posted, || job(self)) {
                 self.fail(failure);
-                self.report_failures();
             }
         }
         ran

@@ -122,15 +122,15 @@ impl<P: Poller + 'static> Reactor<P> {
     /// callbacks ran (failed ones included); `Ok(0)` when the timeout
     /// passed or the loop was woken with nothing to do.
     ///
-    /// Failures are handled as in [`run`](Reactor::run); one left by a call
-    /// made outside the loop (a destructor that panicked during
-    /// [`unregister`](Context::unregister)) is reported first.
+    /// Failures are handled as in [`run`](Reactor::run): the error handler
+    /// gets them at the end of the turn, with any left by a call made
+    /// outside the loop (a destructor that panicked during
+    /// [`unregister`](Context::unregister)).
     ///
     /// # Errors
     ///
     /// As [`run`](Reactor::run).
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        self.ctx.report_failures();
         if self.cursor >= self.events.len() {
             let timeout = self.wait_timeout(timeout);
             self.events.clear();
@@ -148,6 +148,7 @@ impl<P: Poller + 'static> Reactor<P> {
         }
         ran += self.ctx.fire_timers();
         ran += self.ctx.run_posted();
+        self.ctx.report_failures();
         Ok(ran)
     }
 

@@ -303,7 +303,6 @@ impl Context {
                     }
                 },
             }
-            self.report_failures();
         }
         ran
     }
