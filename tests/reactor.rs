@@ -1087,6 +1087,21 @@ mod suite {
             "a panicking error handler is not called again"
         );
         assert!(dropped.get(), "and is dropped");
+
+        // One that clears itself from its own call is not put back.
+        let calls = Rc::new(Cell::new(0));
+        let c = Rc::clone(&calls);
+        r.set_error_handler(move |ctx, _| {
+            c.set(c.get() + 1);
+            ctx.clear_error_handler();
+        });
+        let fired = timer_flag(&mut r, Duration::from_millis(5));
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        turn_until(&mut r, || fired.get());
+        assert_eq!(calls.get(), 1, "cleared from inside: not called again");
     }
 
     /// Dropping the reactor reports destructors that panic, naming their

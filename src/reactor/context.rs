@@ -71,6 +71,8 @@ pub struct Context {
     error_handler: Option<ErrorFn>,
     /// The error handler is running (and so out of its place).
     reporting: bool,
+    /// The running error handler set or cleared the error handler.
+    error_handler_changed: bool,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             failures: VecDeque::new(),
             error_handler: None,
             reporting: false,
+            error_handler_changed: false,
         }
     }
 
@@ -525,6 +528,7 @@ impl Context {
         F: FnMut(&mut Context, Failure) + 'static,
     {
         let old = self.error_handler.replace(Box::new(handler));
+        self.error_handler_changed = self.reporting;
         self.drop_error_handler(old);
     }
 
@@ -532,6 +536,7 @@ impl Context {
     /// stderr).
     pub fn clear_error_handler(&mut self) {
         let old = self.error_handler.take();
+        self.error_handler_changed = self.reporting;
         self.drop_error_handler(old);
     }
 
@@ -599,11 +604,12 @@ impl Context {
             };
             let line = failure.to_string();
             self.reporting = true;
+            self.error_handler_changed = false;
             let outcome = catch_unwind(AssertUnwindSafe(|| handler(self, failure)));
             self.reporting = false;
             match outcome {
-                // Unless it set another one meanwhile.
-                Ok(()) if self.error_handler.is_none() => self.error_handler = Some(handler),
+                Ok(()) if !self.error_handler_changed => self.error_handler = Some(handler),
+                // It set another one, or cleared itself.
                 Ok(()) => self.drop_error_handler(Some(handler)),
                 Err(_) => {
                     eprintln!(
