@@ -165,7 +165,9 @@ impl Clone for Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("poller", &self.shared.poller)
+            // `&&`: a `&dyn Poller` as `&dyn Debug` would need trait upcasting
+            // (Rust 1.86); the crate supports 1.70.
+            .field("poller", &&self.shared.poller)
             .field("closed", &self.is_closed())
             .finish()
     }
