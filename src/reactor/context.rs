@@ -447,16 +447,20 @@ impl Context {
         F: FnMut(&mut Context, SignalInfo) -> io::Result<()> + 'static,
     {
         let handler: SignalFn = Box::new(handler);
-        if self.signals.is_none() {
-            let signals = Signals::new()?;
-            self.poller()
-                .register(signals.fd(), SIGNAL_TOKEN, Interest::READABLE, Mode::Level)?;
-            self.signals = Some(signals);
-        }
-        match self.signals.as_mut() {
-            Some(signals) => signals.add(signal, handler),
-            None => Ok(()), // set just above
-        }
+        let signals = match self.signals.take() {
+            Some(signals) => signals,
+            None => {
+                let signals = Signals::new()?;
+                self.poller().register(
+                    signals.fd(),
+                    SIGNAL_TOKEN,
+                    Interest::READABLE,
+                    Mode::Level,
+                )?;
+                signals
+            }
+        };
+        self.signals.insert(signals).add(signal, handler)
     }
 
     /// Stops watching `signal` and drops its handler. The signal's mask in
