@@ -167,6 +167,7 @@ impl Timers {
     }
 
     /// Drops dead entries from the top of the heap.
+    #[inline]
     fn prune(&mut self) {
         while let Some(Reverse(top)) = self.heap.peek() {
             if self.is_live(top) {
