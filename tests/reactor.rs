@@ -1013,7 +1013,12 @@ mod suite {
             .unwrap();
         r.unregister(td).unwrap();
         assert_eq!(log.borrow().len(), 2, "not reported inside unregister");
-        r.run_once(Some(Duration::ZERO)).unwrap();
+        // A turn with nothing else to do does not sleep on it: it returns
+        // long before this watchdog.
+        let watchdog = timer_flag(&mut r, SAFETY);
+        r.run_once(None).unwrap();
+        assert!(!watchdog.get(), "the turn slept with a failure to report");
+        assert_eq!(log.borrow().len(), 3);
         turn_n(&mut r, 2);
         assert_eq!(
             origins(&log)[2..],

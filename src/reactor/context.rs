@@ -572,6 +572,11 @@ impl Context {
         }
     }
 
+    /// Whether failures wait for the error handler.
+    pub(crate) fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
     /// Queues a failure for the error handler.
     pub(crate) fn fail(&mut self, failure: Failure) {
         self.failures.push_back(failure);

@@ -166,9 +166,10 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// The caller's timeout, shortened to the next timer's deadline, or zero
-    /// when posted closures are still waiting to run.
+    /// when posted closures are still waiting to run or failures to be
+    /// reported (left by a call made outside the loop).
     fn wait_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        if !self.ctx.posted.is_empty() {
+        if !self.ctx.posted.is_empty() || self.ctx.has_failures() {
             return Some(Duration::ZERO);
         }
         let timer = self
