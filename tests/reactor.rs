@@ -1,5 +1,6 @@
 //! The reactor suite: written once in [`suite`], generic over the poller,
-//! and instantiated for epoll, poll and select by [`reactor_suite!`].
+//! and instantiated for every backend of the one backend list
+//! (`tests/common`) by [`reactor_suite!`].
 //!
 //! Everything runs on real descriptors (Unix socket pairs, TCP on
 //! 127.0.0.1) and real threads. No test asserts that something is fast:
@@ -21,43 +22,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tripoll::reactor::{Cause, Context, Error, Failure, Origin, Reactor, TimerId};
-use tripoll::{Epoll, Event, Interest, Mode, Poll, Poller, Select, Token};
+use tripoll::{Event, Interest, Mode, Poller, Token};
 
-/// Counts the allocations each thread makes, so a test can check that the
-/// loop's steady state allocates nothing.
-struct CountingAlloc;
+mod common;
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counter is a const-initialised thread local, which never allocates.
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded with the caller's own guarantees.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        // SAFETY: forwarded with the caller's own guarantees.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded with the caller's own guarantees.
-        unsafe { std::alloc::System.realloc(ptr, layout, size) }
-    }
-}
-
+/// Counts each thread's allocations, so a test can check that the loop's
+/// steady state allocates nothing.
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+use common::alloc::allocations;
 
 /// How long any wait for something that must happen may take before the
 /// test fails instead of hanging.
@@ -1495,9 +1469,14 @@ macro_rules! reactor_suite {
     };
 }
 
-reactor_suite!(epoll, Epoll::new);
-reactor_suite!(poll, Poll::new);
-reactor_suite!(select, Select::new);
+/// One module per backend of the one backend list.
+macro_rules! reactor_suite_for {
+    ($module:ident, $backend:expr) => {
+        reactor_suite!($module, || tripoll::AnyPoller::new($backend));
+    };
+}
+
+common::for_each_backend!(reactor_suite_for);
 
 /// `Reactor::new` takes the backend from `TRIPOLL_BACKEND`.
 #[test]

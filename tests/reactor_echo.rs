@@ -127,17 +127,15 @@ fn survives_hostile_clients(backend: &str) {
     );
 }
 
-#[test]
-fn survives_hostile_clients_epoll() {
-    survives_hostile_clients("epoll");
+macro_rules! survives_hostile_clients {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            #[test]
+            fn survives_hostile_clients() {
+                super::survives_hostile_clients($backend.name());
+            }
+        }
+    };
 }
 
-#[test]
-fn survives_hostile_clients_poll() {
-    survives_hostile_clients("poll");
-}
-
-#[test]
-fn survives_hostile_clients_select() {
-    survives_hostile_clients("select");
-}
+common::for_each_backend!(survives_hostile_clients);

@@ -17,7 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tripoll::reactor::{Error, Failure, Origin, Reactor, SignalInfo};
-use tripoll::{Epoll, Poll, Poller, Select};
+use tripoll::{AnyPoller, Backend, Poller};
+
+mod common;
 
 const SAFETY: Duration = Duration::from_secs(30);
 
@@ -200,18 +202,16 @@ fn panicking_signal_handler<P: Poller + 'static>(poller: P) {
     assert!(!is_blocked(libc::SIGUSR2));
 }
 
-type Make<P> = fn() -> tripoll::Result<P>;
-
 /// Two reactors of one thread watch SIGUSR1. Dropping the first leaves the
 /// signal blocked for the second, which still reads it; the mask is restored
 /// when the second lets go. (Before the watchers were counted, the drop
 /// unblocked the signal and the next one ended the process: hence the
 /// child process.)
-fn two_reactors_one_thread<P: Poller + 'static>(make: Make<P>) {
+fn two_reactors_one_thread(backend: Backend) {
     assert!(!is_blocked(libc::SIGUSR1), "clean start");
-    let mut first = Reactor::with_poller(make().unwrap());
+    let mut first = Reactor::with_poller(AnyPoller::new(backend).unwrap());
     first.on_signal(libc::SIGUSR1, |_, _| Ok(())).unwrap();
-    let mut second = Reactor::with_poller(make().unwrap());
+    let mut second = Reactor::with_poller(AnyPoller::new(backend).unwrap());
     let got = Rc::new(Cell::new(0));
     let g = Rc::clone(&got);
     second
@@ -229,7 +229,7 @@ fn two_reactors_one_thread<P: Poller + 'static>(make: Make<P>) {
     turn_until(&mut second, || got.get() == 1);
 
     // The other way round: the first to go is the one that came second.
-    let mut third = Reactor::with_poller(make().unwrap());
+    let mut third = Reactor::with_poller(AnyPoller::new(backend).unwrap());
     third.on_signal(libc::SIGUSR1, |_, _| Ok(())).unwrap();
     assert!(third.remove_signal(libc::SIGUSR1));
     assert!(is_blocked(libc::SIGUSR1));
@@ -248,14 +248,14 @@ fn two_reactors_one_thread<P: Poller + 'static>(make: Make<P>) {
 /// thread, the watcher count is per thread too): each reads the signal
 /// raised in its thread, and the first one dropping changes nothing for
 /// the other.
-fn two_threads<P: Poller + 'static>(make: Make<P>) {
+fn two_threads(backend: Backend) {
     let both_watch = Arc::new(Barrier::new(2));
     let first_gone = Arc::new(Barrier::new(2));
     let spawn = |drops_first: bool| {
         let both_watch = Arc::clone(&both_watch);
         let first_gone = Arc::clone(&first_gone);
         thread::spawn(move || {
-            let mut r = Reactor::with_poller(make().unwrap());
+            let mut r = Reactor::with_poller(AnyPoller::new(backend).unwrap());
             let got = Rc::new(Cell::new(0));
             let g = Rc::clone(&got);
             r.on_signal(libc::SIGUSR1, move |_, info| {
@@ -296,12 +296,10 @@ const CHILD: &str = "TRIPOLL_SIGNAL_CHILD";
 #[test]
 fn signals_shared_between_reactors() {
     if std::env::var_os(CHILD).is_some() {
-        two_reactors_one_thread(Epoll::new);
-        two_reactors_one_thread(Poll::new);
-        two_reactors_one_thread(Select::new);
-        two_threads(Epoll::new);
-        two_threads(Poll::new);
-        two_threads(Select::new);
+        for backend in common::backends() {
+            two_reactors_one_thread(backend);
+            two_threads(backend);
+        }
         println!("child: every case passed");
         return;
     }
@@ -326,12 +324,10 @@ fn signals_shared_between_reactors() {
 
 #[test]
 fn signals() {
-    signals_arrive_as_events(Epoll::new().unwrap());
-    signals_arrive_as_events(Poll::new().unwrap());
-    signals_arrive_as_events(Select::new().unwrap());
-    prior_mask_is_kept(Epoll::new().unwrap());
-    prior_mask_is_kept(Select::new().unwrap());
-    panicking_signal_handler(Epoll::new().unwrap());
-    panicking_signal_handler(Poll::new().unwrap());
-    panicking_signal_handler(Select::new().unwrap());
+    for backend in common::backends() {
+        let make = || AnyPoller::new(backend).unwrap();
+        signals_arrive_as_events(make());
+        prior_mask_is_kept(make());
+        panicking_signal_handler(make());
+    }
 }
