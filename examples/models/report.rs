@@ -1,0 +1,292 @@
+//! The sweep's results: a table, CSV or JSON, and a chart drawn with
+//! `plotters`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::common::human_nanos;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// What one (model, N) run measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Messages echoed within the load time, per second.
+    pub msgs_per_sec: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    /// Server CPU time (user + system, children included) over the whole
+    /// client run, per echoed message.
+    pub cpu_ns_per_msg: f64,
+    /// Peak resident memory: the server's `VmHWM` plus the largest sampled
+    /// sum of its children's proportional set sizes.
+    pub peak_kib: u64,
+    pub threads: u64,
+    pub processes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Measured(Measured),
+    /// Decided before running: why the model cannot serve N.
+    Cannot(String),
+    /// It was run and did not work.
+    Failed(String),
+}
+
+pub struct Row {
+    pub model: String,
+    pub connections: usize,
+    pub cell: Cell,
+}
+
+/// One line for the progress output.
+pub fn brief(cell: &Cell) -> String {
+    match cell {
+        Cell::Measured(m) => format!(
+            "{:.0} msg/s, p99 {}, {} CPU/msg",
+            m.msgs_per_sec,
+            human_nanos(m.p99_ns as f64),
+            human_nanos(m.cpu_ns_per_msg)
+        ),
+        Cell::Cannot(why) => format!("cannot: {why}"),
+        Cell::Failed(why) => format!("failed: {why}"),
+    }
+}
+
+pub fn write(out: &mut String, format: Format, rows: &[Row]) {
+    match format {
+        Format::Table => table(out, rows),
+        Format::Csv => csv(out, rows),
+        Format::Json => json(out, rows),
+    }
+}
+
+fn table(out: &mut String, rows: &[Row]) {
+    let _ = writeln!(
+        out,
+        "| model | N | msg/s | p50 | p99 | CPU/msg | peak RSS | threads | procs |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for r in rows {
+        let _ = match &r.cell {
+            Cell::Measured(m) => writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {} | {:.1} MiB | {} | {} |",
+                r.model,
+                r.connections,
+                m.msgs_per_sec,
+                human_nanos(m.p50_ns as f64),
+                human_nanos(m.p99_ns as f64),
+                human_nanos(m.cpu_ns_per_msg),
+                m.peak_kib as f64 / 1024.0,
+                m.threads,
+                m.processes
+            ),
+            other => writeln!(
+                out,
+                "| {} | {} | {} |||||||",
+                r.model,
+                r.connections,
+                brief(other)
+            ),
+        };
+    }
+}
+
+const CSV_HEADER: &str = "model,connections,status,msgs_per_sec,p50_ns,p99_ns,cpu_ns_per_msg,\
+                          peak_kib,threads,processes,reason";
+
+fn csv(out: &mut String, rows: &[Row]) {
+    let _ = writeln!(out, "{CSV_HEADER}");
+    for r in rows {
+        let _ = match &r.cell {
+            Cell::Measured(m) => writeln!(
+                out,
+                "{},{},ok,{:.1},{},{},{:.0},{},{},{},",
+                r.model,
+                r.connections,
+                m.msgs_per_sec,
+                m.p50_ns,
+                m.p99_ns,
+                m.cpu_ns_per_msg,
+                m.peak_kib,
+                m.threads,
+                m.processes
+            ),
+            Cell::Cannot(why) => writeln!(
+                out,
+                "{},{},cannot,,,,,,,,\"{}\"",
+                r.model,
+                r.connections,
+                why.replace('"', "\"\"")
+            ),
+            Cell::Failed(why) => writeln!(
+                out,
+                "{},{},failed,,,,,,,,\"{}\"",
+                r.model,
+                r.connections,
+                why.replace('"', "\"\"")
+            ),
+        };
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut q = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(q, "\\u{:04x}", c as u32);
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn json(out: &mut String, rows: &[Row]) {
+    out.push_str("[\n");
+    for (i, r) in rows.iter().enumerate() {
+        let head = format!(
+            "{{\"model\":{},\"connections\":{}",
+            json_string(&r.model),
+            r.connections
+        );
+        let _ = match &r.cell {
+            Cell::Measured(m) => write!(
+                out,
+                "  {head},\"status\":\"ok\",\"msgs_per_sec\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\
+                 \"cpu_ns_per_msg\":{:.0},\"peak_kib\":{},\"threads\":{},\"processes\":{}}}",
+                m.msgs_per_sec,
+                m.p50_ns,
+                m.p99_ns,
+                m.cpu_ns_per_msg,
+                m.peak_kib,
+                m.threads,
+                m.processes
+            ),
+            Cell::Cannot(why) => write!(
+                out,
+                "  {head},\"status\":\"cannot\",\"reason\":{}}}",
+                json_string(why)
+            ),
+            Cell::Failed(why) => write!(
+                out,
+                "  {head},\"status\":\"failed\",\"reason\":{}}}",
+                json_string(why)
+            ),
+        };
+        out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("]\n");
+}
+
+/// The measured points of each model, in row order: (N, value).
+fn series(rows: &[Row], value: impl Fn(&Measured) -> f64) -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut all: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows {
+        let Cell::Measured(m) = &r.cell else { continue };
+        let point = (r.connections as f64, value(m));
+        match all.iter_mut().find(|(name, _)| *name == r.model) {
+            Some((_, pts)) => pts.push(point),
+            None => all.push((r.model.clone(), vec![point])),
+        }
+    }
+    all
+}
+
+/// Two log-log panels side by side: messages per second and server CPU
+/// per message against the number of connections, one line per model.
+pub fn chart(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (1280, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(640);
+    panel(
+        &left,
+        "echoed messages per second",
+        "messages/s",
+        &series(rows, |m| m.msgs_per_sec),
+    )?;
+    panel(
+        &right,
+        "server CPU time per message (µs)",
+        "µs per message",
+        &series(rows, |m| m.cpu_ns_per_msg / 1000.0),
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    y_desc: &str,
+    lines: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let max_n = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(1.0, f64::max);
+    let ys = lines.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
+    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    let (lo, hi) = if lo <= hi && lo > 0.0 {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (0.1, 10.0)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0.7..max_n * 1.5).log_scale(), (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("connections (N)")
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| short(*x))
+        .y_label_formatter(&|y| short(*y))
+        .draw()?;
+    for (i, (name, pts)) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// An axis label: 1, 20, 300, 4k, 5M, 0.5.
+fn short(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{}k", v / 1e3)
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,404 @@
+//! The driver: each model as a child server, loaded by the `client`
+//! example at each N, measured from `/proc`.
+//!
+//! Every wait has a deadline: a server that prints no address, a client
+//! that does not finish, children that do not go away are killed and the
+//! cell says so.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::report::{self, Cell, Format, Measured, Row};
+use crate::Model;
+
+pub struct Config {
+    pub models: Vec<Model>,
+    pub connections: Vec<usize>,
+    pub duration: Duration,
+    pub size: u64,
+    pub quick: bool,
+    pub format: Format,
+    pub svg: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            models: Model::all(),
+            connections: Vec::new(),
+            duration: Duration::from_secs(2),
+            size: 64,
+            quick: false,
+            format: Format::Table,
+            svg: None,
+        }
+    }
+}
+
+/// How long the client may take beyond the load time (connecting N
+/// sockets, the last echoes) before it gives up on its own; the driver
+/// kills it a little later still.
+const CLIENT_GRACE: Duration = Duration::from_secs(20);
+/// How long a server may take to print its address.
+const SERVER_START: Duration = Duration::from_secs(10);
+
+/// Runs every (model, N) cell and prints the results.
+pub fn run(cfg: &Config) -> Result<(), String> {
+    let client = std::env::current_exe()
+        .map_err(|e| format!("current_exe: {e}"))?
+        .with_file_name("client");
+    if !client.exists() {
+        return Err(format!(
+            "the client example is missing at {}; build it next to this one: \
+             cargo build --release --example client",
+            client.display()
+        ));
+    }
+    // Raised here, inherited by the servers and the client.
+    let fd_limit = tripoll::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
+    let proc_limit = process_limit();
+    let mut rows = Vec::new();
+    for &model in &cfg.models {
+        for &n in &cfg.connections {
+            let cell = match model.cannot(n, fd_limit, proc_limit) {
+                Some(why) => Cell::Cannot(why),
+                None => {
+                    eprint!(
+                        "{}: {} with {n} connections ... ",
+                        crate::PROG,
+                        model.name()
+                    );
+                    let cell = match measure(&client, model, n, cfg) {
+                        Ok(m) => Cell::Measured(m),
+                        Err(why) => Cell::Failed(why),
+                    };
+                    eprintln!("{}", report::brief(&cell));
+                    cell
+                }
+            };
+            rows.push(Row {
+                model: model.name(),
+                connections: n,
+                cell,
+            });
+        }
+    }
+    let mut out = String::new();
+    report::write(&mut out, cfg.format, &rows);
+    print!("{out}");
+    if let Some(path) = &cfg.svg {
+        report::chart(path, &rows).map_err(|e| format!("chart {}: {e}", path.display()))?;
+        eprintln!("{}: chart written to {}", crate::PROG, path.display());
+    }
+    Ok(())
+}
+
+/// One cell: start the server, load it, read what it used, stop it.
+fn measure(client: &PathBuf, model: Model, n: usize, cfg: &Config) -> Result<Measured, String> {
+    let mut server = Server::start(model)?;
+    let pid = server.child.id();
+    let sampler = Sampler::start(pid);
+    let load = run_client(client, server.port, n, cfg);
+    let peak = sampler.stop();
+    // A forked child's CPU time reaches the parent when it is reaped; give
+    // the last ones time to see the client's end of file and exit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !children(pid).is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let cpu = cpu_seconds(pid) + children(pid).iter().map(|&c| cpu_seconds(c)).sum::<f64>();
+    let hwm = status_kib(pid, "VmHWM:");
+    let server_err = server.stop();
+    let load = load.map_err(|e| match server_err.lines().next() {
+        Some(line) => format!("{e}; server: {line}"),
+        None => e,
+    })?;
+    Ok(Measured {
+        msgs_per_sec: load.msgs_per_sec,
+        p50_ns: load.p50_ns,
+        p99_ns: load.p99_ns,
+        cpu_ns_per_msg: cpu * 1e9 / load.echoed.max(1) as f64,
+        peak_kib: hwm + peak.children_kib,
+        threads: peak.threads,
+        processes: peak.processes,
+    })
+}
+
+/// A model running as `models --serve MODEL --port 0`.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(model: Model) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .args(["--serve", &model.name(), "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start the server: {e}"))?;
+        let stderr = collect(child.stderr.take());
+        let stdout = child.stdout.take();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            if let Some(out) = stdout {
+                let _ = BufReader::new(out).read_line(&mut line);
+            }
+            let _ = tx.send(line);
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            stderr,
+        };
+        let line = rx.recv_timeout(SERVER_START).unwrap_or_default();
+        server.port = match parse_port(&line) {
+            Some(p) => p,
+            None => {
+                let err = server.stop();
+                return Err(format!("the server printed no address: {err}"));
+            }
+        };
+        Ok(server)
+    }
+
+    /// Kills the server; returns what it wrote on stderr.
+    fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let s = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        s.trim().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The port in `models: listening on 127.0.0.1:PORT (MODEL)`.
+fn parse_port(line: &str) -> Option<u16> {
+    let addr = line.split_whitespace().nth(3)?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Reads a pipe to its end in a thread, keeping the first 4 KiB.
+fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&buf);
+    thread::spawn(move || {
+        let Some(pipe) = pipe else { return };
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut s) = sink.lock() {
+                if s.len() < 4096 {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        }
+    });
+    buf
+}
+
+/// What the client measured.
+struct Load {
+    msgs_per_sec: f64,
+    echoed: u64,
+    p50_ns: u64,
+    p99_ns: u64,
+}
+
+/// Runs the client as a load generator against `port`, bounded in time.
+fn run_client(client: &PathBuf, port: u16, n: usize, cfg: &Config) -> Result<Load, String> {
+    let duration_ms = cfg.duration.as_millis().max(1);
+    let mut child = Command::new(client)
+        .args(["--port", &port.to_string(), "--connections", &n.to_string()])
+        .args(["--size", &cfg.size.to_string()])
+        .args(["--duration", &format!("{duration_ms}ms")])
+        .args(["--timeout", &format!("{}s", CLIENT_GRACE.as_secs())])
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start the client: {e}"))?;
+    let stdout = collect_all(child.stdout.take());
+    let stderr = collect(child.stderr.take());
+    let deadline = Instant::now() + cfg.duration + CLIENT_GRACE + Duration::from_secs(10);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the client did not finish in time and was killed".to_owned());
+            }
+        }
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    let json = out.lines().rev().find(|l| l.starts_with('{'));
+    let (true, Some(json)) = (status.success(), json) else {
+        let first = err.lines().next().unwrap_or("no message");
+        return Err(format!("client failed ({status}): {first}"));
+    };
+    let num = |key: &str| json_number(json, key).ok_or_else(|| format!("no {key} in {json}"));
+    Ok(Load {
+        msgs_per_sec: num("msgs_per_sec")?,
+        echoed: num("echoed")? as u64,
+        p50_ns: num("p50_ns")? as u64,
+        p99_ns: num("p99_ns")? as u64,
+    })
+}
+
+/// Reads a pipe to its end in a thread (the client's progress lines are
+/// few: one per second).
+fn collect_all(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+/// The number after `"key":` in the client's flat JSON summary.
+fn json_number(json: &str, key: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+/// The largest tree the server grew while it was loaded.
+#[derive(Default, Clone, Copy)]
+struct Peak {
+    threads: u64,
+    processes: u64,
+    /// Memory of the child processes (proportional set size, so pages they
+    /// share with the parent are not counted thousands of times).
+    children_kib: u64,
+}
+
+/// Watches the server's threads and child processes from a thread of the
+/// driver.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<Peak>,
+}
+
+impl Sampler {
+    fn start(pid: u32) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut peak = Peak::default();
+            while !flag.load(Ordering::Relaxed) {
+                let began = Instant::now();
+                let kids = children(pid);
+                peak.threads = peak.threads.max(status_kib(pid, "Threads:"));
+                peak.processes = peak.processes.max(1 + kids.len() as u64);
+                let kib = kids.iter().map(|&c| pss_kib(c)).sum::<u64>();
+                peak.children_kib = peak.children_kib.max(kib);
+                // Sampling thousands of children takes a while: keep the
+                // driver's share of the two cores small.
+                let spent = began.elapsed();
+                thread::sleep((spent * 3).max(Duration::from_millis(200)));
+            }
+            peak
+        });
+        Sampler { stop, handle }
+    }
+
+    fn stop(self) -> Peak {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// The child processes of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// A number field of `/proc/PID/status` (`VmHWM:` in KiB, `Threads:`).
+fn status_kib(pid: u32, key: &str) -> u64 {
+    proc_field(&format!("/proc/{pid}/status"), key)
+}
+
+/// The proportional set size of `pid`, in KiB.
+fn pss_kib(pid: u32) -> u64 {
+    proc_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+fn proc_field(path: &str, key: &str) -> u64 {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User plus system CPU time of `pid` and of its reaped children.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces: fields count from after its ')'.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14 to 17; `rest` starts at 3.
+    let ticks: u64 = (11..15)
+        .filter_map(|i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf takes a constant and touches no memory of ours.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as f64
+    } else {
+        100.0
+    }
+}
+
+/// The soft process limit (RLIMIT_NPROC), which counts threads too.
+// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the cast matters.
+#[allow(clippy::unnecessary_cast)]
+fn process_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut lim) } != 0 {
+        return u64::MAX;
+    }
+    lim.rlim_cur as u64
+}
