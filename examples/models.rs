@@ -74,6 +74,8 @@ Options:
   --models LIST       Only these models (comma-separated names, see --list).
   --duration TIME     Load time per cell (default: 2s; 300ms with --quick).
   --size BYTES        Bytes per message (default: 64).
+  --runs K            Runs per cell; the run with the median messages/s is
+                      reported (default: 1).
   --quick             Smoke run: connections 1,10,100 and 300ms per cell.
   --csv               Print the results as CSV instead of the table.
   --json              Print the results as JSON instead of the table.
@@ -254,6 +256,7 @@ fn parse_args() -> Command {
             "--models" => cfg.models = args.value(&flag, parse_models),
             "--duration" => duration = Some(args.value(&flag, common::parse_duration)),
             "--size" => cfg.size = args.value(&flag, common::parse_size(1)),
+            "--runs" => cfg.runs = common::to_usize(args.value(&flag, common::parse_count(1))),
             "--quick" => cfg.quick = true,
             "--csv" => cfg.format = report::Format::Csv,
             "--json" => cfg.format = report::Format::Json,

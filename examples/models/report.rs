@@ -25,6 +25,9 @@ pub struct Measured {
     /// Server CPU time (user + system, children included) over the whole
     /// client run, per echoed message.
     pub cpu_ns_per_msg: f64,
+    /// The client's CPU time per echoed message: when the client is the
+    /// bottleneck, messages/s measures it rather than the server.
+    pub client_cpu_ns_per_msg: f64,
     /// Peak resident memory: the server's `VmHWM` plus the largest sampled
     /// sum of its children's proportional set sizes.
     pub peak_kib: u64,
@@ -72,27 +75,28 @@ pub fn write(out: &mut String, format: Format, rows: &[Row]) {
 fn table(out: &mut String, rows: &[Row]) {
     let _ = writeln!(
         out,
-        "| model | N | msg/s | p50 | p99 | CPU/msg | peak RSS | threads | procs |"
+        "| model | N | msg/s | p50 | p99 | server CPU/msg | client CPU/msg | peak RSS | threads | procs |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for r in rows {
         let _ = match &r.cell {
             Cell::Measured(m) => writeln!(
                 out,
-                "| {} | {} | {:.0} | {} | {} | {} | {:.1} MiB | {} | {} |",
+                "| {} | {} | {:.0} | {} | {} | {} | {} | {:.1} MiB | {} | {} |",
                 r.model,
                 r.connections,
                 m.msgs_per_sec,
                 human_nanos(m.p50_ns as f64),
                 human_nanos(m.p99_ns as f64),
                 human_nanos(m.cpu_ns_per_msg),
+                human_nanos(m.client_cpu_ns_per_msg),
                 m.peak_kib as f64 / 1024.0,
                 m.threads,
                 m.processes
             ),
             other => writeln!(
                 out,
-                "| {} | {} | {} |||||||",
+                "| {} | {} | {} ||||||||",
                 r.model,
                 r.connections,
                 brief(other)
@@ -102,7 +106,7 @@ fn table(out: &mut String, rows: &[Row]) {
 }
 
 const CSV_HEADER: &str = "model,connections,status,msgs_per_sec,p50_ns,p99_ns,cpu_ns_per_msg,\
-                          peak_kib,threads,processes,reason";
+                          client_cpu_ns_per_msg,peak_kib,threads,processes,reason";
 
 fn csv(out: &mut String, rows: &[Row]) {
     let _ = writeln!(out, "{CSV_HEADER}");
@@ -110,27 +114,28 @@ fn csv(out: &mut String, rows: &[Row]) {
         let _ = match &r.cell {
             Cell::Measured(m) => writeln!(
                 out,
-                "{},{},ok,{:.1},{},{},{:.0},{},{},{},",
+                "{},{},ok,{:.1},{},{},{:.0},{:.0},{},{},{},",
                 r.model,
                 r.connections,
                 m.msgs_per_sec,
                 m.p50_ns,
                 m.p99_ns,
                 m.cpu_ns_per_msg,
+                m.client_cpu_ns_per_msg,
                 m.peak_kib,
                 m.threads,
                 m.processes
             ),
             Cell::Cannot(why) => writeln!(
                 out,
-                "{},{},cannot,,,,,,,,\"{}\"",
+                "{},{},cannot,,,,,,,,,\"{}\"",
                 r.model,
                 r.connections,
                 why.replace('"', "\"\"")
             ),
             Cell::Failed(why) => writeln!(
                 out,
-                "{},{},failed,,,,,,,,\"{}\"",
+                "{},{},failed,,,,,,,,,\"{}\"",
                 r.model,
                 r.connections,
                 why.replace('"', "\"\"")
@@ -167,11 +172,13 @@ fn json(out: &mut String, rows: &[Row]) {
             Cell::Measured(m) => write!(
                 out,
                 "  {head},\"status\":\"ok\",\"msgs_per_sec\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\
-                 \"cpu_ns_per_msg\":{:.0},\"peak_kib\":{},\"threads\":{},\"processes\":{}}}",
+                 \"cpu_ns_per_msg\":{:.0},\"client_cpu_ns_per_msg\":{:.0},\"peak_kib\":{},\
+                 \"threads\":{},\"processes\":{}}}",
                 m.msgs_per_sec,
                 m.p50_ns,
                 m.p99_ns,
                 m.cpu_ns_per_msg,
+                m.client_cpu_ns_per_msg,
                 m.peak_kib,
                 m.threads,
                 m.processes
