@@ -80,6 +80,8 @@ Options:
   --csv               Print the results as CSV instead of the table.
   --json              Print the results as JSON instead of the table.
   --svg PATH          Also draw messages/s and CPU per message against N.
+  --from-csv FILE     Print (and with --svg draw) the results of an earlier
+                      --csv run instead of running the sweep.
   --serve MODEL       Serve MODEL on 127.0.0.1 until killed.
   --port PORT         The port for --serve (default: 0, any free port).
   --list              Print the models and exit.
@@ -261,6 +263,7 @@ fn parse_args() -> Command {
             "--csv" => cfg.format = report::Format::Csv,
             "--json" => cfg.format = report::Format::Json,
             "--svg" => cfg.svg = Some(args.value(&flag, |s| Ok(s.into()))),
+            "--from-csv" => cfg.from_csv = Some(args.value(&flag, |s| Ok(s.into()))),
             "--serve" => serve = Some(args.value(&flag, Model::parse)),
             "--port" => port = args.value(&flag, common::parse_port),
             "--list" => list = true,

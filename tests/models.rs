@@ -159,6 +159,38 @@ fn quick_sweep_measures_or_explains_every_cell() {
             }
         }
     }
+
+    // The CSV reads back unchanged, and the chart drawn from it names every
+    // model that has a measured cell.
+    let dir = std::env::temp_dir().join(format!("tripoll-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (csv, svg) = (dir.join("sweep.csv"), dir.join("models.svg"));
+    std::fs::write(&csv, &done.stdout).expect("write csv");
+    let again = run(
+        "models",
+        &[
+            "--from-csv",
+            csv.to_str().expect("utf-8 path"),
+            "--csv",
+            "--svg",
+            svg.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(again.status.success(), "{}", again.stderr);
+    assert_eq!(again.stdout.trim_end(), done.stdout.trim_end());
+    let drawn = std::fs::read_to_string(&svg).expect("the chart");
+    assert!(
+        drawn.starts_with("<svg"),
+        "{}",
+        &drawn[..drawn.len().min(200)]
+    );
+    for (model, _) in &models {
+        assert!(
+            drawn.contains(&format!(">\n{model}\n<")),
+            "{model} not in the legend"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

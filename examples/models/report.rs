@@ -144,6 +144,46 @@ fn csv(out: &mut String, rows: &[Row]) {
     }
 }
 
+/// Rows back from [`csv`]'s output, to draw or print a sweep again
+/// without running it.
+pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(CSV_HEADER) {
+        return Err("not the CSV of a models sweep (the header differs)".to_owned());
+    }
+    lines.map(parse_csv_row).collect()
+}
+
+fn parse_csv_row(line: &str) -> Result<Row, String> {
+    let bad = || format!("bad CSV row {line:?}");
+    let cols: Vec<&str> = line.splitn(12, ',').collect();
+    if cols.len() != 12 {
+        return Err(bad());
+    }
+    let num = |i: usize| cols[i].parse::<f64>().map_err(|_| bad());
+    let reason = cols[11].trim_matches('"').replace("\"\"", "\"");
+    let cell = match cols[2] {
+        "ok" => Cell::Measured(Measured {
+            msgs_per_sec: num(3)?,
+            p50_ns: num(4)? as u64,
+            p99_ns: num(5)? as u64,
+            cpu_ns_per_msg: num(6)?,
+            client_cpu_ns_per_msg: num(7)?,
+            peak_kib: num(8)? as u64,
+            threads: num(9)? as u64,
+            processes: num(10)? as u64,
+        }),
+        "cannot" => Cell::Cannot(reason),
+        "failed" => Cell::Failed(reason),
+        _ => return Err(bad()),
+    };
+    Ok(Row {
+        model: cols[0].to_owned(),
+        connections: cols[1].parse().map_err(|_| bad())?,
+        cell,
+    })
+}
+
 fn json_string(s: &str) -> String {
     let mut q = String::from("\"");
     for c in s.chars() {
@@ -213,24 +253,48 @@ fn series(rows: &[Row], value: impl Fn(&Measured) -> f64) -> Vec<(String, Vec<(f
     all
 }
 
-/// Two log-log panels side by side: messages per second and server CPU
-/// per message against the number of connections, one line per model.
+/// Line colours, dark enough on white and told apart in order (the
+/// Tableau 10 palette); models past the tenth reuse them.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Two log-log panels side by side, messages per second and server CPU
+/// per message against the number of connections, one line per model,
+/// and the legend to their right.
 pub fn chart(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1280, 540)).into_drawing_area();
+    let root = SVGBackend::new(path, (1280, 520)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(640);
-    panel(
-        &left,
-        "echoed messages per second",
-        "messages/s",
-        &series(rows, |m| m.msgs_per_sec),
-    )?;
+    let (panels, legend) = root.split_horizontally(1130);
+    let (left, right) = panels.split_horizontally(565);
+    let rate = series(rows, |m| m.msgs_per_sec);
+    panel(&left, "echoed messages per second", "messages/s", &rate)?;
+    let cpu = series(rows, |m| m.cpu_ns_per_msg / 1000.0);
     panel(
         &right,
-        "server CPU time per message (µs)",
+        "server CPU time per message",
         "µs per message",
-        &series(rows, |m| m.cpu_ns_per_msg / 1000.0),
+        &cpu,
     )?;
+    // Every model with a measured cell, in row order (the same in both).
+    for (i, (name, _)) in rate.iter().enumerate() {
+        let y = 60 + 24 * i as i32;
+        let color = COLORS[i % COLORS.len()];
+        legend.draw(&PathElement::new(
+            vec![(8, y), (36, y)],
+            color.stroke_width(3),
+        ))?;
+        legend.draw(&Text::new(name.as_str(), (44, y - 7), ("sans-serif", 14)))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -251,7 +315,7 @@ where
     let ys = lines.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
     let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
     let (lo, hi) = if lo <= hi && lo > 0.0 {
-        (lo / 2.0, hi * 2.0)
+        (lo / 1.5, hi * 1.5)
     } else {
         (0.1, 10.0)
     };
@@ -259,7 +323,7 @@ where
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(70)
+        .y_label_area_size(60)
         .build_cartesian_2d((0.7..max_n * 1.5).log_scale(), (lo..hi).log_scale())?;
     chart
         .configure_mesh()
@@ -267,23 +331,14 @@ where
         .y_desc(y_desc)
         .x_label_formatter(&|x| short(*x))
         .y_label_formatter(&|y| short(*y))
+        .y_labels(12)
+        .light_line_style(WHITE)
         .draw()?;
-    for (i, (name, pts)) in lines.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+    for (i, (_, pts)) in lines.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?;
         chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
     Ok(())
 }
 

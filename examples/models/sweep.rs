@@ -28,6 +28,8 @@ pub struct Config {
     pub quick: bool,
     pub format: Format,
     pub svg: Option<PathBuf>,
+    /// Print and draw the results of an earlier `--csv` run instead.
+    pub from_csv: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             quick: false,
             format: Format::Table,
             svg: None,
+            from_csv: None,
         }
     }
 }
@@ -52,8 +55,27 @@ const CLIENT_GRACE: Duration = Duration::from_secs(20);
 /// How long a server may take to print its address.
 const SERVER_START: Duration = Duration::from_secs(10);
 
-/// Runs every (model, N) cell and prints the results.
+/// Runs every (model, N) cell (or reads them back with `--from-csv`),
+/// prints the results and draws the chart.
 pub fn run(cfg: &Config) -> Result<(), String> {
+    let rows = match &cfg.from_csv {
+        Some(path) => fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| report::parse_csv(&text))
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => sweep(cfg)?,
+    };
+    let mut out = String::new();
+    report::write(&mut out, cfg.format, &rows);
+    print!("{out}");
+    if let Some(path) = &cfg.svg {
+        report::chart(path, &rows).map_err(|e| format!("chart {}: {e}", path.display()))?;
+        eprintln!("{}: chart written to {}", crate::PROG, path.display());
+    }
+    Ok(())
+}
+
+fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
     let client = std::env::current_exe()
         .map_err(|e| format!("current_exe: {e}"))?
         .with_file_name("client");
@@ -93,14 +115,7 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             });
         }
     }
-    let mut out = String::new();
-    report::write(&mut out, cfg.format, &rows);
-    print!("{out}");
-    if let Some(path) = &cfg.svg {
-        report::chart(path, &rows).map_err(|e| format!("chart {}: {e}", path.display()))?;
-        eprintln!("{}: chart written to {}", crate::PROG, path.display());
-    }
-    Ok(())
+    Ok(rows)
 }
 
 /// Measures a cell `cfg.runs` times and keeps the run with the median
@@ -340,17 +355,24 @@ impl Sampler {
         let flag = Arc::clone(&stop);
         let handle = thread::spawn(move || {
             let mut peak = Peak::default();
+            // Reading every child's memory is costly with thousands of
+            // them, and the driver shares two cores with the benchmark: do
+            // it only when there are more children than at the last
+            // reading, at most twice a second.
+            let mut measured_kids = 0;
+            let mut measured_at: Option<Instant> = None;
             while !flag.load(Ordering::Relaxed) {
-                let began = Instant::now();
                 let kids = children(pid);
                 peak.threads = peak.threads.max(status_kib(pid, "Threads:"));
                 peak.processes = peak.processes.max(1 + kids.len() as u64);
-                let kib = kids.iter().map(|&c| pss_kib(c)).sum::<u64>();
-                peak.children_kib = peak.children_kib.max(kib);
-                // Sampling thousands of children takes a while: keep the
-                // driver's share of the two cores small.
-                let spent = began.elapsed();
-                thread::sleep((spent * 3).max(Duration::from_millis(200)));
+                let due = measured_at.map_or(true, |t| t.elapsed() >= Duration::from_millis(500));
+                if kids.len() > measured_kids && due {
+                    let kib = kids.iter().map(|&c| pss_kib(c)).sum::<u64>();
+                    peak.children_kib = peak.children_kib.max(kib);
+                    measured_kids = kids.len();
+                    measured_at = Some(Instant::now());
+                }
+                thread::sleep(Duration::from_millis(100));
             }
             peak
         });
