@@ -176,10 +176,9 @@ impl Model {
         }
     }
 
-    /// Why this model cannot serve `n` connections on this machine,
-    /// decided before trying, or `None` if it should. `fd_limit` is the
-    /// descriptor limit a server gets, `proc_limit` the process limit.
-    pub fn cannot(self, n: usize, fd_limit: u64, proc_limit: u64) -> Option<String> {
+    /// Why this model cannot serve `n` connections on this machine now,
+    /// decided before trying, or `None` if it should.
+    pub fn cannot(self, n: usize, limits: &sweep::Limits) -> Option<String> {
         if let Some(cap) = self.capacity().filter(|&cap| n > cap) {
             return Some(match self {
                 Model::Blocking => format!(
@@ -198,24 +197,31 @@ impl Model {
                 return Some(format!("no {} poller here: {e}", backend.name()));
             }
         }
-        if (n + FD_MARGIN) as u64 > fd_limit {
+        if (n + FD_MARGIN) as u64 > limits.fds {
             return Some(format!(
-                "the descriptor limit is {fd_limit} (hard limit; raising it needs CAP_SYS_RESOURCE)"
+                "the descriptor limit is {} (hard limit; raising it needs CAP_SYS_RESOURCE)",
+                limits.fds
             ));
         }
         let tasks = match self {
-            Model::Fork | Model::Thread => n as u64,
-            _ => 0,
+            Model::Fork => "processes",
+            Model::Thread => "threads",
+            _ => return None,
         };
-        if tasks + 1024 > proc_limit {
+        // Room for the client and whatever else starts meanwhile.
+        let wanted = n as u64 + 1024;
+        if wanted > limits.nproc {
             return Some(format!(
-                "{n} {} would pass the process limit of {proc_limit} (RLIMIT_NPROC, shared by \
-                 the user's processes and threads)",
-                if self == Model::Fork {
-                    "processes"
-                } else {
-                    "threads"
-                }
+                "{n} {tasks} would pass the process limit of {} (RLIMIT_NPROC, shared by the \
+                 user's processes and threads)",
+                limits.nproc
+            ));
+        }
+        if wanted > limits.free_tasks {
+            return Some(format!(
+                "{n} {tasks} do not fit: the system has room for {} more tasks now (pid_max, \
+                 threads-max)",
+                limits.free_tasks
             ));
         }
         None

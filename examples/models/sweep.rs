@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -87,12 +87,16 @@ fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
         ));
     }
     // Raised here, inherited by the servers and the client.
-    let fd_limit = tripoll::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
-    let proc_limit = process_limit();
+    let fds = tripoll::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
     let mut rows = Vec::new();
     for &model in &cfg.models {
         for &n in &cfg.connections {
-            let cell = match model.cannot(n, fd_limit, proc_limit) {
+            let limits = Limits {
+                fds,
+                nproc: process_limit(),
+                free_tasks: free_tasks(),
+            };
+            let cell = match model.cannot(n, &limits) {
                 Some(why) => Cell::Cannot(why),
                 None => {
                     eprint!(
@@ -171,7 +175,7 @@ fn measure(client: &PathBuf, model: Model, n: usize, cfg: &Config) -> Result<Mea
 struct Server {
     child: Child,
     port: u16,
-    stderr: Arc<Mutex<String>>,
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -214,8 +218,7 @@ impl Server {
     fn stop(&mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let s = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        s.trim().to_owned()
+        text_of(&self.stderr)
     }
 }
 
@@ -234,23 +237,28 @@ fn parse_port(line: &str) -> Option<u16> {
     addr.rsplit(':').next()?.parse().ok()
 }
 
-/// Reads a pipe to its end in a thread, keeping the first 4 KiB.
-fn collect(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<String>> {
-    let buf = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&buf);
+/// Reads a pipe to its end in a thread, keeping the first 4 KiB, and
+/// sends that when the pipe closes.
+fn collect(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let Some(pipe) = pipe else { return };
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(mut s) = sink.lock() {
-                if s.len() < 4096 {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
+        let mut kept = Vec::new();
+        if let Some(pipe) = pipe {
+            let mut pipe = pipe;
+            let _ = pipe.by_ref().take(4096).read_to_end(&mut kept);
+            // Drain the rest so the writer never blocks on a full pipe.
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
         }
+        let _ = tx.send(String::from_utf8_lossy(&kept).trim().to_owned());
     });
-    buf
+    rx
+}
+
+/// What [`collect`] read, once the writer has exited. A pipe still held
+/// open (by a forked child that has not exited) is not waited for long.
+fn text_of(rx: &mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(Duration::from_secs(2))
+        .unwrap_or_else(|_| "(its stderr is still open)".to_owned())
 }
 
 /// What the client measured.
@@ -296,7 +304,7 @@ fn run_client(client: &PathBuf, port: u16, n: usize, cfg: &Config) -> Result<Loa
     };
     let cpu_seconds = reaped_children_cpu() - cpu_before;
     let out = stdout.join().unwrap_or_default();
-    let err = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+    let err = text_of(&stderr);
     let json = out.lines().rev().find(|l| l.starts_with('{'));
     let (true, Some(json)) = (status.success(), json) else {
         let first = err.lines().next().unwrap_or("no message");
@@ -436,6 +444,34 @@ fn clock_ticks() -> f64 {
     } else {
         100.0
     }
+}
+
+/// What bounds the number of connections a model can take on this machine.
+pub struct Limits {
+    /// The descriptor limit the servers and the client get.
+    pub fds: u64,
+    /// The soft process limit (RLIMIT_NPROC), which counts threads too.
+    pub nproc: u64,
+    /// Processes and threads the whole system can still start: `pid_max`
+    /// and `threads-max` less those running now (other users' too).
+    pub free_tasks: u64,
+}
+
+fn free_tasks() -> u64 {
+    let read = |path: &str| -> Option<u64> { fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let max = match (
+        read("/proc/sys/kernel/pid_max"),
+        read("/proc/sys/kernel/threads-max"),
+    ) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(u64::MAX),
+    };
+    // The fourth field of /proc/loadavg is runnable/total tasks.
+    let now = fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(3)?.split('/').nth(1)?.parse().ok())
+        .unwrap_or(0);
+    max.saturating_sub(now)
 }
 
 /// The soft process limit (RLIMIT_NPROC), which counts threads too.
