@@ -72,7 +72,7 @@ message, peak memory and threads/processes, for each number of connections.
 Options:
   --connections LIST  Connection counts (default: 1,10,100,1000,5000,10000).
   --models LIST       Only these models (comma-separated names, see --list).
-  --duration TIME     Load time per cell (default: 2s; 300ms with --quick).
+  --duration TIME     Load time per cell (default: 3s; 300ms with --quick).
   --size BYTES        Bytes per message (default: 64).
   --runs K            Runs per cell; the run with the median messages/s is
                       reported (default: 1).
@@ -295,7 +295,7 @@ fn parse_args() -> Command {
     cfg.duration = duration.unwrap_or(if cfg.quick {
         Duration::from_millis(300)
     } else {
-        Duration::from_secs(2)
+        Duration::from_secs(3)
     });
     Command::Sweep(cfg)
 }

@@ -37,7 +37,7 @@ impl Default for Config {
         Config {
             models: Model::all(),
             connections: Vec::new(),
-            duration: Duration::from_secs(2),
+            duration: Duration::from_secs(3),
             size: 64,
             runs: 1,
             quick: false,
