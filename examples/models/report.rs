@@ -314,8 +314,9 @@ where
         .fold(1.0, f64::max);
     let ys = lines.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
     let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
+    // From a power of ten down, so the axis has labels below the lowest line.
     let (lo, hi) = if lo <= hi && lo > 0.0 {
-        (lo / 1.5, hi * 1.5)
+        (10f64.powf(lo.log10().floor()), hi * 1.5)
     } else {
         (0.1, 10.0)
     };
