@@ -26,6 +26,18 @@ macro_rules! for_each_backend {
 #[allow(unused_imports)]
 pub(crate) use for_each_backend;
 
+/// The one backend list as values, for tests that loop over the backends.
+pub fn backends() -> Vec<tripoll::Backend> {
+    let mut all = Vec::new();
+    macro_rules! push {
+        ($module:ident, $backend:expr) => {
+            all.push($backend);
+        };
+    }
+    for_each_backend!(push);
+    all
+}
+
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Write};
