@@ -335,17 +335,20 @@ impl Context {
     }
 
     /// Whether `token` names a registered source.
+    #[must_use]
     pub fn is_registered(&self, token: Token) -> bool {
         self.fd_of(token).is_some()
     }
 
     /// The descriptor registered under `token`.
+    #[must_use]
     pub fn fd_of(&self, token: Token) -> Option<RawFd> {
         let (index, generation) = decode(token);
         self.sources.get(index, generation).map(|s| s.fd)
     }
 
     /// How many sources are registered.
+    #[must_use]
     pub fn source_count(&self) -> usize {
         self.sources.len()
     }
@@ -353,6 +356,27 @@ impl Context {
     /// Calls `f` once, `delay` from now (on the first turn at or after
     /// the deadline; never before it). Delays beyond a century are
     /// clamped to one.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let start = Instant::now();
+    /// let fired = Rc::new(Cell::new(None));
+    /// let at = Rc::clone(&fired);
+    /// reactor.set_timer(Duration::from_millis(5), move |ctx, _id| {
+    ///     at.set(Some(Instant::now()));
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?; // until the timer stops it
+    /// let at = fired.get().expect("the timer fired");
+    /// assert!(at >= start + Duration::from_millis(5)); // never early
+    /// # Ok::<(), tripoll::reactor::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -413,11 +437,13 @@ impl Context {
     }
 
     /// Whether `id` names a pending timer.
+    #[must_use]
     pub fn timer_pending(&self, id: TimerId) -> bool {
         self.timers.contains(id)
     }
 
     /// How many timers are pending.
+    #[must_use]
     pub fn timer_count(&self) -> usize {
         self.timers.len()
     }
@@ -425,6 +451,7 @@ impl Context {
     /// How many timers the reactor has room for without allocating; it
     /// shrinks back after a burst. For tests of that promise.
     #[doc(hidden)]
+    #[must_use]
     pub fn timer_capacity(&self) -> usize {
         self.timers.capacity()
     }
@@ -435,6 +462,23 @@ impl Context {
     /// the [module docs](super#signals) for the other threads of the
     /// process. Standard signals sent several times before the loop
     /// turns arrive once; real-time signals queue.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.on_signal(libc::SIGUSR1, |ctx, info| {
+    ///     assert_eq!(info.signal, libc::SIGUSR1);
+    ///     assert_eq!(info.pid, std::process::id()); // we sent it
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// // SAFETY: raise(3) has no memory-safety preconditions. SIGUSR1
+    /// // is blocked in this thread now, so it waits in the signalfd.
+    /// assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
+    /// reactor.run()?; // the handler stops it
+    /// # Ok::<(), tripoll::reactor::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -481,6 +525,7 @@ impl Context {
     }
 
     /// A handle for other threads.
+    #[must_use]
     pub fn handle(&self) -> Handle {
         Handle {
             shared: Arc::clone(&self.shared),
@@ -489,6 +534,7 @@ impl Context {
 
     /// The poller underneath, whatever its type.
     /// ([`Reactor::poller`](super::Reactor::poller) gives it typed.)
+    #[must_use]
     pub fn poller(&self) -> &dyn Poller {
         &self.shared.poller
     }

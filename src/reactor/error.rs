@@ -70,6 +70,7 @@ pub enum Error {
 
 impl Error {
     /// The [`io::ErrorKind`] this error converts to.
+    #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Error::Callback(f) => f.error().map_or(io::ErrorKind::Other, io::Error::kind),

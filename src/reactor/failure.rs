@@ -87,12 +87,14 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of the callback registered at `origin`.
+    #[must_use]
     pub fn new(origin: Origin, cause: Cause) -> Failure {
         Failure { origin, cause }
     }
 
     /// The error the callback returned, if it returned one (rather than
     /// panicking).
+    #[must_use]
     pub fn error(&self) -> Option<&io::Error> {
         match &self.cause {
             Cause::Returned(e) => Some(e),
@@ -101,6 +103,7 @@ impl Failure {
     }
 
     /// The panic message, if the callback (or a destructor) panicked.
+    #[must_use]
     pub fn panic_message(&self) -> Option<&str> {
         match &self.cause {
             Cause::Panicked(m) => Some(m),

@@ -112,6 +112,26 @@ impl Handle {
     /// closure accepted here but still queued when the reactor is dropped
     /// is dropped without running.
     ///
+    /// ```
+    /// use std::thread;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// let worker = thread::spawn(move || {
+    ///     let answer = 6 * 7; // work done off the loop thread
+    ///     handle.post(move |ctx| {
+    ///         // back on the loop thread, with the reactor at hand
+    ///         assert_eq!(answer, 42);
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     })
+    /// });
+    /// reactor.run()?; // until the posted closure stops it
+    /// worker.join().expect("worker thread")?;
+    /// # Ok::<(), tripoll::reactor::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Closed`] if the reactor is already gone (`f` is dropped),
@@ -149,6 +169,7 @@ impl Handle {
     }
 
     /// Whether the reactor has been dropped.
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         self.shared.queue().closed
     }

@@ -91,6 +91,7 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// The poller underneath, typed. ([`Context::poller`] gives it as
     /// `&dyn Poller`.)
+    #[must_use]
     pub fn poller(&self) -> &P {
         &self.shared.poller
     }
@@ -156,6 +157,7 @@ impl<P: Poller + 'static> Reactor<P> {
     /// Whether a stop was asked for ([`Context::stop`], [`Handle::stop`])
     /// that [`run`](Reactor::run) has not yet honoured; for loops built on
     /// [`run_once`](Reactor::run_once).
+    #[must_use]
     pub fn stop_requested(&self) -> bool {
         self.ctx.stop || self.shared.stop.load(Ordering::Acquire)
     }
