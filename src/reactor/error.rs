@@ -12,6 +12,19 @@ use std::io;
 /// errors ([`Error::Poller`], [`Error::Os`] for the signal descriptor).
 ///
 /// `Error` converts into [`io::Error`], so `?` works in handlers.
+///
+/// ```
+/// use std::io;
+/// use std::time::Duration;
+/// use tripoll::reactor::{Error, Reactor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let zero = reactor.set_interval(Duration::ZERO, |_, _| Ok(()));
+/// assert!(matches!(zero, Err(Error::ZeroPeriod)));
+/// let as_io: io::Error = zero.unwrap_err().into();
+/// assert_eq!(as_io.kind(), io::ErrorKind::InvalidInput);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

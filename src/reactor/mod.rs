@@ -129,6 +129,18 @@ impl<P: Poller + 'static> Reactor<P> {
     /// outside the loop (a destructor that panicked during
     /// [`unregister`](Context::unregister)).
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// // Nothing registered: the timeout passes and nothing runs.
+    /// assert_eq!(reactor.run_once(Some(Duration::from_millis(1)))?, 0);
+    /// reactor.handle().post(|_| Ok(()))?;
+    /// assert_eq!(reactor.run_once(None)?, 1); // the posted closure
+    /// # Ok::<(), tripoll::reactor::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`run`](Reactor::run).

@@ -30,6 +30,18 @@ pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 *
 /// is cancelled, and a stale id never reaches a timer set later in the same
 /// slot: [`cancel_timer`](super::Context::cancel_timer) with it returns
 /// `false`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tripoll::reactor::Reactor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let id = reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+/// assert!(reactor.timer_pending(id));
+/// assert!(reactor.cancel_timer(id)); // dropped without running
+/// assert!(!reactor.cancel_timer(id)); // the id is stale now
+/// # Ok::<(), tripoll::reactor::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     index: u32,
