@@ -82,7 +82,8 @@ impl Response {
             self.second = now.as_secs();
             self.bytes.clear();
             self.bytes.extend_from_slice(HEAD);
-            self.bytes.extend_from_slice(&date::imf_fixdate(self.second));
+            self.bytes
+                .extend_from_slice(&date::imf_fixdate(self.second));
             self.bytes.extend_from_slice(TAIL);
         }
         Duration::from_nanos(u64::from(1_000_000_000 - now.subsec_nanos()))

@@ -25,7 +25,12 @@ const QUICK: [&str; 6] = ["--sizes", "10", "--waits", "20", "--reps", "1"];
 fn compare_runs_every_backend_without_the_variable() {
     let done = Proc::spawn("compare", &QUICK).finish();
     assert!(done.status.success(), "{}", done.stderr);
-    assert_eq!(rows(&done.stdout), ["epoll", "poll", "select"], "{}", done.stdout);
+    assert_eq!(
+        rows(&done.stdout),
+        ["epoll", "poll", "select"],
+        "{}",
+        done.stdout
+    );
 }
 
 #[test]
