@@ -217,6 +217,8 @@ const VALUE: u8 = 4;
 const HOST: u8 = 8;
 /// [`HOST`] and `:`: inside the brackets of an IP literal.
 const LITERAL: u8 = 16;
+/// A port's digits.
+const DIGIT: u8 = 32;
 
 static CLASS: [u8; 256] = classes();
 
@@ -252,6 +254,9 @@ const fn classes() -> [u8; 256] {
         if b == b':' {
             c |= LITERAL;
         }
+        if b.is_ascii_digit() {
+            c |= DIGIT;
+        }
         t[i] = c;
         i += 1;
     }
@@ -285,18 +290,14 @@ impl Head {
         self.reject.get_or_insert(status);
     }
 
-    /// The meaning of one header field; `name` is a token, `value` is
-    /// trimmed.
+    /// The meaning of one header field other than `Host` (which [`scan`]
+    /// takes in itself); `name` is a token, `value` is untrimmed at its
+    /// end.
     #[inline]
     fn field(&mut self, name: &[u8], value: &[u8]) {
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
-                self.hosts += 1;
-                if !valid_host(value) {
-                    self.reject(Status::BadRequest);
-                }
-            }
             6 if name.eq_ignore_ascii_case(b"expect") => {
+                let value = trim_end(value);
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     self.expect_continue = !self.http10;
                 } else {
@@ -304,13 +305,16 @@ impl Head {
                 }
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
+                let value = trim_end(value);
                 self.close |= lists(value, b"close");
                 self.keep_alive |= lists(value, b"keep-alive");
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => match content_length(value) {
-                Some(n) if self.body.map_or(true, |prev| prev == n) => self.body = Some(n),
-                _ => self.reject(Status::BadRequest),
-            },
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                match content_length(trim_end(value)) {
+                    Some(n) if self.body.map_or(true, |prev| prev == n) => self.body = Some(n),
+                    _ => self.reject(Status::BadRequest),
+                }
+            }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => self.chunked = true,
             _ => {}
         }
@@ -370,15 +374,20 @@ fn scan(buf: &[u8]) -> Result<Head, Stop> {
     }
 
     // The method: one or more tchars, then one space.
-    let start = i;
-    i = skip(buf, i, TOKEN);
-    space_after(buf, start, i)?;
-    let (status, head_only) = match &buf[start..i] {
-        b"GET" | b"POST" => (Status::Ok, false),
-        b"HEAD" => (Status::Ok, true),
-        _ => (Status::NotImplemented, false),
+    let (status, head_only) = if word4(buf, i) == Some(u32::from_le_bytes(*b"GET ")) {
+        i += 4;
+        (Status::Ok, false)
+    } else {
+        let start = i;
+        i = skip(buf, i, TOKEN);
+        space_after(buf, start, i)?;
+        i += 1;
+        match &buf[start..i - 1] {
+            b"GET" | b"POST" => (Status::Ok, false),
+            b"HEAD" => (Status::Ok, true),
+            _ => (Status::NotImplemented, false),
+        }
     };
-    i += 1;
 
     // The target: one or more visible bytes, then one space.
     let start = i;
@@ -394,14 +403,15 @@ fn scan(buf: &[u8]) -> Result<Head, Stop> {
     i += 1;
 
     // The version, then the line end.
-    let rest = &buf[i..];
-    let http10 = match rest.get(..8) {
-        Some(b"HTTP/1.1") => false,
-        Some(b"HTTP/1.0") => true,
+    const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+    const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+    let http10 = match word(buf, i) {
+        Some(HTTP11) => false,
+        Some(HTTP10) => true,
         Some(_) => return Err(Stop::Version),
         // Fewer than eight bytes: wait for more while they could still
         // be one of the two.
-        None if b"HTTP/1.".starts_with(rest) => return Err(Stop::Partial),
+        None if b"HTTP/1.".starts_with(&buf[i..]) => return Err(Stop::Partial),
         None => return Err(Stop::Version),
     };
     i = line_end(buf, i + 8)?;
@@ -419,7 +429,8 @@ fn scan(buf: &[u8]) -> Result<Head, Stop> {
         keep_alive: false,
         expect_continue: false,
     };
-    if !ascii || !valid_target(target) {
+    // Origin form, the usual one, first.
+    if !(ascii && (target[0] == b'/' || valid_target(target))) {
         head.reject(Status::BadRequest);
     }
 
@@ -434,13 +445,18 @@ fn scan(buf: &[u8]) -> Result<Head, Stop> {
             Some(_) => {}
             None => return Err(Stop::Partial),
         }
-        // The name: one or more tchars, then the colon.
+        // The name: one or more tchars, then the colon; `Host:` at once.
         let start = i;
-        i = skip(buf, i, TOKEN);
-        match buf.get(i) {
-            Some(b':') if i > start => {}
-            Some(_) => return Err(Stop::Invalid),
-            None => return Err(Stop::Partial),
+        let host = word(buf, i).is_some_and(|x| (x | 0x2020_2020) & 0xff_ffff_ffff == HOST_COLON);
+        if host {
+            i += 4;
+        } else {
+            i = skip(buf, i, TOKEN);
+            match buf.get(i) {
+                Some(b':') if i > start => {}
+                Some(_) => return Err(Stop::Invalid),
+                None => return Err(Stop::Partial),
+            }
         }
         let name = &buf[start..i];
         // Spaces and tabs, then the value up to the line end.
@@ -449,8 +465,29 @@ fn scan(buf: &[u8]) -> Result<Head, Stop> {
             i += 1;
         }
         let start = i;
+        if host || is_host(name) {
+            // The usual host[:port] is checked as it is scanned; anything
+            // else is scanned as a value and checked after.
+            let mut end = skip(buf, i, HOST);
+            if buf.get(end) == Some(&b':') {
+                end = skip_digits(buf, end + 1);
+            }
+            let checked = matches!(buf.get(end), Some(b'\r') | Some(b'\n'));
+            i = if checked { end } else { skip_value(buf, end) };
+            let value = &buf[start..i];
+            i = line_end(buf, i)?;
+            if fields == MAX_HEADERS {
+                return Err(Stop::TooManyHeaders);
+            }
+            fields += 1;
+            head.hosts += 1;
+            if !checked && !valid_host(trim_end(value)) {
+                head.reject(Status::BadRequest);
+            }
+            continue;
+        }
         i = skip_value(buf, i);
-        let value = trim_end(&buf[start..i]);
+        let value = &buf[start..i];
         i = line_end(buf, i)?;
         if fields == MAX_HEADERS {
             return Err(Stop::TooManyHeaders);
@@ -512,6 +549,13 @@ fn below(x: u64, n: u8) -> u64 {
     x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH_BITS
 }
 
+/// Four bytes from `i`, little-endian, if there are four.
+#[inline]
+fn word4(buf: &[u8], i: usize) -> Option<u32> {
+    let bytes: [u8; 4] = buf.get(i..i.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(bytes))
+}
+
 /// Like [`below`], for bytes equal to DEL (0x7f).
 #[inline]
 fn del(x: u64) -> u64 {
@@ -541,6 +585,28 @@ fn skip_target(buf: &[u8], mut i: usize) -> (usize, bool) {
     (end, seen & HIGH_BITS == 0 && tail_ascii)
 }
 
+/// `Host:` in the low five bytes of a word, the name in lower case.
+const HOST_COLON: u64 = u64::from_le_bytes(*b"host:\0\0\0");
+
+/// The high bit of each byte of `x` above `n` is set (exactly).
+#[inline]
+fn above(x: u64, n: u8) -> u64 {
+    ((x & !HIGH_BITS).wrapping_add(ONES * u64::from(0x7f - n)) | x) & HIGH_BITS
+}
+
+/// [`skip`] for [`DIGIT`], eight bytes at a time.
+#[inline]
+fn skip_digits(buf: &[u8], mut i: usize) -> usize {
+    while let Some(x) = word(buf, i) {
+        let stop = below(x, b'0') | above(x, b'9');
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    skip(buf, i, DIGIT)
+}
+
 /// [`skip`] for [`VALUE`], eight bytes at a time.
 #[inline]
 fn skip_value(buf: &[u8], mut i: usize) -> usize {
@@ -555,6 +621,16 @@ fn skip_value(buf: &[u8], mut i: usize) -> usize {
         i += 8;
     }
     skip(buf, i, VALUE)
+}
+
+/// Whether a field name (a token) is `Host`, in any letter case: with
+/// bit 5 set, a tchar is a lower-case letter only if it was a letter.
+#[inline]
+fn is_host(name: &[u8]) -> bool {
+    match <[u8; 4]>::try_from(name) {
+        Ok(b) => u32::from_le_bytes(b) | 0x2020_2020 == u32::from_le_bytes(*b"host"),
+        Err(_) => false,
+    }
 }
 
 /// `value` without the spaces and tabs at its end.
@@ -592,7 +668,7 @@ fn valid_host(value: &[u8]) -> bool {
     }
     match value.get(i) {
         None => true,
-        Some(b':') => value[i + 1..].iter().all(u8::is_ascii_digit),
+        Some(b':') => value[i + 1..].iter().all(|b| b.wrapping_sub(b'0') < 10),
         Some(_) => false,
     }
 }
@@ -654,6 +730,7 @@ fn version_status(buf: &[u8]) -> Status {
 
 /// Origin form (`/...`), `*`, or absolute form (`http://...`,
 /// `https://...`); `target` is ASCII.
+#[inline]
 fn valid_target(b: &[u8]) -> bool {
     let starts_with =
         |prefix: &[u8]| b.len() > prefix.len() && b[..prefix.len()].eq_ignore_ascii_case(prefix);
@@ -745,11 +822,13 @@ impl Responses {
         }
     }
 
+    #[inline]
     fn slot(status: Status, persist: Persist, head_only: bool) -> usize {
         (status.index() * Persist::ALL.len() + persist.index()) * 2 + usize::from(head_only)
     }
 
     /// Appends the response for `status` to `out`.
+    #[inline]
     pub fn write(
         &self,
         out: &mut Vec<u8>,
@@ -759,7 +838,7 @@ impl Responses {
         date: &[u8; DATE_LEN],
     ) {
         let mut r = self.rendered.borrow_mut();
-        if r.date != *date {
+        if !same_date(&r.date, date) {
             r.set_date(date);
         }
         let (start, end, _) = r.spans[Responses::slot(status, persist, head_only)];
@@ -774,4 +853,18 @@ impl Rendered {
             self.bytes[at..at + DATE_LEN].copy_from_slice(date);
         }
     }
+}
+
+/// `a == b`, as four overlapping eight-byte words rather than a call to
+/// `bcmp`: this runs for every response.
+#[inline]
+fn same_date(a: &[u8; DATE_LEN], b: &[u8; DATE_LEN]) -> bool {
+    let w = |d: &[u8; DATE_LEN], at: usize| {
+        let mut x = [0; 8];
+        x.copy_from_slice(&d[at..at + 8]);
+        u64::from_le_bytes(x)
+    };
+    [0, 8, 16, DATE_LEN - 8]
+        .into_iter()
+        .all(|at| w(a, at) == w(b, at))
 }
