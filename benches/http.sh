@@ -176,15 +176,18 @@ await_greeting() {
         fi
         sleep 0.05
     done
-    die "$url never answered \"Hello, world!\""
+    return 1
 }
 
-# A free TCP port on 127.0.0.1 (for nginx, which cannot take port 0).
+# A free TCP port on 127.0.0.1 (for nginx, which cannot take port 0), below
+# the ephemeral range, where wrk's own connections cannot hold it.
 free_port() {
-    local p
+    local p lo=32768 hi
+    read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+    [[ $lo -gt 3000 ]] || lo=32768
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        if [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]]; then
+        p=$((2048 + RANDOM % (lo - 2048)))
+        if [[ -z $(ss -Htan "( sport = :$p )" 2>/dev/null) ]]; then
             echo "$p"
             return 0
         fi
@@ -224,10 +227,20 @@ start_server() {
     addr=${banner#*listening on }
     addr=${addr%% (*}
     URL="http://$addr/"
-    await_greeting "$URL"
+    await_greeting "$URL" || die "$name never answered \"Hello, world!\" at $URL"
 }
 
+# nginx on a free port; another port if the one picked was taken meanwhile.
 start_nginx() {
+    local try
+    for try in 1 2 3 4 5; do
+        try_nginx && return 0
+        echo "   nginx did not start (try $try): $(tail -n1 "$TMP/nginx.out" 2>/dev/null)" >&2
+    done
+    die "nginx did not start"
+}
+
+try_nginx() {
     local port
     port=$(free_port)
     rm -rf "$TMP/nginx"
@@ -263,9 +276,11 @@ CONF
         >"$TMP/nginx.out" 2>&1 &
     SERVER_PID=$!
     URL="http://127.0.0.1:$port/"
-    if ! (await_greeting "$URL"); then
-        cat "$TMP/nginx.out" "$TMP/nginx/logs/error.log" >&2 || true
-        die "nginx did not start"
+    if ! await_greeting "$URL"; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+        return 1
     fi
     # The worker serves; the master only waits.
     MEASURED_PID=$(pgrep -P "$SERVER_PID" | head -n1)
@@ -346,6 +361,7 @@ syscall_run() {
     echo "$name $mode $per" >>"$TMP/syscalls"
 }
 
+echo "==> load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "==> $ROUNDS rounds of wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, plain and pipelined x$DEPTH;" \
     "system calls: $SYSCALLS over ${SYSCALL_DURATION}s; $PINNING"
 : >"$TMP/runs"
@@ -382,6 +398,7 @@ calls() {
     awk -v s="$1" -v m="$2" '$1 == s && $2 == m { print $3 }' "$TMP/syscalls" | head -n1
 }
 
+echo "==> load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $PINNING; median of $ROUNDS rounds;"
 echo "CPU = server user+system µs per request; syscalls per request from a ${SYSCALL_DURATION}s run ($SYSCALLS)"
