@@ -12,7 +12,9 @@
 #   - the server's CPU time per request: user + system time of the server
 #     process (all its threads; nginx: its worker) from /proc/PID/stat,
 #     read just before and just after the wrk run, divided by the requests
-#     wrk completed; the median over the rounds;
+#     wrk completed; the median over the rounds; and that CPU time over the
+#     run's length (busy %): far below 100 %, the server waited for the
+#     client, and requests/s is the client's rate, not the server's;
 #   - system calls per request: `perf stat -e raw_syscalls:sys_enter -p PID`
 #     over a separate SYSCALL_DURATION wrk run (first round only), or, where
 #     perf cannot count that event, `strace -c -f -p PID` over that run.
@@ -327,8 +329,11 @@ timed_run() {
     read -r requests rps <<<"$res"
     cpu=$(awk -v d=$((t1 - t0)) -v t="$TICKS" -v n="$requests" \
         'BEGIN { if (n > 0) printf "%.3f", d / t * 1e6 / n; else print "nan" }')
-    echo "   round $round: $name $mode: $rps requests/s, $cpu µs CPU per request ($requests requests)" >&2
-    echo "$name $mode $rps $cpu" >>"$TMP/runs"
+    # How much of its core the server used: near 100 % it is the
+    # bottleneck; far below, requests/s is the client's rate.
+    busy=$(awk -v d=$((t1 - t0)) -v t="$TICKS" -v s="$DURATION" 'BEGIN { printf "%.1f", d / t / s * 100 }')
+    echo "   round $round: $name $mode: $rps requests/s, $cpu µs CPU per request ($requests requests), server busy $busy %" >&2
+    echo "$name $mode $rps $cpu $busy" >>"$TMP/runs"
 }
 
 # System calls per request over a separate, shorter run.
@@ -391,7 +396,7 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-cell() { # server mode column(3: rps, 4: cpu)
+cell() { # server mode column (3: requests/s, 4: CPU µs per request, 5: busy %)
     awk -v s="$1" -v m="$2" -v c="$3" '$1 == s && $2 == m { printf "%s ", $c }' "$TMP/runs" | median
 }
 calls() {
@@ -401,14 +406,16 @@ calls() {
 echo "==> load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $PINNING; median of $ROUNDS rounds;"
-echo "CPU = server user+system µs per request; syscalls per request from a ${SYSCALL_DURATION}s run ($SYSCALLS)"
+echo "CPU = server user+system µs per request; busy = the server's CPU time / the run's length"
+echo "(well below 100 %: the client, not the server, set the rate); syscalls per request"
+echo "from a ${SYSCALL_DURATION}s run ($SYSCALLS)"
 echo
-echo "| server | plain req/s | CPU µs/req | syscalls/req | pipelined x$DEPTH req/s | CPU µs/req | syscalls/req |"
-echo "|---|---|---|---|---|---|---|"
+echo "| server | plain req/s | CPU µs/req | busy % | syscalls/req | pipelined x$DEPTH req/s | CPU µs/req | busy % | syscalls/req |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for name in $SERVERS; do
-    printf '| %s | %.0f | %s | %s | %.0f | %s | %s |\n' "$name" \
-        "$(cell "$name" plain 3)" "$(cell "$name" plain 4)" "$(calls "$name" plain || true)" \
-        "$(cell "$name" piped 3)" "$(cell "$name" piped 4)" "$(calls "$name" piped || true)"
+    printf '| %s | %.0f | %s | %s | %s | %.0f | %s | %s | %s |\n' "$name" \
+        "$(cell "$name" plain 3)" "$(cell "$name" plain 4)" "$(cell "$name" plain 5)" "$(calls "$name" plain || true)" \
+        "$(cell "$name" piped 3)" "$(cell "$name" piped 4)" "$(cell "$name" piped 5)" "$(calls "$name" piped || true)"
 done
 if [[ -e $TMP/failed ]]; then
     echo "http.sh: some runs saw socket errors or non-2xx responses" >&2
