@@ -300,6 +300,43 @@ fn table() -> Vec<Case> {
             request("GET / HTTP/1.1", &[host, "Host: u"]),
             Refused(400),
         ),
+        // RFC 9112 §3.2: a Host that is not uri-host [":" port] is 400.
+        case(
+            "space in Host",
+            request("GET / HTTP/1.1", &["Host: a b"]),
+            Refused(400),
+        ),
+        case(
+            "slash in Host",
+            request("GET / HTTP/1.1", &["Host: a/b"]),
+            Refused(400),
+        ),
+        case(
+            "letters in Host's port",
+            request("GET / HTTP/1.1", &["Host: a:8x"]),
+            Refused(400),
+        ),
+        case(
+            "unclosed IP literal in Host",
+            request("GET / HTTP/1.1", &["Host: [::1"]),
+            Refused(400),
+        ),
+        case(
+            "stray percent in Host",
+            request("GET / HTTP/1.1", &["Host: a%zz"]),
+            Refused(400),
+        ),
+        case(
+            "Host with a port, an IP literal, an empty one",
+            [
+                request("GET / HTTP/1.1", &["Host: example.org:8080"]),
+                request("GET / HTTP/1.1", &["Host: [::1]:80"]),
+                request("GET / HTTP/1.1", &["Host: a%41-b_c~!$&'()*+,;="]),
+                request("GET / HTTP/1.1", &["Host:", "Connection: close"]),
+            ]
+            .concat(),
+            Answers(&[200, 200, 200, 200]),
+        ),
         case(
             "unknown expectation",
             request(
