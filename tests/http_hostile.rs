@@ -5,7 +5,7 @@
 //! well-behaved client all along, and nothing hangs: the servers run with
 //! `--idle-timeout 1`, every read has a safety timeout.
 //!
-//! The table runs on all three backends, one server each, its cases in
+//! The table runs on every backend, one server each, its cases in
 //! parallel threads; no assertion depends on timing.
 
 mod common;
@@ -572,21 +572,6 @@ fn hostile_table(backend: &str) {
     assert_eq!(field(&summary, "refused "), 0, "{summary}");
 }
 
-#[test]
-fn hostile_table_epoll() {
-    hostile_table("epoll");
-}
-
-#[test]
-fn hostile_table_poll() {
-    hostile_table("poll");
-}
-
-#[test]
-fn hostile_table_select() {
-    hostile_table("select");
-}
-
 /// Slowloris: a head sent one byte at a time, never finished. Bytes keep
 /// coming, but only complete requests renew the idle timeout, so the
 /// server cuts it (with a 408); a good client is served meanwhile.
@@ -628,20 +613,24 @@ fn slowloris(backend: &str) {
     assert_eq!(field(&summary, "idle timeouts "), 1, "{summary}");
 }
 
-#[test]
-fn slowloris_epoll() {
-    slowloris("epoll");
+/// The table and slowloris on every backend of the one backend list.
+macro_rules! per_backend {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            #[test]
+            fn hostile_table() {
+                super::hostile_table($backend.name());
+            }
+
+            #[test]
+            fn slowloris() {
+                super::slowloris($backend.name());
+            }
+        }
+    };
 }
 
-#[test]
-fn slowloris_poll() {
-    slowloris("poll");
-}
-
-#[test]
-fn slowloris_select() {
-    slowloris("select");
-}
+common::for_each_backend!(per_backend);
 
 /// One request of the property test's stream.
 #[derive(Clone, Debug)]
