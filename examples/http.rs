@@ -14,12 +14,13 @@
 //!   every thread's loop and the process with status 0;
 //! - HTTP/1.1 keep-alive and HTTP/1.0 close semantics, `Connection: close`
 //!   and `keep-alive` honoured, pipelined requests answered in order with
-//!   one write per batch, parsing by `httparse` (see `http/proto.rs` for the
-//!   statuses it answers malformed, oversized and unsupported requests
-//!   with);
+//!   one write per batch, each head checked in one pass over its bytes
+//!   (see `http/proto.rs` for the statuses it answers malformed, oversized
+//!   and unsupported requests with);
 //! - a `Date` header rendered once a second by a timer into a cached
-//!   buffer, and responses assembled from a prefix rendered at start-up, so
-//!   a request costs no allocation once a connection's buffers have grown;
+//!   buffer, and every response rendered whole at start-up and patched
+//!   when the date changes, so a response is one copy and a request costs
+//!   no allocation once a connection's buffers have grown;
 //! - an idle timeout per connection, renewed by complete requests only, so
 //!   a client that sends one byte at a time is still cut;
 //! - output buffered per connection with writable interest while it is

@@ -1,6 +1,7 @@
 //! Shared set-up for the criterion benches: descriptor fixtures, one
 //! `Driver` per row (the three tripoll backends, the same loop written on
-//! raw libc, mio and polling), and the criterion configuration.
+//! raw libc, mio, and polling in each of its modes), and the criterion
+//! configuration.
 //!
 //! Every driver registers the same descriptors for reading, level-triggered
 //! where the library offers it, with key `i` for `fds[i]`, and on each wait
@@ -599,24 +600,42 @@ impl Driver for Mio {
     }
 }
 
-/// `polling::Poller`. Its registrations are oneshot, so every event is
-/// followed by a `modify` that re-arms it: the cost a polling user pays.
+/// `polling::Poller` in one of its three modes (`PollMode`), the row's
+/// name saying which: `polling-oneshot` (its default, `Poller::add`: every
+/// event is followed by a `modify` that re-arms it), `polling-level` and
+/// `polling-edge` (`Poller::add_with_mode`: nothing to re-arm; each bench
+/// reads what it wrote, so every wait sees a fresh edge).
 #[derive(Debug)]
-pub struct Polling {
+pub struct Polling<const MODE: u8> {
     poller: polling::Poller,
     events: polling::Events,
     fds: Vec<RawFd>,
 }
 
-impl Driver for Polling {
-    const NAME: &'static str = "polling";
+/// The `MODE` of [`Polling`].
+pub const ONESHOT: u8 = 0;
+pub const LEVEL: u8 = 1;
+pub const EDGE: u8 = 2;
+
+impl<const MODE: u8> Driver for Polling<MODE> {
+    const NAME: &'static str = match MODE {
+        ONESHOT => "polling-oneshot",
+        LEVEL => "polling-level",
+        _ => "polling-edge",
+    };
 
     fn open(fds: &[RawFd]) -> Self {
         let poller = polling::Poller::new().expect("polling::Poller::new");
+        let mode = match MODE {
+            ONESHOT => polling::PollMode::Oneshot,
+            LEVEL => polling::PollMode::Level,
+            _ => polling::PollMode::Edge,
+        };
         for (i, &fd) in fds.iter().enumerate() {
             // SAFETY: `fd` stays open until after the poller is dropped (the
             // fixture outlives every driver).
-            unsafe { poller.add(fd, polling::Event::readable(i)) }.expect("polling add");
+            unsafe { poller.add_with_mode(fd, polling::Event::readable(i), mode) }
+                .expect("polling add");
         }
         let cap = NonZeroUsize::new(EVENTS).expect("EVENTS > 0");
         Polling {
@@ -638,11 +657,13 @@ impl Driver for Polling {
         for ev in self.events.iter() {
             n += 1;
             f(ev.key);
-            // SAFETY: the descriptor is open (see `open`).
-            let fd = unsafe { BorrowedFd::borrow_raw(self.fds[ev.key]) };
-            self.poller
-                .modify(fd, polling::Event::readable(ev.key))
-                .expect("polling modify");
+            if MODE == ONESHOT {
+                // SAFETY: the descriptor is open (see `open`).
+                let fd = unsafe { BorrowedFd::borrow_raw(self.fds[ev.key]) };
+                self.poller
+                    .modify(fd, polling::Event::readable(ev.key))
+                    .expect("polling modify");
+            }
         }
         n
     }
@@ -653,7 +674,8 @@ pub trait Visit {
     fn visit<D: Driver>(&mut self);
 }
 
-/// The three backends and their raw floors, then mio and polling.
+/// The three backends and their raw floors, then mio and polling (in its
+/// three modes).
 pub fn every_row(v: &mut impl Visit) {
     v.visit::<Tri<tripoll::Epoll>>();
     v.visit::<RawEpoll>();
@@ -662,7 +684,9 @@ pub fn every_row(v: &mut impl Visit) {
     v.visit::<Tri<tripoll::Select>>();
     v.visit::<RawSelect>();
     v.visit::<Mio>();
-    v.visit::<Polling>();
+    v.visit::<Polling<ONESHOT>>();
+    v.visit::<Polling<LEVEL>>();
+    v.visit::<Polling<EDGE>>();
 }
 
 /// The `k`-th of `active` keys spread evenly over `0..n`, each in the
