@@ -281,14 +281,14 @@ fn worker(
 }
 
 /// Runs a reactor until it is stopped. A callback that fails is reported
-/// and the loop goes on serving the rest; a failing wait ends it.
+/// (by the reactor, through this error handler) and the loop goes on
+/// serving the rest; a failing wait ends it.
 fn run(reactor: &mut Reactor) -> Result<(), String> {
-    loop {
-        match reactor.run() {
-            Ok(()) => return Ok(()),
-            Err(ReactorError::Poller(e)) => return Err(format!("wait: {e}")),
-            Err(e) => eprintln!("{PROG}: {e}"),
-        }
+    reactor.set_error_handler(|_, failure| eprintln!("{PROG}: {failure}"));
+    match reactor.run() {
+        Ok(()) => Ok(()),
+        Err(ReactorError::Poller(e)) => Err(format!("wait: {e}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -144,12 +144,7 @@ fn until_next_second() -> Duration {
 /// Accepts what the backlog holds, up to [`ACCEPTS_PER_TURN`]. Never fails:
 /// an error that is not about one connection is reported and accepting
 /// resumes on the next report.
-fn accept(
-    ctx: &mut Context<'_>,
-    listener: &mut TcpListener,
-    shared: &Rc<Shared>,
-    spare: &mut Spare,
-) {
+fn accept(ctx: &mut Context, listener: &mut TcpListener, shared: &Rc<Shared>, spare: &mut Spare) {
     for _ in 0..ACCEPTS_PER_TURN {
         match listener.accept() {
             Ok((stream, _)) => add(ctx, stream, shared),
@@ -170,7 +165,7 @@ fn accept(
 }
 
 /// Registers a new connection and its idle timer.
-fn add(ctx: &mut Context<'_>, stream: TcpStream, shared: &Rc<Shared>) {
+fn add(ctx: &mut Context, stream: TcpStream, shared: &Rc<Shared>) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }
@@ -234,7 +229,7 @@ struct Idle {
 }
 
 fn arm_idle(
-    ctx: &mut Context<'_>,
+    ctx: &mut Context,
     idle: Rc<Idle>,
     shared: Rc<Shared>,
     token: Token,
@@ -252,7 +247,7 @@ fn arm_idle(
 
 /// Moves the deadline to `at`, which may be earlier than the pending timer
 /// (the short linger after the last response).
-fn set_deadline(ctx: &mut Context<'_>, conn: &Conn, token: Token, at: Instant) {
+fn set_deadline(ctx: &mut Context, conn: &Conn, token: Token, at: Instant) {
     conn.idle.deadline.set(at);
     let Some((id, fires)) = conn.idle.armed.get() else {
         return;
@@ -274,7 +269,7 @@ fn set_deadline(ctx: &mut Context<'_>, conn: &Conn, token: Token, at: Instant) {
     }
 }
 
-fn on_idle(ctx: &mut Context<'_>, idle: Rc<Idle>, shared: Rc<Shared>, token: Token) {
+fn on_idle(ctx: &mut Context, idle: Rc<Idle>, shared: Rc<Shared>, token: Token) {
     let Some(fd) = ctx.fd_of(token) else {
         return; // closed meanwhile
     };
@@ -355,7 +350,7 @@ impl AsRawFd for Conn {
 }
 
 /// The handler of every connection.
-fn on_event(ctx: &mut Context<'_>, conn: &mut Conn, ev: Event) -> io::Result<()> {
+fn on_event(ctx: &mut Context, conn: &mut Conn, ev: Event) -> io::Result<()> {
     let token = ev.token();
     let next = match conn.drive(ev) {
         Ok(next) => next,
@@ -386,7 +381,7 @@ fn on_event(ctx: &mut Context<'_>, conn: &mut Conn, ev: Event) -> io::Result<()>
     Ok(())
 }
 
-fn close(ctx: &mut Context<'_>, conn: &Conn, token: Token) {
+fn close(ctx: &mut Context, conn: &Conn, token: Token) {
     if let Some((id, _)) = conn.idle.armed.take() {
         ctx.cancel_timer(id);
     }

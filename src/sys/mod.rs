@@ -12,6 +12,8 @@ pub(crate) mod eventfd;
 pub(crate) mod poll;
 pub(crate) mod select;
 
+pub(crate) mod signal;
+
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
