@@ -68,7 +68,10 @@ fn send_until_stuck(s: &TcpStream, data: &[u8]) -> usize {
 fn survives_hostile_clients(backend: &str) {
     let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", backend)]);
     let banner = server.line();
-    assert!(banner.ends_with(&format!("(backend {backend})")), "{banner}");
+    assert!(
+        banner.ends_with(&format!("(backend {backend})")),
+        "{banner}"
+    );
     let addr = listen_addrs(NAME, &banner)[0];
 
     // The hog: 10 MB, not reading, until its socket takes no more.
@@ -99,7 +102,10 @@ fn survives_hostile_clients(backend: &str) {
     good.shutdown(Shutdown::Write).unwrap();
     let mut rest = Vec::new();
     good.read_to_end(&mut rest).unwrap();
-    assert!(rest.is_empty(), "nothing after the echo, then a clean close");
+    assert!(
+        rest.is_empty(),
+        "nothing after the echo, then a clean close"
+    );
 
     // The hog reads at last, and sends the rest: every byte comes back.
     let writer = hog.try_clone().unwrap();
