@@ -259,7 +259,10 @@ impl Executor {
             if until_idle && inner.live.get() == 0 {
                 return Ok(None);
             }
-            if inner.stop.replace(false) || reactor.stop_requested() {
+            if inner.stop.replace(false) {
+                return Ok(None);
+            }
+            if reactor.stop_requested() {
                 reactor.run()?; // consumes the reactor's stop, and returns at once
                 return Ok(None);
             }

@@ -1,0 +1,529 @@
+//! `tripoll::task`, the async layer on the reactor, on every backend: many
+//! tasks waiting on one socket all wake; a task dropped while waiting leaves
+//! no registration; timers are never early; a waker used from another
+//! thread wakes the loop; 10 000 concurrent async echo connections lose
+//! nothing. Then the examples written with it (`async_echo`, `async_http`)
+//! against real clients, as their callback counterparts are tested.
+//!
+//! Every wait is bounded: the futures under test run inside
+//! `timeout(SAFETY, ..)` (a hang fails with `TimedOut`), client sockets
+//! carry timeouts, and child processes are killed when their guard drops.
+
+mod common;
+#[allow(dead_code)]
+mod http_support;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::pin::Pin;
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::child::{listen_addrs, Proc, PATIENCE};
+use common::SAFETY;
+use tripoll::reactor::Reactor;
+use tripoll::task::{self, block_on, sleep, timeout, Async, Executor};
+use tripoll::{AnyPoller, Backend, Interest, Mode, Poller};
+
+fn reactor(backend: Backend) -> Reactor {
+    Reactor::with_poller(AnyPoller::new(backend).expect("poller"))
+}
+
+/// Returns `Pending` once (waking itself), so the other tasks run.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Yields until `done()` holds.
+async fn until(done: impl Fn() -> bool) {
+    while !done() {
+        yield_now().await;
+    }
+}
+
+/// Runs `f` on `reactor` with a fresh executor, bounded by [`SAFETY`].
+fn run<T>(reactor: &mut Reactor, ex: &Executor, f: impl Future<Output = T>) -> T {
+    ex.block_on(reactor, timeout(SAFETY, f))
+        .expect("the loop")
+        .expect("the test's future hung")
+}
+
+// ---------------------------------------------------------------------------
+// Waiters
+
+/// Makes `a` not ready for reading: a read that would block clears the
+/// flag (a read that cannot complete, cut by a short timeout).
+async fn make_unready(a: &Async<UnixStream>) {
+    let mut buf = [0; 1];
+    let cut = timeout(Duration::from_millis(1), a.read(&mut buf)).await;
+    assert_eq!(cut.expect_err("nothing to read").kind(), ErrorKind::TimedOut);
+}
+
+fn many_waiters_all_wake(backend: Backend) {
+    const WAITERS: usize = 16;
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    run(&mut reactor, &ex, async move {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let a = Rc::new(Async::new(a).unwrap());
+        make_unready(&a).await;
+        let waiting = Rc::new(Cell::new(0));
+        let woken = Rc::new(Cell::new(0));
+        for _ in 0..WAITERS {
+            let (a, waiting, woken) = (Rc::clone(&a), Rc::clone(&waiting), Rc::clone(&woken));
+            spawner.spawn(async move {
+                waiting.set(waiting.get() + 1);
+                a.readable().await.unwrap();
+                woken.set(woken.get() + 1);
+            });
+        }
+        until(|| waiting.get() == WAITERS).await;
+        yield_now().await; // every waiter has polled `readable` once
+        assert_eq!(woken.get(), 0, "nothing was written yet");
+        b.write_all(b"x").unwrap();
+        until(|| woken.get() == WAITERS).await;
+        // And the byte is still there for whoever reads it.
+        let mut buf = [0; 1];
+        assert_eq!(a.read(&mut buf).await.unwrap(), 1);
+    });
+    assert!(ex.is_empty());
+}
+
+fn readers_and_writers_on_one_socket(backend: Backend) {
+    // A reader and a writer wait on the same object at once (in oneshot
+    // mode each event disarms both directions: the one still waited on
+    // must be re-armed).
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    run(&mut reactor, &ex, async move {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (a, b) = (Rc::new(Async::new(a).unwrap()), Async::new(b).unwrap());
+        // Fill `a` until it would block, so the writer must wait.
+        let chunk = vec![7u8; 64 * 1024];
+        let mut filled = 0;
+        while let Ok(Ok(n)) = timeout(Duration::from_millis(1), a.write(&chunk)).await {
+            filled += n;
+        }
+        let a2 = Rc::clone(&a);
+        let reader = spawner.spawn(async move {
+            let mut buf = [0; 5];
+            a2.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        let a3 = Rc::clone(&a);
+        let writer = spawner.spawn(async move { a3.write_all(b"tail").await.unwrap() });
+        yield_now().await;
+        b.write_all(b"hello").await.unwrap();
+        assert_eq!(&reader.await.unwrap(), b"hello");
+        // Drain what `a` sent, so the writer gets room.
+        let mut got = vec![0; filled + 4];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[filled..], b"tail");
+        writer.await.unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Registrations
+
+fn dropped_waiter_leaves_no_registration(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    let before = reactor.source_count();
+    let fd = Rc::new(Cell::new(-1));
+    let fd2 = Rc::clone(&fd);
+    run(&mut reactor, &ex, async move {
+        let (a, _b) = UnixStream::pair().unwrap();
+        fd2.set(a.as_raw_fd());
+        let task = spawner.spawn(timeout(Duration::from_millis(5), async move {
+            let a = Async::new(a).unwrap();
+            let mut buf = [0; 1];
+            a.read(&mut buf).await // waits: nothing comes
+        }));
+        // The waiting task is dropped (inside it, by the timeout).
+        let out = task.await.expect("the task ran");
+        assert_eq!(out.expect_err("cut").kind(), ErrorKind::TimedOut);
+    });
+    assert_eq!(reactor.source_count(), before, "unregistered at once");
+    assert!(!common::is_open(fd.get()), "and closed");
+
+    // A whole task dropped while it waits: with its executor, outside the
+    // loop. The object stays open until the loop has unregistered it.
+    let ex = Executor::new();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let waiting = Rc::new(Cell::new(false));
+    let w = Rc::clone(&waiting);
+    ex.spawn(async move {
+        let a = Async::new(a).unwrap();
+        w.set(true);
+        let mut buf = [0; 1];
+        let _ = a.read(&mut buf).await;
+        unreachable!("nothing is ever written");
+    });
+    let w = Rc::clone(&waiting);
+    run(&mut reactor, &ex, until(move || w.get()));
+    assert_eq!(reactor.source_count(), before + 1);
+    drop(ex);
+    assert!(common::is_open(fd), "closed only after it is unregistered");
+    reactor.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(reactor.source_count(), before, "unregistered by the loop");
+    assert!(!common::is_open(fd), "then closed");
+}
+
+fn into_inner_unregisters(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let fd: RawFd = a.as_raw_fd();
+    let a = run(&mut reactor, &ex, async move {
+        let a = Async::new(a).unwrap();
+        a.into_inner().unwrap()
+    });
+    assert_eq!(reactor.source_count(), 0);
+    // The same descriptor registers again: nothing of the old one is left.
+    let t = reactor
+        .register(fd, Interest::READABLE, Mode::Level, |_, _| Ok(()))
+        .expect("registering the same descriptor again");
+    reactor.unregister(t).unwrap();
+    drop(a);
+}
+
+fn outside_a_task_is_an_error(backend: Backend) {
+    let _reactor = reactor(backend);
+    let (a, _b) = UnixStream::pair().unwrap();
+    let err = Async::new(a).expect_err("no reactor is lent outside a task");
+    assert_eq!(err.kind(), ErrorKind::Other);
+    // A future polled by another executor (a hand-made one here) gets an
+    // error from the timer, not a hang.
+    let waker = Waker::from(Arc::new(NoopWake));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut s = sleep(Duration::from_secs(60));
+    match Pin::new(&mut s).poll(&mut cx) {
+        Poll::Ready(Err(e)) => assert_eq!(e.kind(), ErrorKind::Other),
+        other => panic!("{other:?}"),
+    }
+}
+
+struct NoopWake;
+impl std::task::Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
+}
+
+// ---------------------------------------------------------------------------
+// Timers and wake-ups
+
+fn timers_are_never_early(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    let delays = [0u64, 1, 2, 3, 5, 8, 13, 21, 1, 0, 7, 2];
+    let results = Rc::new(RefCell::new(Vec::new()));
+    let r = Rc::clone(&results);
+    run(&mut reactor, &ex, async move {
+        let mut handles = Vec::new();
+        for &ms in &delays {
+            let r = Rc::clone(&r);
+            handles.push(spawner.spawn(async move {
+                let d = Duration::from_millis(ms);
+                let start = Instant::now();
+                sleep(d).await.unwrap();
+                r.borrow_mut().push((d, start.elapsed()));
+                let start = Instant::now();
+                let cut = timeout(d, std::future::pending::<()>()).await;
+                assert_eq!(cut.unwrap_err().kind(), ErrorKind::TimedOut);
+                r.borrow_mut().push((d, start.elapsed()));
+            }));
+        }
+        for h in handles {
+            h.await.expect("a timer task");
+        }
+    });
+    let results = results.borrow();
+    assert_eq!(results.len(), 2 * delays.len());
+    for &(asked, took) in results.iter() {
+        assert!(took >= asked, "woken after {took:?}, asked {asked:?}");
+    }
+}
+
+fn woken_from_another_thread(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (s2, f2) = (Arc::clone(&slot), Arc::clone(&flag));
+    let waker_thread = thread::spawn(move || {
+        // Waits for the waker, then sets the flag and wakes from here.
+        let waker = loop {
+            if let Some(w) = s2.lock().unwrap().take() {
+                break w;
+            }
+            thread::sleep(Duration::from_millis(1));
+        };
+        f2.store(true, Ordering::Release);
+        waker.wake();
+    });
+    // No timer here (it would wake the loop by itself): a watchdog stops
+    // the loop instead, and the test fails with `Interrupted`.
+    let (done, watch) = mpsc::channel::<()>();
+    let handle = reactor.handle();
+    let watchdog = thread::spawn(move || {
+        if watch.recv_timeout(SAFETY).is_err() {
+            let _ = handle.stop();
+        }
+    });
+    let polls = Rc::new(Cell::new(0));
+    let p = Rc::clone(&polls);
+    let out = ex.block_on(
+        &mut reactor,
+        std::future::poll_fn(move |cx| {
+            p.set(p.get() + 1);
+            if flag.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }),
+    );
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    waker_thread.join().unwrap();
+    out.expect("woken by the other thread, not stopped by the watchdog");
+    assert_eq!(polls.get(), 2, "polled, then polled again once woken");
+}
+
+fn stop_ends_run_and_keeps_tasks(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let got = Rc::new(Cell::new(0u8));
+    let g = Rc::clone(&got);
+    let stopper = ex.clone();
+    ex.spawn(async move {
+        let a = Async::new(a).unwrap();
+        let mut buf = [0; 1];
+        stopper.stop(); // `run` returns once this poll is over
+        a.read_exact(&mut buf).await.unwrap();
+        g.set(buf[0]);
+    });
+    ex.run(&mut reactor).unwrap();
+    assert_eq!(ex.len(), 1, "stopped, not finished");
+    b.write_all(&[42]).unwrap();
+    ex.run(&mut reactor).unwrap(); // until every task is done
+    assert_eq!(got.get(), 42);
+    assert!(ex.is_empty());
+
+    // A stop of the reactor (a handle, from another thread) ends `run`
+    // too, and is consumed: the next call goes on.
+    ex.spawn(std::future::pending::<()>());
+    let handle = reactor.handle();
+    thread::spawn(move || handle.stop().unwrap()).join().unwrap();
+    ex.run(&mut reactor).unwrap();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex.block_on(&mut reactor, async { 5 }).unwrap(), 5);
+
+    // `block_on` stopped before its future is done: `Interrupted`.
+    let stopper = ex.clone();
+    let err = ex
+        .block_on(&mut reactor, async move {
+            stopper.stop();
+            std::future::pending::<()>().await
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interrupted);
+}
+
+fn a_panicking_task_is_dropped_alone(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let bad = ex.spawn(async {
+        yield_now().await;
+        panic!("this task fails (the test expects it)");
+    });
+    let good = ex.spawn(async {
+        yield_now().await;
+        yield_now().await;
+        7
+    });
+    let out = ex
+        .block_on(&mut reactor, async { (bad.await, good.await) })
+        .unwrap();
+    assert_eq!(out, (None, Some(7)));
+    assert!(ex.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// TCP and Unix helpers
+
+fn tcp_echo_and_refused_connect(backend: Backend) {
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    run(&mut reactor, &ex, async move {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
+        spawner.spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 4096];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                conn.write_all(&buf[..n]).await.unwrap();
+            }
+        });
+        let client = Async::<TcpStream>::connect(addr).await.unwrap();
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut back = vec![0; data.len()];
+        let (w, r) = (client.write_all(&data), client.read_exact(&mut back));
+        join2(w, r).await;
+        assert!(back == data, "1 MB echoed byte for byte");
+
+        // A port nobody listens on: the connect fails, typed.
+        let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let err = Async::<TcpStream>::connect(dead_addr).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+/// Polls two futures of `()` results until both are done.
+async fn join2(a: impl Future<Output = io::Result<()>>, b: impl Future<Output = io::Result<()>>) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut da, mut db) = (false, false);
+    std::future::poll_fn(|cx| {
+        if !da {
+            if let Poll::Ready(r) = a.as_mut().poll(cx) {
+                r.unwrap();
+                da = true;
+            }
+        }
+        if !db {
+            if let Poll::Ready(r) = b.as_mut().poll(cx) {
+                r.unwrap();
+                db = true;
+            }
+        }
+        if da && db {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+fn unix_listener_and_connect(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("tripoll-async-{}-{backend:?}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.clone();
+    let p = path.clone();
+    run(&mut reactor, &ex, async move {
+        let listener = Async::<std::os::unix::net::UnixListener>::bind(&p).unwrap();
+        let server = spawner.spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            conn.write_all(b"over unix").await.unwrap();
+        });
+        let client = Async::<UnixStream>::connect(&p).await.unwrap();
+        let mut buf = [0; 9];
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"over unix");
+        server.await.unwrap();
+        let missing = Async::<UnixStream>::connect(p.with_file_name("none")).await;
+        assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+macro_rules! task_suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn many_waiters_all_wake() {
+                let _fds = common::fds_shared();
+                super::many_waiters_all_wake($backend)
+            }
+            #[test]
+            fn readers_and_writers_on_one_socket() {
+                let _fds = common::fds_shared();
+                super::readers_and_writers_on_one_socket($backend)
+            }
+            #[test]
+            fn dropped_waiter_leaves_no_registration() {
+                let _fds = common::fds_exclusive(); // checks descriptor numbers
+                super::dropped_waiter_leaves_no_registration($backend)
+            }
+            #[test]
+            fn into_inner_unregisters() {
+                let _fds = common::fds_shared();
+                super::into_inner_unregisters($backend)
+            }
+            #[test]
+            fn outside_a_task_is_an_error() {
+                let _fds = common::fds_shared();
+                super::outside_a_task_is_an_error($backend)
+            }
+            #[test]
+            fn timers_are_never_early() {
+                let _fds = common::fds_shared();
+                super::timers_are_never_early($backend)
+            }
+            #[test]
+            fn woken_from_another_thread() {
+                let _fds = common::fds_shared();
+                super::woken_from_another_thread($backend)
+            }
+            #[test]
+            fn stop_ends_run_and_keeps_tasks() {
+                let _fds = common::fds_shared();
+                super::stop_ends_run_and_keeps_tasks($backend)
+            }
+            #[test]
+            fn a_panicking_task_is_dropped_alone() {
+                let _fds = common::fds_shared();
+                super::a_panicking_task_is_dropped_alone($backend)
+            }
+            #[test]
+            fn tcp_echo_and_refused_connect() {
+                let _fds = common::fds_shared();
+                super::tcp_echo_and_refused_connect($backend)
+            }
+            #[test]
+            fn unix_listener_and_connect() {
+                let _fds = common::fds_shared();
+                super::unix_listener_and_connect($backend)
+            }
+        }
+    };
+}
+
+common::for_each_backend!(task_suite);
