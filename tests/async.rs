@@ -10,7 +10,7 @@
 //! carry timeouts, and child processes are killed when their guard drops.
 
 mod common;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod http_support;
 
 use std::cell::{Cell, RefCell};
@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use common::child::{listen_addrs, Proc, PATIENCE};
 use common::SAFETY;
 use tripoll::reactor::Reactor;
-use tripoll::task::{self, block_on, sleep, timeout, Async, Executor};
-use tripoll::{AnyPoller, Backend, Interest, Mode, Poller};
+use tripoll::task::{sleep, timeout, Async, Executor};
+use tripoll::{AnyPoller, Backend, Interest, Mode};
 
 fn reactor(backend: Backend) -> Reactor {
     Reactor::with_poller(AnyPoller::new(backend).expect("poller"))
@@ -74,14 +74,17 @@ fn run<T>(reactor: &mut Reactor, ex: &Executor, f: impl Future<Output = T>) -> T
 async fn make_unready(a: &Async<UnixStream>) {
     let mut buf = [0; 1];
     let cut = timeout(Duration::from_millis(1), a.read(&mut buf)).await;
-    assert_eq!(cut.expect_err("nothing to read").kind(), ErrorKind::TimedOut);
+    assert_eq!(
+        cut.expect_err("nothing to read").kind(),
+        ErrorKind::TimedOut
+    );
 }
 
 fn many_waiters_all_wake(backend: Backend) {
     const WAITERS: usize = 16;
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     run(&mut reactor, &ex, async move {
         let (a, mut b) = UnixStream::pair().unwrap();
         let a = Rc::new(Async::new(a).unwrap());
@@ -114,7 +117,7 @@ fn readers_and_writers_on_one_socket(backend: Backend) {
     // must be re-armed).
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     run(&mut reactor, &ex, async move {
         let (a, b) = UnixStream::pair().unwrap();
         let (a, b) = (Rc::new(Async::new(a).unwrap()), Async::new(b).unwrap());
@@ -149,7 +152,7 @@ fn readers_and_writers_on_one_socket(backend: Backend) {
 fn dropped_waiter_leaves_no_registration(backend: Backend) {
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     let before = reactor.source_count();
     let fd = Rc::new(Cell::new(-1));
     let fd2 = Rc::clone(&fd);
@@ -237,7 +240,7 @@ impl std::task::Wake for NoopWake {
 fn timers_are_never_early(backend: Backend) {
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     let delays = [0u64, 1, 2, 3, 5, 8, 13, 21, 1, 0, 7, 2];
     let results = Rc::new(RefCell::new(Vec::new()));
     let r = Rc::clone(&results);
@@ -319,7 +322,7 @@ fn stop_ends_run_and_keeps_tasks(backend: Backend) {
     let (a, mut b) = UnixStream::pair().unwrap();
     let got = Rc::new(Cell::new(0u8));
     let g = Rc::clone(&got);
-    let stopper = ex.clone();
+    let stopper = ex.spawner();
     ex.spawn(async move {
         let a = Async::new(a).unwrap();
         let mut buf = [0; 1];
@@ -338,13 +341,15 @@ fn stop_ends_run_and_keeps_tasks(backend: Backend) {
     // too, and is consumed: the next call goes on.
     ex.spawn(std::future::pending::<()>());
     let handle = reactor.handle();
-    thread::spawn(move || handle.stop().unwrap()).join().unwrap();
+    thread::spawn(move || handle.stop().unwrap())
+        .join()
+        .unwrap();
     ex.run(&mut reactor).unwrap();
     assert_eq!(ex.len(), 1);
     assert_eq!(ex.block_on(&mut reactor, async { 5 }).unwrap(), 5);
 
     // `block_on` stopped before its future is done: `Interrupted`.
-    let stopper = ex.clone();
+    let stopper = ex.spawner();
     let err = ex
         .block_on(&mut reactor, async move {
             stopper.stop();
@@ -379,7 +384,7 @@ fn a_panicking_task_is_dropped_alone(backend: Backend) {
 fn tcp_echo_and_refused_connect(backend: Backend) {
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     run(&mut reactor, &ex, async move {
         let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
         let addr = listener.get_ref().local_addr().unwrap();
@@ -437,13 +442,14 @@ async fn join2(a: impl Future<Output = io::Result<()>>, b: impl Future<Output = 
 }
 
 fn unix_listener_and_connect(backend: Backend) {
-    let dir = std::env::temp_dir().join(format!("tripoll-async-{}-{backend:?}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("tripoll-async-{}-{backend:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sock");
     let mut reactor = reactor(backend);
     let ex = Executor::new();
-    let spawner = ex.clone();
+    let spawner = ex.spawner();
     let p = path.clone();
     run(&mut reactor, &ex, async move {
         let listener = Async::<std::os::unix::net::UnixListener>::bind(&p).unwrap();
@@ -460,6 +466,471 @@ fn unix_listener_and_connect(backend: Backend) {
         assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
     });
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// 10 000 concurrent connections through the async layer
+
+/// Serialises the scale tests of this binary (descriptor budgets).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Set in a client process: `server address;connections`.
+const CLIENT_ENV: &str = "TRIPOLL_ASYNC_CLIENT";
+const REPORT_PREFIX: &str = "ASYNC-CLIENT-REPORT";
+/// Connections a client opens, and gets one echo on, before the next
+/// batch: the listen backlog never holds more.
+const BATCH: usize = 100;
+const MSG_LEN: usize = 100;
+/// Safety net only: a healthy debug run takes seconds.
+const SCALE_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The message of connection `i` in `round`: a byte delivered to the wrong
+/// connection or out of place shows.
+fn message(i: usize, round: usize) -> [u8; MSG_LEN] {
+    let mut m = [0u8; MSG_LEN];
+    let head = format!("conn {i:06} round {round} ");
+    m[..head.len()].copy_from_slice(head.as_bytes());
+    for (k, b) in m.iter_mut().enumerate().skip(head.len()) {
+        *b = ((i * 31 + round * 7 + k) % 251) as u8;
+    }
+    m
+}
+
+/// Entry point of the client process of [`holds_10k`], not a test: the
+/// parent re-runs this binary with `--ignored --exact client_process` and
+/// [`CLIENT_ENV`] set. Without the variable it does nothing.
+#[test]
+#[ignore = "entry point of the client process that the scale tests start"]
+fn client_process() {
+    let Ok(spec) = std::env::var(CLIENT_ENV) else {
+        return;
+    };
+    let (addr, conns) = spec.split_once(';').expect("addr;conns");
+    let addr: SocketAddr = addr.parse().expect("server address");
+    let conns: usize = conns.parse().expect("connection count");
+    tripoll::raise_fd_limit(conns as u64 + 100).expect("raise_fd_limit");
+    let echo = |s: &mut TcpStream, i: usize, round: usize| {
+        let mut got = [0u8; MSG_LEN];
+        s.read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("#{i} round {round}: {e}"));
+        assert!(got == message(i, round), "#{i} round {round}: wrong echo");
+    };
+    // Round 0, batch by batch: every connection stays open.
+    let mut streams: Vec<TcpStream> = Vec::with_capacity(conns);
+    while streams.len() < conns {
+        let start = streams.len();
+        let end = (start + BATCH).min(conns);
+        for i in start..end {
+            let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect #{i}: {e}"));
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            (&s).write_all(&message(i, 0)).unwrap();
+            streams.push(s);
+        }
+        for (i, s) in streams.iter_mut().enumerate().skip(start) {
+            echo(s, i, 0);
+        }
+    }
+    // Round 1 with all of them open: every message in flight, then every echo.
+    for (i, s) in streams.iter_mut().enumerate() {
+        s.write_all(&message(i, 1)).unwrap();
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        echo(s, i, 1);
+    }
+    // Then a clean end on each: we close our side, the server closes its.
+    let mut served = 0;
+    for (i, s) in streams.iter_mut().enumerate() {
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest)
+            .unwrap_or_else(|e| panic!("#{i} end: {e}"));
+        assert!(rest.is_empty(), "#{i}: bytes after the echoes");
+        served += 1;
+    }
+    println!("{REPORT_PREFIX} served={served}");
+}
+
+/// Kills the client process if the test fails first.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    live: Cell<usize>,
+    peak: Cell<usize>,
+    completed: Cell<usize>,
+    bytes: Cell<usize>,
+    failed: RefCell<Vec<String>>,
+}
+
+fn holds_many(backend: Backend, conns: usize) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _fds = common::fds_exclusive();
+    let limit = tripoll::raise_fd_limit(conns as u64 + 200).expect("raise_fd_limit");
+    assert!(limit >= conns as u64 + 200, "descriptor limit {limit}");
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let listener = ex
+        .block_on(&mut reactor, async {
+            Async::<TcpListener>::bind(([127, 0, 0, 1], 0))
+        })
+        .unwrap()
+        .unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "client_process", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(CLIENT_ENV, format!("{addr};{conns}"))
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the client process");
+    let mut child = Reap(child);
+
+    let counts = Rc::new(Counts::default());
+    let (c, spawner) = (Rc::clone(&counts), ex.spawner());
+    ex.spawn(async move {
+        while c.completed.get() + c.failed.borrow().len() < conns {
+            let (conn, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    c.failed.borrow_mut().push(format!("accept: {e}"));
+                    continue;
+                }
+            };
+            c.live.set(c.live.get() + 1);
+            c.peak.set(c.peak.get().max(c.live.get()));
+            let (c, stopper) = (Rc::clone(&c), spawner.clone());
+            spawner.spawn(async move {
+                let mut buf = [0u8; 4096];
+                let res: io::Result<()> = async {
+                    loop {
+                        let n = conn.read(&mut buf).await?;
+                        if n == 0 {
+                            return Ok(());
+                        }
+                        conn.write_all(&buf[..n]).await?;
+                        c.bytes.set(c.bytes.get() + n);
+                    }
+                }
+                .await;
+                c.live.set(c.live.get() - 1);
+                match res {
+                    Ok(()) => c.completed.set(c.completed.get() + 1),
+                    Err(e) => c.failed.borrow_mut().push(format!("echo: {e}")),
+                }
+                if c.completed.get() + c.failed.borrow().len() == conns {
+                    stopper.stop();
+                }
+            });
+        }
+    });
+    let c = Rc::clone(&counts);
+    let stopper = ex.spawner();
+    ex.spawn(async move {
+        sleep(SCALE_DEADLINE).await.unwrap();
+        c.failed.borrow_mut().push("the deadline passed".into());
+        stopper.stop();
+    });
+    ex.run(&mut reactor).expect("the loop");
+    drop(ex); // the deadline task and the listener go
+
+    let out = child.0.wait_with_output_ref();
+    assert_eq!(*counts.failed.borrow(), Vec::<String>::new());
+    assert_eq!(counts.completed.get(), conns);
+    assert_eq!(counts.peak.get(), conns, "every connection open at once");
+    assert_eq!(counts.bytes.get(), conns * 2 * MSG_LEN, "every byte echoed");
+    assert!(out.0, "client failed: {}", out.2);
+    assert!(
+        out.1.contains(&format!("{REPORT_PREFIX} served={conns}")),
+        "client report: {} {}",
+        out.1,
+        out.2
+    );
+    reactor.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(reactor.source_count(), 0, "nothing left registered");
+}
+
+trait WaitRef {
+    /// Waits (bounded) and reads: (success, stdout, stderr).
+    fn wait_with_output_ref(&mut self) -> (bool, String, String);
+}
+
+impl WaitRef for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> (bool, String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(st) = self.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "the client did not exit");
+            thread::sleep(Duration::from_millis(10));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        self.stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        self.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.success(), out, err)
+    }
+}
+
+fn holds_10k(backend: Backend) {
+    // Select takes no descriptor from FD_SETSIZE (1024) up: it holds what
+    // fits below, every byte of it.
+    let conns = if backend == Backend::Select {
+        900
+    } else {
+        10_000
+    };
+    holds_many(backend, conns);
+}
+
+// ---------------------------------------------------------------------------
+// The examples
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+fn pattern(tag: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(i as u64 >> 9) as u8 ^ tag)
+        .collect()
+}
+
+/// Sends without reading until the socket takes no more.
+fn send_until_stuck(s: &TcpStream, data: &[u8]) -> usize {
+    s.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    while sent < data.len() {
+        match (&*s).write(&data[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("the hog's write failed: {e}"),
+        }
+    }
+    s.set_nonblocking(false).unwrap();
+    sent
+}
+
+/// `async_echo` keeps serving while a hog sends 10 MB without reading and
+/// a resetter drops its connection mid-stream (as `reactor_echo` must).
+fn async_echo_survives_hostile_clients(backend: Backend) {
+    const NAME: &str = "async_echo";
+    let name = format!("{backend:?}").to_lowercase();
+    let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", &name)]);
+    let banner = server.line();
+    let mode = if backend == Backend::Epoll {
+        "edge"
+    } else {
+        "oneshot"
+    };
+    assert!(
+        banner.ends_with(&format!("(backend {name}, mode {mode})")),
+        "{banner}"
+    );
+    let addr = listen_addrs(NAME, &banner)[0];
+
+    let hog = connect(addr);
+    let hog_data = pattern(1, 10 << 20);
+    let hog_sent = send_until_stuck(&hog, &hog_data);
+    assert!(hog_sent > 0);
+
+    let mut resetter = connect(addr);
+    resetter.write_all(&pattern(2, 100_000)).unwrap();
+    let mut first = [0; 1];
+    resetter.read_exact(&mut first).unwrap();
+    common::set_linger_zero(&resetter);
+    drop(resetter);
+
+    let mut good = connect(addr);
+    let good_data = pattern(3, 1 << 20);
+    let mut back = vec![0; 16 << 10];
+    for chunk in good_data.chunks(16 << 10) {
+        good.write_all(chunk).unwrap();
+        let back = &mut back[..chunk.len()];
+        good.read_exact(back).expect("the good client's echo");
+        assert!(back == chunk, "the good client's echo differs");
+    }
+    good.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    good.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "nothing after the echo, then a clean close"
+    );
+
+    let writer = hog.try_clone().unwrap();
+    let rest_of_hog = hog_data[hog_sent..].to_vec();
+    let sender = thread::spawn(move || (&writer).write_all(&rest_of_hog));
+    let mut echoed = vec![0; hog_data.len()];
+    (&hog).read_exact(&mut echoed).expect("the hog's echo");
+    sender.join().unwrap().expect("the rest of the hog's data");
+    assert!(echoed == hog_data, "the hog's echo differs");
+
+    let stderr = server.stop();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {stderr}");
+    assert!(
+        lines[0].starts_with("async_echo: connection from 127.0.0.1:")
+            && (lines[0].contains("reset") || lines[0].contains("Broken pipe")),
+        "{stderr}"
+    );
+}
+
+/// `async_http` against real clients: the greeting with keep-alive,
+/// pipelining, HTTP/1.0 and `Connection: close`, `Expect: 100-continue`,
+/// a discarded body, curl if installed, then hostile input (each case its
+/// status and the close, or a cut at the idle timeout), a well-behaved
+/// client served all along, and the summary at SIGTERM.
+fn async_http_serves_and_refuses(backend: Backend) {
+    use http_support::{assert_hello, get, Client, End};
+    const NAME: &str = "async_http";
+    let name = format!("{backend:?}").to_lowercase();
+    let mut server = Proc::spawn(
+        NAME,
+        &["--port", "0", "--backend", &name, "--idle-timeout", "1"],
+    );
+    let banner = server.line();
+    let mode = if backend == Backend::Epoll {
+        "edge"
+    } else {
+        "oneshot"
+    };
+    assert!(
+        banner.ends_with(&format!("(backend {name}, mode {mode})")),
+        "{banner}"
+    );
+    let addr = listen_addrs(NAME, &banner)[0];
+
+    // Keep-alive: three requests on one connection, then three pipelined.
+    let mut c = Client::connect(addr);
+    for _ in 0..3 {
+        assert_hello(&c.exchange(&get("/")));
+    }
+    c.send(&[get("/a"), get("/b"), get("/c")].concat());
+    for _ in 0..3 {
+        assert_hello(&c.response());
+    }
+    // HEAD: no body.
+    c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = c.try_response(true).expect("a HEAD response");
+    assert_eq!(head.code, 200);
+    assert!(head.body.is_empty());
+    // A body, read and discarded; then 100-continue.
+    let r = c.exchange(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    assert_hello(&r);
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(c.response().code, 100);
+    c.send(b"abc");
+    assert_hello(&c.response());
+    // `Connection: close`: the answer says so, then the close.
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let (rs, end) = c.responses_until_close();
+    assert_eq!(rs.len(), 1);
+    assert!(rs[0].closes());
+    assert_eq!(end, End::Eof);
+    // HTTP/1.0 without keep-alive closes too.
+    let mut c = Client::connect(addr);
+    c.send(b"GET / HTTP/1.0\r\n\r\n");
+    let (rs, end) = c.responses_until_close();
+    assert_eq!(rs.len(), 1);
+    assert_hello(&rs[0]);
+    assert_eq!(end, End::Eof);
+
+    // curl, a real client, if there is one.
+    if let Ok(out) = Command::new("curl")
+        .args(["-s", "-i", "--max-time", "10", &format!("http://{addr}/")])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "curl: {text}");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\nHello, world!"), "{text}");
+    }
+
+    // Hostile input: status, then the close.
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let refused: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("garbage", b"GARBAGE\r\n\r\n".to_vec(), 400),
+        ("no Host", b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
+        ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n".to_vec(), 505),
+        ("huge URI", format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(10_000)).into_bytes(), 414),
+        ("endless method", b"A".repeat(20_000), 414),
+        ("many headers", format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n").into_bytes(), 431),
+        ("chunked", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(), 501),
+        ("smuggling", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(), 400),
+        ("two lengths", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n".to_vec(), 400),
+        ("body too large", b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n".to_vec(), 413),
+        ("odd expectation", b"GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n".to_vec(), 417),
+        ("binary junk", (0..=255u8).rev().collect(), 400),
+    ];
+    let good = thread::spawn(move || {
+        // Served all along.
+        let mut c = Client::connect(addr);
+        for _ in 0..50 {
+            assert_hello(&c.exchange(&get("/")));
+        }
+    });
+    for (label, bytes, code) in refused {
+        let mut c = Client::connect(addr);
+        let _ = c.try_send(&bytes); // the server may close before taking all
+        let (rs, _) = c.responses_until_close();
+        assert_eq!(rs.len(), 1, "{label}: one answer");
+        assert_eq!(rs[0].code, code, "{label}");
+        assert!(rs[0].closes(), "{label}: says it closes");
+    }
+    // A method it does not serve: 501, and the connection stays.
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(b"BREW / HTTP/1.1\r\nHost: t\r\n\r\n").code, 501);
+    assert_hello(&c.exchange(&get("/")));
+    // Slowloris: a request trickled in and never finished is cut at the
+    // idle timeout (1 s) with 408, whatever it sends meanwhile.
+    let mut slow = Client::connect(addr);
+    slow.send(b"GET / HTTP/1.1\r\n");
+    let mut cut = false;
+    for _ in 0..100 {
+        if slow.try_send(b"X").is_err() {
+            cut = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let (rs, _) = slow.responses_until_close();
+    assert!(cut || rs.len() == 1, "cut by the idle timeout");
+    if let Some(r) = rs.first() {
+        assert_eq!(r.code, 408);
+    }
+    // An idle connection is closed without a word.
+    let mut idle = Client::connect(addr);
+    assert_ne!(idle.expect_closed(), End::TimedOut);
+    good.join().expect("the well-behaved client");
+
+    let summary = server.stop_with(libc::SIGTERM);
+    assert!(
+        summary.starts_with("async_http: SIGTERM after "),
+        "{summary}"
+    );
+    assert_eq!(summary.lines().count(), 1, "{summary}");
 }
 
 macro_rules! task_suite {
@@ -516,6 +987,20 @@ macro_rules! task_suite {
             fn tcp_echo_and_refused_connect() {
                 let _fds = common::fds_shared();
                 super::tcp_echo_and_refused_connect($backend)
+            }
+            #[test]
+            fn holds_10k_connections() {
+                super::holds_10k($backend)
+            }
+            #[test]
+            fn async_echo_survives_hostile_clients() {
+                let _fds = common::fds_shared();
+                super::async_echo_survives_hostile_clients($backend)
+            }
+            #[test]
+            fn async_http_serves_and_refuses() {
+                let _fds = common::fds_shared();
+                super::async_http_serves_and_refuses($backend)
             }
             #[test]
             fn unix_listener_and_connect() {

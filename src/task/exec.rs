@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
@@ -83,25 +83,63 @@ struct Inner {
     live: Cell<usize>,
     queue: Arc<Queue>,
     stop: Cell<bool>,
+    /// The executor is being dropped: spawning is refused.
+    closed: Cell<bool>,
 }
 
 /// A single-threaded executor for tasks that need not be `Send`, driven by
 /// a [`Reactor`] you pass to [`run`](Executor::run) or
 /// [`block_on`](Executor::block_on).
 ///
-/// Cloning gives another handle to the same executor: a task that spawns
-/// more tasks captures one. Tasks not finished when a `run` or `block_on`
-/// returns stay, and go on at the next one; tasks still there when the last
-/// handle is dropped are dropped (an [`Async`](super::Async) they own is
-/// then unregistered at the reactor's next turn, see the
-/// [module docs](super#how-it-sits-on-the-reactor)).
+/// Tasks spawn more tasks through a [`Spawner`] (cheap to clone, and it
+/// does not keep the executor alive, so a task holding one makes no
+/// cycle). Tasks not finished when a `run` or `block_on` returns stay,
+/// and go on at the next one; dropping the executor drops them (an
+/// [`Async`](super::Async) they own is then unregistered at the reactor's
+/// next turn, see the [module docs](super#how-it-sits-on-the-reactor)).
 ///
 /// A task that panics is dropped (its [`JoinHandle`] yields `None`); the
 /// others go on. The future given to `block_on` is not a task: its panic
 /// comes out of `block_on`.
-#[derive(Clone)]
 pub struct Executor {
     inner: Rc<Inner>,
+}
+
+/// Spawns tasks on an [`Executor`] and stops it, from its tasks; see
+/// [`Executor::spawner`]. Once the executor is dropped, a spawned future is
+/// dropped at once (its [`JoinHandle`] yields `None`).
+#[derive(Clone)]
+pub struct Spawner {
+    inner: Weak<Inner>,
+}
+
+impl Spawner {
+    /// As [`Executor::spawn`].
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        match self.inner.upgrade() {
+            Some(inner) => spawn_on(&inner, future),
+            None => JoinHandle::dropped(),
+        }
+    }
+
+    /// As [`Executor::stop`].
+    pub fn stop(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.stop.set(true);
+        }
+    }
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("executor_alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
 }
 
 impl Default for Executor {
@@ -124,7 +162,15 @@ impl Executor {
                     handle: Mutex::new(None),
                 }),
                 stop: Cell::new(false),
+                closed: Cell::new(false),
             }),
+        }
+    }
+
+    /// A spawner for this executor's tasks.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            inner: Rc::downgrade(&self.inner),
         }
     }
 
@@ -137,38 +183,7 @@ impl Executor {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let state = Rc::new(JoinState {
-            value: RefCell::new(None),
-            done: Cell::new(false),
-            waker: RefCell::new(None),
-        });
-        let finish = Finish(Rc::clone(&state));
-        let task: LocalTask = Box::pin(async move {
-            let finish = finish;
-            let value = future.await;
-            *finish.0.value.borrow_mut() = Some(value);
-        });
-        let inner = &self.inner;
-        let id = match inner.free.borrow_mut().pop() {
-            Some(id) => id,
-            None => {
-                let mut slots = inner.slots.borrow_mut();
-                slots.push(None);
-                slots.len() - 1
-            }
-        };
-        let waker = Arc::new(TaskWaker {
-            id,
-            queued: AtomicBool::new(false),
-            queue: Arc::clone(&inner.queue),
-        });
-        Waker::from(Arc::clone(&waker)).wake();
-        inner.slots.borrow_mut()[id] = Some(Slot {
-            task: Some(task),
-            waker,
-        });
-        inner.live.set(inner.live.get() + 1);
-        JoinHandle { state }
+        spawn_on(&self.inner, future)
     }
 
     /// How many tasks are not finished.
@@ -338,6 +353,61 @@ impl Executor {
     }
 }
 
+/// Adds a task to `inner`; see [`Executor::spawn`].
+fn spawn_on<F>(inner: &Inner, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    if inner.closed.get() {
+        return JoinHandle::dropped();
+    }
+    let state = Rc::new(JoinState {
+        value: RefCell::new(None),
+        done: Cell::new(false),
+        waker: RefCell::new(None),
+    });
+    let finish = Finish(Rc::clone(&state));
+    let task: LocalTask = Box::pin(async move {
+        let finish = finish;
+        let value = future.await;
+        *finish.0.value.borrow_mut() = Some(value);
+    });
+    let id = match inner.free.borrow_mut().pop() {
+        Some(id) => id,
+        None => {
+            let mut slots = inner.slots.borrow_mut();
+            slots.push(None);
+            slots.len() - 1
+        }
+    };
+    let waker = Arc::new(TaskWaker {
+        id,
+        queued: AtomicBool::new(false),
+        queue: Arc::clone(&inner.queue),
+    });
+    Waker::from(Arc::clone(&waker)).wake();
+    inner.slots.borrow_mut()[id] = Some(Slot {
+        task: Some(task),
+        waker,
+    });
+    inner.live.set(inner.live.get() + 1);
+    JoinHandle { state }
+}
+
+impl Drop for Executor {
+    /// Drops the tasks left (refusing new ones meanwhile).
+    fn drop(&mut self) {
+        self.inner.closed.set(true);
+        let slots = std::mem::take(&mut *self.inner.slots.borrow_mut());
+        for slot in slots {
+            // A destructor that panics is the task's failure; the others
+            // are still dropped.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(slot)));
+        }
+    }
+}
+
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
@@ -400,6 +470,17 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
+    /// The handle of a task that was dropped before it ran.
+    fn dropped() -> JoinHandle<T> {
+        JoinHandle {
+            state: Rc::new(JoinState {
+                value: RefCell::new(None),
+                done: Cell::new(true),
+                waker: RefCell::new(None),
+            }),
+        }
+    }
+
     /// Whether the task has ended.
     pub fn is_finished(&self) -> bool {
         self.state.done.get()

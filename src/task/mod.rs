@@ -20,7 +20,7 @@
 //! # fn main() -> std::io::Result<()> {
 //! let mut reactor = Reactor::new()?; // epoll unless TRIPOLL_BACKEND says otherwise
 //! let ex = Executor::new();
-//! let spawner = ex.clone();
+//! let spawner = ex.spawner();
 //! let echoed = ex.block_on(&mut reactor, async move {
 //!     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
 //!     let addr = listener.get_ref().local_addr()?;
@@ -107,7 +107,7 @@ mod exec;
 mod io;
 mod time;
 
-pub use exec::{block_on, Executor, JoinHandle};
+pub use exec::{block_on, Executor, JoinHandle, Spawner};
 pub use io::{Async, Ready};
 pub use time::{sleep, sleep_until, timeout, Sleep};
 
