@@ -10,7 +10,7 @@
 //! carry timeouts, and child processes are killed when their guard drops.
 
 mod common;
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod http_support;
 
 use std::cell::{Cell, RefCell};

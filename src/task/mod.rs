@@ -52,7 +52,7 @@
 //! Each [`Async`] is one reactor source whose handler does nothing but
 //! record readiness and wake tasks; the executor polls the woken tasks
 //! between turns of the loop ([`Reactor::run_once`]). While it polls, the
-//! executor lends the reactor's [`Context`](crate::reactor::Context) to
+//! executor lends the reactor's [`Context`] to
 //! the futures (through a thread-local set for exactly that span), which
 //! is how `Async::new` registers, a dropped `Async` unregisters and a
 //! [`sleep`] sets its timer, without a global reactor. So these calls work
