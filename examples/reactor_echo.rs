@@ -82,11 +82,12 @@ fn echo(
             Err(e) => return Err(e),
         }
     }
-    if was_waiting != !unsent.is_empty() {
-        let interest = if unsent.is_empty() {
-            Interest::READABLE
-        } else {
+    let waiting = !unsent.is_empty();
+    if waiting != was_waiting {
+        let interest = if waiting {
             Interest::WRITABLE
+        } else {
+            Interest::READABLE
         };
         ctx.modify(ev.token(), interest, Mode::Level)?;
     }

@@ -1013,7 +1013,12 @@ mod suite {
             .unwrap();
         r.unregister(td).unwrap();
         assert_eq!(log.borrow().len(), 2, "not reported inside unregister");
-        r.run_once(Some(Duration::ZERO)).unwrap();
+        // A turn with nothing else to do does not sleep on it: it returns
+        // long before this watchdog.
+        let watchdog = timer_flag(&mut r, SAFETY);
+        r.run_once(None).unwrap();
+        assert!(!watchdog.get(), "the turn slept with a failure to report");
+        assert_eq!(log.borrow().len(), 3);
         turn_n(&mut r, 2);
         assert_eq!(
             origins(&log)[2..],
@@ -1025,6 +1030,119 @@ mod suite {
         assert_eq!(
             log.borrow()[2].panic_message(),
             Some("the object's destructor")
+        );
+    }
+
+    /// An error handler that panics is dropped, and later failures no
+    /// longer reach it (they go to the default report). Failures the error
+    /// handler causes itself are reported after it returns, once each.
+    pub(super) fn the_error_handler_is_guarded_too<P: Poller + 'static>(make: Make<P>) {
+        let mut r = reactor(make);
+        let seen: Rc<RefCell<Vec<Origin>>> = Rc::default();
+        let (b, _wb) = pair();
+        let b_fd = b.as_raw_fd();
+        let bomb = Bomb("B's destructor");
+        let tb = r
+            .register_owned(b, Interest::READABLE, Mode::Level, move |_, _, _| {
+                let _keep = &bomb;
+                Ok(())
+            })
+            .unwrap();
+        let s = Rc::clone(&seen);
+        r.set_error_handler(move |ctx, failure| {
+            s.borrow_mut().push(failure.origin);
+            if let Origin::Timer(_) = failure.origin {
+                ctx.unregister(tb).unwrap(); // B's destructor panics: one more failure
+            }
+        });
+        let first = r
+            .set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        turn_until(&mut r, || seen.borrow().len() == 2);
+        turn_n(&mut r, 2);
+        assert_eq!(
+            *seen.borrow(),
+            [
+                Origin::Timer(first),
+                Origin::Source {
+                    fd: b_fd,
+                    token: tb
+                }
+            ]
+        );
+
+        let dropped = Rc::new(Cell::new(false));
+        let flag = DropFlag(Rc::clone(&dropped));
+        let calls = Rc::new(Cell::new(0));
+        let c = Rc::clone(&calls);
+        r.set_error_handler(move |_, _| {
+            let _keep = &flag;
+            c.set(c.get() + 1);
+            panic!("the error handler fails too")
+        });
+        let fired = timer_flag(&mut r, Duration::from_millis(5));
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        turn_until(&mut r, || fired.get());
+        assert_eq!(
+            calls.get(),
+            1,
+            "a panicking error handler is not called again"
+        );
+        assert!(dropped.get(), "and is dropped");
+
+        // One that clears itself from its own call is not put back.
+        let calls = Rc::new(Cell::new(0));
+        let c = Rc::clone(&calls);
+        r.set_error_handler(move |ctx, _| {
+            c.set(c.get() + 1);
+            ctx.clear_error_handler();
+        });
+        let fired = timer_flag(&mut r, Duration::from_millis(5));
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        r.set_timer(Duration::ZERO, |_, _| Err(io::ErrorKind::Other.into()))
+            .unwrap();
+        turn_until(&mut r, || fired.get());
+        assert_eq!(calls.get(), 1, "cleared from inside: not called again");
+    }
+
+    /// Dropping the reactor reports destructors that panic, naming their
+    /// source, to the error handler.
+    pub(super) fn drop_reports_destructor_panics<P: Poller + 'static>(make: Make<P>) {
+        let mut r = reactor(make);
+        let seen: Rc<RefCell<Vec<Origin>>> = Rc::default();
+        let s = Rc::clone(&seen);
+        r.set_error_handler(move |_, failure| s.borrow_mut().push(failure.origin));
+        let (b, _wb) = pair();
+        let b_fd = b.as_raw_fd();
+        let tb = r
+            .register_owned(
+                Armed(b, Bomb("dropped with the reactor")),
+                Interest::READABLE,
+                Mode::Level,
+                |_, _, _| Ok(()),
+            )
+            .unwrap();
+        let bomb = Bomb("a timer dropped with the reactor");
+        let tt = r
+            .set_timer(Duration::from_secs(3600), move |_, _| {
+                let _keep = &bomb;
+                Ok(())
+            })
+            .unwrap();
+        drop(r);
+        assert_eq!(
+            *seen.borrow(),
+            [
+                Origin::Source {
+                    fd: b_fd,
+                    token: tb
+                },
+                Origin::Timer(tt)
+            ]
         );
     }
 
@@ -1344,6 +1462,14 @@ macro_rules! reactor_suite {
             #[test]
             fn destructor_panics_are_blamed_on_their_owner() {
                 suite::destructor_panics_are_blamed_on_their_owner($make)
+            }
+            #[test]
+            fn the_error_handler_is_guarded_too() {
+                suite::the_error_handler_is_guarded_too($make)
+            }
+            #[test]
+            fn drop_reports_destructor_panics() {
+                suite::drop_reports_destructor_panics($make)
             }
             #[test]
             fn modify_with_replaces_the_handler() {

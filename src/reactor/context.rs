@@ -71,6 +71,8 @@ pub struct Context {
     error_handler: Option<ErrorFn>,
     /// The error handler is running (and so out of its place).
     reporting: bool,
+    /// The running error handler set or cleared the error handler.
+    error_handler_changed: bool,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             failures: VecDeque::new(),
             error_handler: None,
             reporting: false,
+            error_handler_changed: false,
         }
     }
 
@@ -444,16 +447,20 @@ impl Context {
         F: FnMut(&mut Context, SignalInfo) -> io::Result<()> + 'static,
     {
         let handler: SignalFn = Box::new(handler);
-        if self.signals.is_none() {
-            let signals = Signals::new()?;
-            self.poller()
-                .register(signals.fd(), SIGNAL_TOKEN, Interest::READABLE, Mode::Level)?;
-            self.signals = Some(signals);
-        }
-        match self.signals.as_mut() {
-            Some(signals) => signals.add(signal, handler),
-            None => Ok(()), // set just above
-        }
+        let signals = match self.signals.take() {
+            Some(signals) => signals,
+            None => {
+                let signals = Signals::new()?;
+                self.poller().register(
+                    signals.fd(),
+                    SIGNAL_TOKEN,
+                    Interest::READABLE,
+                    Mode::Level,
+                )?;
+                signals
+            }
+        };
+        self.signals.insert(signals).add(signal, handler)
     }
 
     /// Stops watching `signal` and drops its handler. The signal's mask in
@@ -492,10 +499,10 @@ impl Context {
     /// time `handler` runs, the failed callback is gone (its source
     /// unregistered, its timer cancelled, its signal no longer watched),
     /// and the loop goes on when it returns. Each failure arrives exactly
-    /// once, right after the callback that caused it, or at the start of
-    /// the next turn for a failure caused by a call made outside the loop
-    /// (a destructor that panicked during
-    /// [`Reactor::unregister`](Self::unregister), say).
+    /// once, in order, at the end of the turn in which it happened (a
+    /// failure caused by a call made outside the loop, such as a destructor
+    /// that panicked during [`unregister`](Self::unregister), at the end of
+    /// the next turn).
     ///
     /// The handler may use the context (stop the loop, unregister more).
     /// A handler that panics is dropped, and the default report takes over.
@@ -525,6 +532,7 @@ impl Context {
         F: FnMut(&mut Context, Failure) + 'static,
     {
         let old = self.error_handler.replace(Box::new(handler));
+        self.error_handler_changed = self.reporting;
         self.drop_error_handler(old);
     }
 
@@ -532,6 +540,7 @@ impl Context {
     /// stderr).
     pub fn clear_error_handler(&mut self) {
         let old = self.error_handler.take();
+        self.error_handler_changed = self.reporting;
         self.drop_error_handler(old);
     }
 
@@ -539,6 +548,33 @@ impl Context {
         if catch_unwind(AssertUnwindSafe(move || drop(handler))).is_err() {
             eprintln!("tripoll reactor: the error handler panicked when dropped");
         }
+    }
+
+    /// Unregisters every source and drops every callback (queued posted
+    /// closures unrun), reporting destructors that panic. For the
+    /// reactor's drop.
+    pub(crate) fn clear(&mut self) {
+        self.close_posted();
+        let keys: Vec<(u32, u32)> = self.sources.keys().collect();
+        for (index, generation) in keys {
+            if let Some(source) = self.sources.remove(index, generation) {
+                let fd = source.fd;
+                let _ = self.poller().unregister(fd);
+                let token = encode(index, generation);
+                self.drop_guarded(Origin::Source { fd, token }, source);
+            }
+        }
+        let mut timers = std::mem::take(&mut self.timers);
+        timers.clear(|id, callback| self.drop_guarded(Origin::Timer(id), callback));
+        if let Some(mut signals) = self.signals.take() {
+            let _ = self.poller().unregister(signals.fd());
+            signals.clear(|signal, handler| self.drop_guarded(Origin::Signal(signal), handler));
+        }
+    }
+
+    /// Whether failures wait for the error handler.
+    pub(crate) fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
     }
 
     /// Queues a failure for the error handler.
@@ -555,10 +591,18 @@ impl Context {
     }
 
     /// Hands the queued failures to the error handler, in order, including
-    /// those it causes itself. Called after each callback; does nothing
+    /// those it causes itself. Called at the end of each turn; does nothing
     /// while the error handler runs (it is that handler's caller that goes
     /// on with the queue).
+    #[inline]
     pub(crate) fn report_failures(&mut self) {
+        if !self.failures.is_empty() {
+            self.hand_failures_over();
+        }
+    }
+
+    #[cold]
+    fn hand_failures_over(&mut self) {
         if self.reporting {
             return;
         }
@@ -569,11 +613,12 @@ impl Context {
             };
             let line = failure.to_string();
             self.reporting = true;
+            self.error_handler_changed = false;
             let outcome = catch_unwind(AssertUnwindSafe(|| handler(self, failure)));
             self.reporting = false;
             match outcome {
-                // Unless it set another one meanwhile.
-                Ok(()) if self.error_handler.is_none() => self.error_handler = Some(handler),
+                Ok(()) if !self.error_handler_changed => self.error_handler = Some(handler),
+                // It set another one, or cleared itself.
                 Ok(()) => self.drop_error_handler(Some(handler)),
                 Err(_) => {
                     eprintln!(

@@ -165,7 +165,9 @@ impl Clone for Handle {
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("poller", &self.shared.poller)
+            // `&&`: a `&dyn Poller` as `&dyn Debug` would need trait upcasting
+            // (Rust 1.86); the crate supports 1.70.
+            .field("poller", &&self.shared.poller)
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -174,7 +176,17 @@ impl fmt::Debug for Handle {
 impl Context {
     /// Runs the closures posted from other threads, in order; one that
     /// fails is reported. Returns how many ran.
+    #[inline]
     pub(crate) fn run_posted(&mut self) -> usize {
+        // Load first: the swap is a locked instruction, and nothing is
+        // posted on nearly every turn.
+        if self.posted.is_empty() && !self.shared.posted.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.run_queued()
+    }
+
+    fn run_queued(&mut self) -> usize {
         if self.shared.posted.swap(false, Ordering::AcqRel) {
             let mut queue = self.shared.queue();
             self.posted.extend(queue.jobs.drain(..));
@@ -185,7 +197,6 @@ impl Context {
             // Consumed by the call: what it owns is dropped inside it.
             if let Err(failure) = guarded(Origin::Posted, || job(self)) {
                 self.fail(failure);
-                self.report_failures();
             }
         }
         ran

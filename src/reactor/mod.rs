@@ -1,182 +1,6 @@
-//! A callback reactor on top of any [`Poller`]: I/O handlers, timers,
-//! signals, and a [`Handle`] for other threads.
-//!
-//! A [`Reactor`] owns a poller and a table of sources. Each source is a
-//! descriptor with a handler, a closure called with a [`Context`] and the
-//! [`Event`] whenever the descriptor is ready. Through the context a handler
-//! can register new sources (a listener registers each connection it
-//! accepts), modify or unregister itself or any other source, set and cancel
-//! timers, watch signals and stop the loop.
-//!
-//! # Example: an echo server
-//!
-//! A non-blocking socket may take part of a write, or none of it, so the
-//! connection handler keeps what the socket did not take and reads no more
-//! until that is sent: a client that sends without reading then fills its
-//! own buffers, not the server's memory. (`examples/reactor_echo.rs` is the
-//! same server as a program.)
-//!
-//! ```
-//! use std::io::{self, Read, Write};
-//! use std::net::{TcpListener, TcpStream};
-//! use tripoll::reactor::{Context, Reactor};
-//! use tripoll::{Event, Interest, Mode};
-//!
-//! fn echo(ctx: &mut Context, conn: &mut TcpStream, unsent: &mut Vec<u8>, ev: Event) -> io::Result<()> {
-//!     let was_waiting = !unsent.is_empty();
-//!     if !was_waiting {
-//!         let mut buf = [0; 4096];
-//!         match conn.read(&mut buf) {
-//!             Ok(0) => return Ok(ctx.unregister(ev.token())?), // closes `conn`
-//!             Ok(n) => unsent.extend_from_slice(&buf[..n]),
-//!             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-//!             Err(e) => return Err(e), // the connection is dropped and reported
-//!         }
-//!     }
-//!     while !unsent.is_empty() {
-//!         match conn.write(unsent) {
-//!             Ok(n) => drop(unsent.drain(..n)),
-//!             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-//!             Err(e) => return Err(e),
-//!         }
-//!     }
-//!     if was_waiting != !unsent.is_empty() {
-//!         // Wait for room to write while anything is unsent; read otherwise.
-//!         let interest = if unsent.is_empty() { Interest::READABLE } else { Interest::WRITABLE };
-//!         ctx.modify(ev.token(), interest, Mode::Level)?;
-//!     }
-//!     Ok(())
-//! }
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut reactor = Reactor::new()?; // epoll unless TRIPOLL_BACKEND says otherwise
-//! let listener = TcpListener::bind("127.0.0.1:0")?;
-//! let addr = listener.local_addr()?;
-//! listener.set_nonblocking(true)?;
-//! reactor.register_owned(listener, Interest::READABLE, Mode::Level, |ctx, listener, _| {
-//!     loop {
-//!         let conn = match listener.accept() {
-//!             Ok((conn, _)) => conn,
-//!             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-//!             Err(e) => return Err(e),
-//!         };
-//!         conn.set_nonblocking(true)?;
-//!         let mut unsent = Vec::new();
-//!         ctx.register_owned(conn, Interest::READABLE, Mode::Level, move |ctx, conn, ev| {
-//!             echo(ctx, conn, &mut unsent, ev)
-//!         })?;
-//!     }
-//! })?;
-//!
-//! let handle = reactor.handle(); // Send + Sync: talks to the loop from anywhere
-//! let client = std::thread::spawn(move || -> io::Result<Vec<u8>> {
-//!     let mut stream = TcpStream::connect(addr)?;
-//!     let message = vec![7; 100_000];
-//!     let writer = stream.try_clone()?;
-//!     let sender = std::thread::spawn(move || (&writer).write_all(&message));
-//!     let mut reply = vec![0; 100_000];
-//!     stream.read_exact(&mut reply)?;
-//!     sender.join().expect("sender panicked")?;
-//!     handle.stop()?; // `run` below returns
-//!     Ok(reply)
-//! });
-//! reactor.run()?;
-//! assert_eq!(client.join().expect("client panicked")?, vec![7; 100_000]);
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Sources and tokens
-//!
-//! [`register`](Context::register) takes a raw descriptor and hands back the
-//! [`Token`] the reactor chose for it; [`register_owned`](Context::register_owned)
-//! takes the I/O object itself and keeps it alive exactly as long as the
-//! registration, which is the easy way to get the order right: the
-//! descriptor is unregistered first and closed after. With `register`, close
-//! the descriptor only after unregistering it, as with any poller.
-//!
-//! Tokens come from a slab with a generation counter in the token's upper
-//! bits. When a source is unregistered its slot's generation moves on, so an
-//! event still queued for it, or a stale token held somewhere, never reaches
-//! the source that later reuses the slot. A handler that unregisters another
-//! source whose event is ready in the same turn is safe: the other handler
-//! is not called. A handler that unregisters itself finishes its call, and
-//! is dropped (with everything it owns) right after.
-//!
-//! # Timers
-//!
-//! [`set_timer`](Context::set_timer), [`set_timer_at`](Context::set_timer_at)
-//! and [`set_interval`](Context::set_interval) return a [`TimerId`];
-//! [`cancel_timer`](Context::cancel_timer) takes it back. The earliest
-//! deadline bounds the poller's wait, rounded up by the backend, so a timer
-//! never fires before its deadline and a short one does not spin the loop.
-//! Timers due at the same instant fire in the order they were set. A
-//! repeating timer keeps its phase; ticks missed while the loop was busy are
-//! skipped, not replayed in a burst. Setting and cancelling costs
-//! `O(log n)`: cancelled timers are dropped lazily from a binary heap, which
-//! is rebuilt when more than half of it is dead.
-//!
-//! # Signals
-//!
-//! [`on_signal`](Context::on_signal) delivers a signal as an ordinary event:
-//! the reactor blocks it in the calling thread with `pthread_sigmask` and
-//! reads it from a `signalfd`. Several reactors of one thread may watch the
-//! same signal (one of them reads each instance): the mask is counted per
-//! signal and per thread across every reactor of the process, and restored
-//! only when the last watcher goes. A signal sent to the *process* (`kill`, the
-//! terminal's Ctrl-C) goes to any thread that does not block it, so block
-//! the signal in every other thread too: the simple way is to create the
-//! reactor and call `on_signal` before spawning threads, which inherit the
-//! mask. Dropping the reactor (or [`remove_signal`](Reactor::remove_signal))
-//! restores the signal's mask; an instance that was pending and unread is
-//! discarded first, so it is not delivered with the default action.
-//!
-//! # Threads
-//!
-//! A reactor and its handlers live on one thread (handlers need not be
-//! `Send`, so `Rc` state works). Other threads talk to it through a
-//! [`Handle`]: [`wake`](Handle::wake) it, [`post`](Handle::post) a closure
-//! to run on the loop thread (the way to hand it a connection accepted
-//! elsewhere), or [`stop`](Handle::stop) it.
-//!
-//! The queue of posted closures has no bound, while the loop runs or is
-//! stopped: a bound would force a policy on the posting threads (block, or
-//! fail and keep the work) that only the application can choose. Each
-//! closure holds one box until it runs or the reactor is dropped (which
-//! drops it unrun). Bound the work in flight on the posting side (a
-//! semaphore, a bounded channel) if producers can outrun the loop.
-//!
-//! # Errors and panics
-//!
-//! A callback's failure never ends the loop (asyncio's policy). A handler,
-//! timer, signal handler or posted closure that returns an error or
-//! panics loses what it was registered for: the reactor unregisters the
-//! source (cancels the timer, stops watching the signal) and drops the
-//! callback, then hands a [`Failure`] naming it ([`Origin`]: the source's
-//! descriptor and token, the timer, the signal, or "posted") and saying
-//! what happened ([`Cause`]: the error, or the panic's message) to the
-//! error handler, and goes on with the rest of the turn. The default
-//! handler writes one line to stderr;
-//! [`set_error_handler`](Context::set_error_handler) replaces it (to log
-//! elsewhere, count, or stop the loop). [`run_once`](Reactor::run_once)
-//! follows the same policy. (The panic hook still prints its own message
-//! for a panic; `std::panic::set_hook` controls that.)
-//!
-//! A destructor that panics when the reactor drops a callback, or what the
-//! callback owns, counts as a failure of that callback: when handler A
-//! unregisters source B and B's handler panics in its destructor, B is
-//! reported, and A goes on.
-//!
-//! [`run`](Reactor::run) returns an error only when the poller fails (or
-//! the signal descriptor cannot be read): [`Error::Poller`],
-//! [`Error::Os`].
-//!
-//! # Cost
-//!
-//! In the steady state a turn allocates nothing: the event buffer is reused,
-//! a handler is moved out of its slot and back around its call (never
-//! boxed again), timers reuse their slab and heap. Only registering a
-//! source, setting a timer and posting a closure allocate (one box each).
+// The module's documentation (a guide, with the echo server as a doctest)
+// is README.md next to this file; this file is the loop.
+#![doc = include_str!("README.md")]
 
 mod context;
 mod error;
@@ -298,15 +122,15 @@ impl<P: Poller + 'static> Reactor<P> {
     /// callbacks ran (failed ones included); `Ok(0)` when the timeout
     /// passed or the loop was woken with nothing to do.
     ///
-    /// Failures are handled as in [`run`](Reactor::run); one left by a call
-    /// made outside the loop (a destructor that panicked during
-    /// [`unregister`](Context::unregister)) is reported first.
+    /// Failures are handled as in [`run`](Reactor::run): the error handler
+    /// gets them at the end of the turn, with any left by a call made
+    /// outside the loop (a destructor that panicked during
+    /// [`unregister`](Context::unregister)).
     ///
     /// # Errors
     ///
     /// As [`run`](Reactor::run).
     pub fn run_once(&mut self, timeout: Option<Duration>) -> Result<usize> {
-        self.ctx.report_failures();
         if self.cursor >= self.events.len() {
             let timeout = self.wait_timeout(timeout);
             self.events.clear();
@@ -324,6 +148,7 @@ impl<P: Poller + 'static> Reactor<P> {
         }
         ran += self.ctx.fire_timers();
         ran += self.ctx.run_posted();
+        self.ctx.report_failures();
         Ok(ran)
     }
 
@@ -341,9 +166,10 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// The caller's timeout, shortened to the next timer's deadline, or zero
-    /// when posted closures are still waiting to run.
+    /// when posted closures are still waiting to run or failures to be
+    /// reported (left by a call made outside the loop).
     fn wait_timeout(&mut self, timeout: Option<Duration>) -> Option<Duration> {
-        if !self.ctx.posted.is_empty() {
+        if !self.ctx.posted.is_empty() || self.ctx.has_failures() {
             return Some(Duration::ZERO);
         }
         let timer = self
@@ -354,28 +180,6 @@ impl<P: Poller + 'static> Reactor<P> {
         match (timeout, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    /// Unregisters every source and drops every callback (queued posted
-    /// closures unrun), reporting destructors that panic.
-    fn clear(&mut self) {
-        let ctx = &mut self.ctx;
-        ctx.close_posted();
-        let keys: Vec<(u32, u32)> = ctx.sources.keys().collect();
-        for (index, generation) in keys {
-            if let Some(source) = ctx.sources.remove(index, generation) {
-                let fd = source.fd;
-                let _ = self.shared.poller.unregister(fd);
-                let token = sources::encode(index, generation);
-                ctx.drop_guarded(Origin::Source { fd, token }, source);
-            }
-        }
-        let mut timers = std::mem::take(&mut ctx.timers);
-        timers.clear(|id, callback| ctx.drop_guarded(Origin::Timer(id), callback));
-        if let Some(mut signals) = ctx.signals.take() {
-            let _ = self.shared.poller.unregister(signals.fd());
-            signals.clear(|signal, handler| ctx.drop_guarded(Origin::Signal(signal), handler));
         }
     }
 }
@@ -401,10 +205,10 @@ impl<P: Poller + 'static> Drop for Reactor<P> {
     /// go to the error handler; whatever it registers meanwhile is cleared
     /// in a second round, reported on stderr.
     fn drop(&mut self) {
-        self.clear();
+        self.ctx.clear();
         self.ctx.report_failures();
         self.ctx.clear_error_handler();
-        self.clear();
+        self.ctx.clear();
         self.ctx.report_failures();
     }
 }

@@ -312,7 +312,6 @@ impl Context {
                     self.drop_guarded(origin, handler);
                 }
             }
-            self.report_failures();
         }
         Ok(ran)
     }

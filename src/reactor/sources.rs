@@ -10,7 +10,7 @@ use std::any::{Any, TypeId};
 use std::io;
 use std::os::fd::RawFd;
 
-use super::failure::{guarded, Origin};
+use super::failure::{guarded, Failure, Origin};
 use super::slab::Slab;
 use super::Context;
 use crate::{Event, Token};
@@ -91,6 +91,7 @@ impl Context {
     /// Runs the handler `event` is for, if its source is still registered.
     /// A handler that fails loses its source and is reported. Returns how
     /// many handlers ran.
+    #[inline(always)]
     pub(crate) fn dispatch_io(&mut self, event: Event) -> usize {
         let token = event.token();
         let (index, generation) = decode(token);
@@ -99,39 +100,68 @@ impl Context {
         };
         let fd = source.fd;
         let origin = Origin::Source { fd, token };
-        let (result, handler, object) = match source.handler.take() {
-            None => return 0, // its handler is running: a nested turn
+        match source.handler.take() {
             Some(Handler::Plain(mut f)) => {
                 let result = guarded(origin, || f(self, event));
-                (result, Handler::Plain(f), None)
+                self.after_call(index, generation, origin, result, Handler::Plain(f), None);
             }
             Some(Handler::Owned(mut f)) => {
                 let Some(mut object) = source.object.take() else {
+                    // An owned handler always has its object (it is only out
+                    // while that handler runs).
                     source.handler = Some(Handler::Owned(f));
                     return 0;
                 };
                 let result = guarded(origin, || f(self, &mut *object, event));
-                (result, Handler::Owned(f), Some(object))
+                let handler = Handler::Owned(f);
+                self.after_call(index, generation, origin, result, handler, Some(object));
             }
-        };
+            // Out only while it runs, and no turn runs inside a callback.
+            None => return 0,
+        }
+        1
+    }
+
+    #[inline]
+    fn after_call(
+        &mut self,
+        index: u32,
+        generation: u32,
+        origin: Origin,
+        result: Result<(), Failure>,
+        handler: Handler,
+        object: Option<Box<dyn Any>>,
+    ) {
         match result {
             Ok(()) => self.put_back(index, generation, origin, handler, object),
-            Err(failure) => {
-                self.fail(failure);
-                // Gone from the poller either way: an error here is only
-                // the source's own.
-                let _ = self.unregister(token);
-                self.drop_guarded(origin, handler);
-                self.drop_guarded(origin, object);
-            }
+            Err(failure) => self.lose(origin, failure, handler, object),
         }
-        self.report_failures();
-        1
+    }
+
+    /// A handler failed: its source goes, and the failure is queued.
+    #[cold]
+    #[inline(never)]
+    fn lose(
+        &mut self,
+        origin: Origin,
+        failure: Failure,
+        handler: Handler,
+        object: Option<Box<dyn Any>>,
+    ) {
+        self.fail(failure);
+        if let Origin::Source { token, .. } = origin {
+            // Gone from the poller either way: an error here is only the
+            // source's own.
+            let _ = self.unregister(token);
+        }
+        self.drop_guarded(origin, handler);
+        self.drop_guarded(origin, object);
     }
 
     /// Puts a handler (and the object it was given) back in its slot after
     /// it ran. A handler that unregistered its source, or replaced itself,
     /// is dropped instead; so is an object whose source is gone.
+    #[inline]
     fn put_back(
         &mut self,
         index: u32,

@@ -28,7 +28,7 @@ pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 *
 
 /// Names one timer. It goes stale when the timer fires for the last time or
 /// is cancelled, and a stale id never reaches a timer set later in the same
-/// slot: [`cancel_timer`](super::Reactor::cancel_timer) with it returns
+/// slot: [`cancel_timer`](super::Context::cancel_timer) with it returns
 /// `false`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
@@ -167,6 +167,7 @@ impl Timers {
     }
 
     /// Drops dead entries from the top of the heap.
+    #[inline]
     fn prune(&mut self) {
         while let Some(Reverse(top)) = self.heap.peek() {
             if self.is_live(top) {
@@ -178,6 +179,7 @@ impl Timers {
     }
 
     /// The earliest pending deadline.
+    #[inline]
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.prune();
         self.heap.peek().map(|Reverse(e)| e.deadline)
@@ -266,10 +268,15 @@ impl Context {
     /// Runs every timer due now. Timers set by these callbacks wait for the
     /// next turn, even with a zero delay. A callback that fails is
     /// cancelled and reported. Returns how many callbacks ran.
+    #[inline]
     pub(crate) fn fire_timers(&mut self) -> usize {
         if self.timers.len() == 0 {
             return 0;
         }
+        self.fire_due_timers()
+    }
+
+    fn fire_due_timers(&mut self) -> usize {
         let now = Instant::now();
         let mark = self.timers.round_mark();
         let mut ran = 0;
@@ -297,7 +304,6 @@ impl Context {
                     }
                 },
             }
-            self.report_failures();
         }
         ran
     }
