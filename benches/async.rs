@@ -247,4 +247,3 @@ criterion_group! {
     targets = pingpong, echo_bulk
 }
 criterion_main!(benches);
-

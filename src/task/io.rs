@@ -42,6 +42,22 @@ impl Direction {
     fn fire(&self) {
         self.ready.set(true);
         self.tick.set(self.tick.get().wrapping_add(1));
+        let single = {
+            let mut wakers = self.wakers.borrow_mut();
+            match wakers.len() {
+                0 => return,
+                1 => wakers.pop(),
+                _ => None,
+            }
+        };
+        if let Some(waiter) = single {
+            // The usual case, one waiter: no list to move out and back.
+            self.free.borrow_mut().clear();
+            if let Some(waker) = waiter {
+                waker.wake();
+            }
+            return;
+        }
         let mut list = std::mem::take(&mut *self.wakers.borrow_mut());
         self.free.borrow_mut().clear();
         for waker in list.drain(..).flatten() {
