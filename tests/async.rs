@@ -195,6 +195,38 @@ fn dropped_waiter_leaves_no_registration(backend: Backend) {
     assert!(!common::is_open(fd), "then closed");
 }
 
+fn dropping_the_executor_drops_tasks_that_hold_its_spawner(backend: Backend) {
+    // A task holding a spawner of its own executor (an accept loop does)
+    // makes no cycle: dropping the executor drops the task, and its socket
+    // is unregistered at the loop's next turn.
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let spawner = ex.spawner();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let started = Rc::new(Cell::new(false));
+    let s = Rc::clone(&started);
+    let task = ex.spawn(async move {
+        let a = Async::new(a).unwrap();
+        s.set(true);
+        let mut buf = [0; 1];
+        let _ = a.read(&mut buf).await; // nothing comes
+        drop(spawner);
+    });
+    let s = Rc::clone(&started);
+    run(&mut reactor, &ex, until(move || s.get()));
+    assert_eq!(reactor.source_count(), 1);
+    let late = ex.spawner();
+    drop(ex);
+    assert!(task.is_finished(), "dropped with its executor");
+    reactor.run_once(Some(Duration::ZERO)).unwrap();
+    assert_eq!(reactor.source_count(), 0);
+    assert!(!common::is_open(fd));
+    // A spawner that outlives its executor drops what it is given.
+    let h = late.spawn(async { 1 });
+    assert!(h.is_finished());
+}
+
 fn into_inner_unregisters(backend: Backend) {
     let mut reactor = reactor(backend);
     let ex = Executor::new();
@@ -952,6 +984,11 @@ macro_rules! task_suite {
             fn dropped_waiter_leaves_no_registration() {
                 let _fds = common::fds_exclusive(); // checks descriptor numbers
                 super::dropped_waiter_leaves_no_registration($backend)
+            }
+            #[test]
+            fn dropping_the_executor_drops_tasks_that_hold_its_spawner() {
+                let _fds = common::fds_exclusive(); // checks a descriptor number
+                super::dropping_the_executor_drops_tasks_that_hold_its_spawner($backend)
             }
             #[test]
             fn into_inner_unregisters() {
