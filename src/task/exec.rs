@@ -11,7 +11,6 @@ use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use super::{enter, refill_budget};
@@ -26,9 +25,11 @@ type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
 /// Woken task ids, shared with the wakers (which may be on any thread).
 struct Queue {
     ready: Mutex<Vec<usize>>,
+    /// `ready` may be non-empty: lets the loop skip the lock when it is not.
+    pending: AtomicBool,
     /// The loop's thread: a wake from there needs no reactor wake-up, the
     /// loop looks at the queue before it waits.
-    thread: ThreadId,
+    thread: usize,
     /// The reactor being driven, to wake it from other threads.
     handle: Mutex<Option<Handle>>,
 }
@@ -40,8 +41,12 @@ impl Queue {
     }
 
     fn push(&self, id: usize) {
-        self.ready().push(id);
-        if thread::current().id() != self.thread {
+        {
+            let mut ready = self.ready();
+            ready.push(id);
+            self.pending.store(true, Ordering::Release);
+        }
+        if thread_key() != self.thread {
             let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(handle) = handle.as_ref() {
                 // A reactor that is gone has no loop to wake; one that
@@ -50,6 +55,16 @@ impl Queue {
             }
         }
     }
+}
+
+thread_local! {
+    static KEY: u8 = const { 0 };
+}
+
+/// Tells this thread from the others that are alive: the address of a
+/// thread-local (cheaper than `thread::current().id()` on every wake).
+fn thread_key() -> usize {
+    KEY.try_with(|k| k as *const u8 as usize).unwrap_or(0)
 }
 
 /// A task's waker: queues the task's id once until it is polled.
@@ -158,7 +173,8 @@ impl Executor {
                 live: Cell::new(0),
                 queue: Arc::new(Queue {
                     ready: Mutex::new(Vec::new()),
-                    thread: thread::current().id(),
+                    pending: AtomicBool::new(false),
+                    thread: thread_key(),
                     handle: Mutex::new(None),
                 }),
                 stop: Cell::new(false),
@@ -264,7 +280,9 @@ impl Executor {
         let main_waker_ref = Waker::from(Arc::clone(&main_waker));
         let mut woken = Vec::new();
         loop {
-            std::mem::swap(&mut woken, &mut *inner.queue.ready());
+            if inner.queue.pending.swap(false, Ordering::AcqRel) {
+                std::mem::swap(&mut woken, &mut *inner.queue.ready());
+            }
             let out = enter(reactor, || {
                 self.poll_woken(&mut woken, &mut main, &main_waker, &main_waker_ref)
             });
@@ -281,10 +299,10 @@ impl Executor {
                 reactor.run()?; // consumes the reactor's stop, and returns at once
                 return Ok(None);
             }
-            let timeout = if inner.queue.ready().is_empty() {
-                None
-            } else {
+            let timeout = if inner.queue.pending.load(Ordering::Acquire) {
                 Some(Duration::ZERO)
+            } else {
+                None
             };
             reactor.run_once(timeout)?;
         }
