@@ -1163,3 +1163,47 @@ fn connect_small_window(addr: SocketAddr) -> TcpStream {
     assert_eq!(rc, 0, "connect {addr}: {}", io::Error::last_os_error());
     stream
 }
+
+/// Found by `fuzz/` (target `http_parse`, input kept in
+/// `fuzz/regressions/http_parse/`): the status of a request with a version
+/// httparse refuses depends on how its bytes arrive. Whole,
+/// `GET / HTTP/0.9` gets 505; split after `HTTP/0.`, httparse already
+/// refuses the version and `version_status` judges the request line as far
+/// as it has come, finds `HTTP/0.` malformed and answers 400. Likewise junk
+/// longer than the head limit: 400 or 414 depending on whether the invalid
+/// byte or the limit is seen first. Ignored: the
+/// fix belongs in `examples/http/proto.rs` (wait for the end of the request
+/// line before judging it), which is being rewritten elsewhere.
+#[test]
+#[ignore = "known: proto.rs judges an unfinished request line; fix belongs to the proto.rs rewrite"]
+fn http_version_status_does_not_depend_on_segmentation() {
+    let mut http = Proc::spawn("http", &["--port", "0"]);
+    let addr = listen_addrs("http", &http.line())[0];
+    let status = |parts: &[&[u8]]| -> String {
+        let mut c = connect(addr);
+        c.set_nodelay(true).unwrap();
+        for (i, p) in parts.iter().enumerate() {
+            c.write_all(p).unwrap();
+            if i + 1 < parts.len() {
+                // Let the server read this part on its own.
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).expect("a response");
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    let whole = status(&[b"GET / HTTP/0.9\r\nHost: a\r\n\r\n"]);
+    let split = status(&[b"GET / HTTP/0.", b"9\r\nHost: a\r\n\r\n"]);
+    assert_eq!(whole, "HTTP/1.1 505");
+    assert_eq!(split, whole, "the status changed with the segmentation");
+    // The same with junk longer than the head limit (8 KiB): an invalid
+    // byte within the first read gets 400; sent after the limit has passed,
+    // 414.
+    let mut junk = vec![b'A'; 9000];
+    junk.extend_from_slice(b"\x02\r\n\r\n");
+    let whole = status(&[&junk]);
+    let split = status(&[&junk[..8500], &junk[8500..]]);
+    assert_eq!(split, whole, "the status changed with the segmentation");
+    http.stop();
+}
