@@ -454,7 +454,7 @@ impl World {
             };
             let t = reg.token.0;
             let reported = got.contains_key(&t);
-            if reg.mode.is_edge() && !(candidates.contains_key(&t) && !reported) {
+            if reg.mode.is_edge() && (reported || !candidates.contains_key(&t)) {
                 reg.pending = false;
             }
             if reported && reg.mode.is_oneshot() {
@@ -1463,13 +1463,17 @@ fn run_threads(backend: Backend, acts: &[(u64, Act)], timeouts: &[Option<Duratio
                         peers[s].write_all(&[seq[s]])?;
                         seq[s] = seq[s].wrapping_add(1);
                     }
-                    Act::Notify => poller.notify().map_err(io::Error::other)?,
+                    Act::Notify => poller
+                        .notify()
+                        .map_err(|e| io::Error::new(ErrorKind::Other, e))?,
                 }
                 *last_act.lock().unwrap() = Instant::now();
             }
             done.store(true, Ordering::SeqCst);
             *last_act.lock().unwrap() = Instant::now();
-            poller.notify().map_err(io::Error::other)?;
+            poller
+                .notify()
+                .map_err(|e| io::Error::new(ErrorKind::Other, e))?;
             Ok(())
         })
     };
