@@ -18,6 +18,15 @@
 //!   without spinning: it keeps a spare descriptor, and when accept fails it
 //!   closes the spare, accepts the connection, closes it at once and takes
 //!   the spare back, so the pending connection leaves the backlog.
+//!   Should the spare be lost (another thread of a server with several
+//!   could take its number), the listener is paused for a moment instead;
+//! - a total budget for all connections' output buffers (`--max-buffered`):
+//!   over it, connections with output pending are not read from, and past
+//!   it the connection holding the most is closed, so clients that never
+//!   read cannot take the server's memory;
+//! - in edge mode, a connection whose turn ran out (it may have more input)
+//!   is queued once and driven again after the next wait, at most once per
+//!   turn, so greedy clients cannot starve the others.
 
 #[allow(dead_code)]
 mod common;

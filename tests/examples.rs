@@ -798,6 +798,15 @@ fn durations_out_of_range_are_usage_errors() {
         ),
         ("client", &["--duration", "10 s"], "expected a duration"),
     ];
+    // A rate so low that the interval between messages passes the bound
+    // (deadlines a multiple of it away could overflow `Instant`).
+    let done = run("client", &["-c", "1", "--rate", "1e-19"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("--rate is too small"),
+        "{}",
+        done.stderr
+    );
     for (name, args, needle) in cases {
         let done = run(name, args);
         assert_eq!(
