@@ -149,13 +149,8 @@ fn op_strategy(modes: &'static [Mode]) -> impl Strategy<Value = Op> {
 
 /// Operations on `slots` slots; `extras` adds [`Op::Reuse`] and
 /// [`Op::Fill`].
-fn op_strategy_with(
-    modes: &'static [Mode],
-    slots: usize,
-    extras: bool,
-) -> impl Strategy<Value = Op> {
+fn op_strategy_with(modes: &'static [Mode], slots: usize, extras: bool) -> BoxedStrategy<Op> {
     let slot = 0..slots;
-    let extra = u32::from(extras);
     let n = 1..=MAX_IO;
     let reg = (
         slot.clone(),
@@ -163,7 +158,7 @@ fn op_strategy_with(
         interest_strategy(),
         proptest::sample::select(modes),
     );
-    prop_oneof![
+    let base = prop_oneof![
         12 => reg.clone().prop_map(|(slot, token, interest, mode)| Op::Register { slot, token, interest, mode }),
         8 => reg.prop_map(|(slot, token, interest, mode)| Op::Modify { slot, token, interest, mode }),
         3 => slot.clone().prop_map(|slot| Op::Unregister { slot }),
@@ -176,9 +171,18 @@ fn op_strategy_with(
         2 => slot.clone().prop_map(|slot| Op::PeerClose { slot }),
         2 => slot.clone().prop_map(|slot| Op::Renew { slot }),
         24 => Just(Op::Wait),
-        2 * extra => slot.clone().prop_map(|slot| Op::Reuse { slot }),
-        2 * extra => slot.prop_map(|slot| Op::Fill { slot }),
     ]
+    .boxed();
+    if !extras {
+        return base;
+    }
+    let slot = 0..slots;
+    prop_oneof![
+        82 => base,
+        2 => slot.clone().prop_map(|slot| Op::Reuse { slot }),
+        2 => slot.prop_map(|slot| Op::Fill { slot }),
+    ]
+    .boxed()
 }
 
 /// Longer sequences over more slots, with the extra operations.
