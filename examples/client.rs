@@ -134,8 +134,17 @@ fn parse_args() -> Config {
     let connections = common::to_usize(connections);
     let plan = match rate {
         Some(r) => {
+            // The interval is a duration like any other: at most a year,
+            // so that no deadline computed from it overflows.
             let interval = Duration::try_from_secs_f64(connections as f64 / r)
-                .unwrap_or_else(|_| args.fail("--rate is too small for so many connections"));
+                .ok()
+                .filter(|d| *d <= common::MAX_DURATION)
+                .unwrap_or_else(|| {
+                    args.fail(
+                        "--rate is too small for so many connections: each would send less \
+                         than once a year",
+                    )
+                });
             Plan::Rate { interval }
         }
         None if duration.is_some() => Plan::ClosedLoop,

@@ -90,6 +90,12 @@ Options:
   --max-pending BYTES
         Output a connection may have pending before the server stops reading
         its requests until the peer catches up (default: 64K).
+  --max-buffered BYTES
+        The budget for the buffers of all connections together, over all
+        threads (default: 64M). At or over it, a connection with output
+        pending reads nothing more until that output is sent; past it, a
+        connection still holding unsent output after its turn is closed.
+        Clients that read their responses are served throughout.
   --max-fds N
         Set this process's descriptor limit (RLIMIT_NOFILE) to N, to watch the
         server shed connections at the limit. Default: raise it as far as
@@ -121,6 +127,7 @@ fn parse_args() -> Config {
         settings: Settings {
             idle: Duration::from_secs(10),
             max_pending: 64 << 10,
+            max_buffered: 64 << 20,
             limits: Limits {
                 max_head: 8 << 10,
                 max_body: 1 << 20,
@@ -149,6 +156,9 @@ fn parse_args() -> Config {
             "--max-body" => cfg.settings.limits.max_body = args.value(&flag, common::parse_size(0)),
             "--max-pending" => {
                 cfg.settings.max_pending = to_usize(args.value(&flag, common::parse_size(1)))
+            }
+            "--max-buffered" => {
+                cfg.settings.max_buffered = to_usize(args.value(&flag, common::parse_size(1)))
             }
             "--max-fds" => cfg.max_fds = Some(args.value(&flag, common::parse_count(8))),
             _ => args.unknown(&flag),
@@ -239,15 +249,20 @@ fn main() {
     }
     eprintln!(
         "{PROG}: {}: shutting down; connections {}, requests {}, error responses {}, \
-         idle timeouts {}, refused {}, largest pending output {} bytes (cap {})",
+         idle timeouts {}, refused {}, accept paused {} times, largest pending output {} bytes \
+         (cap {}), largest total buffered {} bytes (budget {}), shed over the budget {}",
         caught.get(),
         total.connections,
         total.requests,
         total.errors,
         total.timeouts,
         total.refused,
+        total.pauses,
         total.peak_pending,
-        cfg.settings.max_pending
+        cfg.settings.max_pending,
+        server::peak_buffered(),
+        cfg.settings.max_buffered,
+        total.shed_budget,
     );
     process::exit(0);
 }

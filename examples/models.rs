@@ -44,6 +44,8 @@ mod nonblocking;
 mod report;
 #[path = "models/sweep.rs"]
 mod sweep;
+#[path = "models/tasks.rs"]
+mod tasks;
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -110,9 +112,9 @@ pub enum Model {
     Busy,
     /// One thread on a tripoll event loop with this backend and mode.
     Readiness(Backend, Mode),
-    // The async/await row (tasks on tripoll's async layer, from its own
-    // issue) goes here: one variant, one server function, one line in
-    // `Model::all` and `Model::serve`.
+    /// A task per connection (async/await on `tripoll::task`), one reactor
+    /// on one thread with this backend: coroutines.
+    Tasks(Backend),
 }
 
 impl Model {
@@ -138,6 +140,9 @@ impl Model {
                 }
             }
         }
+        // Coroutines on the platform's best backend: the last step of the
+        // tutorials' story.
+        all.push(Model::Tasks(Backend::default()));
         all
     }
 
@@ -152,6 +157,7 @@ impl Model {
                 let mode = if mode.is_edge() { "edge" } else { "level" };
                 format!("{}-{mode}", backend.name())
             }
+            Model::Tasks(backend) => format!("async-{}", backend.name()),
         }
     }
 
@@ -192,7 +198,7 @@ impl Model {
                 _ => format!("select watches descriptors below {FD_SETSIZE} only ({cap} clients)"),
             });
         }
-        if let Model::Readiness(backend, _) = self {
+        if let Model::Readiness(backend, _) | Model::Tasks(backend) = self {
             if let Err(e) = AnyPoller::new(backend) {
                 return Some(format!("no {} poller here: {e}", backend.name()));
             }
@@ -238,6 +244,7 @@ impl Model {
             Model::Readiness(backend, mode) => {
                 nonblocking::event_loop(listener, AnyPoller::new(backend)?, mode)
             }
+            Model::Tasks(backend) => tasks::tasks(listener, AnyPoller::new(backend)?),
         }
     }
 }
@@ -268,8 +275,8 @@ fn parse_args() -> Command {
             "--quick" => cfg.quick = true,
             "--csv" => cfg.format = report::Format::Csv,
             "--json" => cfg.format = report::Format::Json,
-            "--svg" => cfg.svg = Some(args.value(&flag, |s| Ok(s.into()))),
-            "--from-csv" => cfg.from_csv = Some(args.value(&flag, |s| Ok(s.into()))),
+            "--svg" => cfg.svg = Some(args.value(&flag, |s| Ok::<_, String>(s.into()))),
+            "--from-csv" => cfg.from_csv = Some(args.value(&flag, |s| Ok::<_, String>(s.into()))),
             "--serve" => serve = Some(args.value(&flag, Model::parse)),
             "--port" => port = args.value(&flag, common::parse_port),
             "--list" => list = true,

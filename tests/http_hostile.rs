@@ -615,7 +615,7 @@ fn slowloris(backend: &str) {
 
 /// The table and slowloris on every backend of the one backend list.
 macro_rules! per_backend {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         mod $module {
             #[test]
             fn hostile_table() {

@@ -1471,7 +1471,7 @@ macro_rules! reactor_suite {
 
 /// One module per backend of the one backend list.
 macro_rules! reactor_suite_for {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         reactor_suite!($module, || tripoll::AnyPoller::new($backend));
     };
 }

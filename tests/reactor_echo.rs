@@ -128,7 +128,7 @@ fn survives_hostile_clients(backend: &str) {
 }
 
 macro_rules! survives_hostile_clients {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         mod $module {
             #[test]
             fn survives_hostile_clients() {

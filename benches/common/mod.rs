@@ -21,6 +21,12 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion};
 use tripoll::{Events, Interest, Mode, Poller, Token, FD_SETSIZE};
 
+#[macro_use]
+#[path = "../../tests/common/backends.rs"]
+mod backends;
+#[allow(unused_imports, clippy::single_component_path_imports)]
+pub(crate) use for_each_backend;
+
 /// The registered-descriptor counts of the scaling benches. 16 384 is the
 /// largest power of two that fits under a hard `RLIMIT_NOFILE` of 20 000,
 /// which a process without `CAP_SYS_RESOURCE` cannot raise.
@@ -303,35 +309,37 @@ pub trait Driver: Sized {
     fn wait(&mut self, f: impl FnMut(usize)) -> usize;
 }
 
-/// A tripoll backend that can be made without arguments.
+/// A tripoll backend that can be made without arguments: every backend of
+/// the one backend list (`tests/common/backends.rs`).
 pub trait Backend: Poller + Sized {
     const NAME: &'static str;
     const SELECT: bool;
     fn create() -> tripoll::Result<Self>;
 }
 
-impl Backend for tripoll::Epoll {
-    const NAME: &'static str = "epoll";
-    const SELECT: bool = false;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Epoll::new()
-    }
+macro_rules! impl_backend {
+    ($module:ident, $backend:expr, $poller:ty) => {
+        impl Backend for $poller {
+            const NAME: &'static str = $backend.name();
+            const SELECT: bool = matches!($backend, tripoll::Backend::Select);
+            fn create() -> tripoll::Result<Self> {
+                <$poller>::new()
+            }
+        }
+    };
 }
 
-impl Backend for tripoll::Poll {
-    const NAME: &'static str = "poll";
-    const SELECT: bool = false;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Poll::new()
-    }
-}
+for_each_backend!(impl_backend);
 
-impl Backend for tripoll::Select {
-    const NAME: &'static str = "select";
-    const SELECT: bool = true;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Select::new()
+/// Visits every tripoll backend of the one backend list, each called
+/// directly.
+pub fn every_backend(v: &mut impl Visit) {
+    macro_rules! visit {
+        ($module:ident, $backend:expr, $poller:ty) => {
+            v.visit::<Tri<$poller>>();
+        };
     }
+    for_each_backend!(visit);
 }
 
 /// A tripoll backend, called directly (no `AnyPoller` dispatch).
@@ -677,11 +685,9 @@ pub trait Visit {
 /// The three backends and their raw floors, then mio and polling (in its
 /// three modes).
 pub fn every_row(v: &mut impl Visit) {
-    v.visit::<Tri<tripoll::Epoll>>();
+    every_backend(v);
     v.visit::<RawEpoll>();
-    v.visit::<Tri<tripoll::Poll>>();
     v.visit::<RawPoll>();
-    v.visit::<Tri<tripoll::Select>>();
     v.visit::<RawSelect>();
     v.visit::<Mio>();
     v.visit::<Polling<ONESHOT>>();

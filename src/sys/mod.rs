@@ -9,6 +9,7 @@
 
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
+pub(crate) mod net;
 pub(crate) mod poll;
 pub(crate) mod select;
 
