@@ -439,7 +439,7 @@ fn reactor_nests_in(backend: Backend) {
 }
 
 macro_rules! api_suite {
-    ($name:ident, $backend:expr) => {
+    ($name:ident, $backend:expr, $poller:ty) => {
         mod $name {
 
             #[test]

@@ -165,6 +165,7 @@ impl Default for Executor {
 
 impl Executor {
     /// An executor with no tasks, for the calling thread.
+    #[must_use]
     pub fn new() -> Executor {
         Executor {
             inner: Rc::new(Inner {
@@ -184,6 +185,7 @@ impl Executor {
     }
 
     /// A spawner for this executor's tasks.
+    #[must_use]
     pub fn spawner(&self) -> Spawner {
         Spawner {
             inner: Rc::downgrade(&self.inner),
@@ -203,11 +205,13 @@ impl Executor {
     }
 
     /// How many tasks are not finished.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.inner.live.get()
     }
 
     /// Whether every task is finished.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -500,6 +504,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has ended.
+    #[must_use]
     pub fn is_finished(&self) -> bool {
         self.state.done.get()
     }

@@ -54,6 +54,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 impl Sleep {
     /// When the future completes.
+    #[must_use]
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
