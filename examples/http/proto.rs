@@ -179,16 +179,26 @@ pub enum Parsed {
 }
 
 /// Parses the request head at the start of `buf`.
+///
+/// The answer does not depend on how the bytes arrived: only the first
+/// `max_head` bytes are judged (a fault beyond them is the size's, not the
+/// byte's), and a version is judged once its line has ended.
 pub fn parse(buf: &[u8], limits: Limits) -> Parsed {
-    match scan(buf) {
-        Ok(head) if head.len > limits.max_head => Parsed::Reject(too_large(buf, limits.max_head)),
-        Ok(head) => head.judge(limits),
-        Err(Stop::Partial) if buf.len() > limits.max_head => {
+    let window = &buf[..buf.len().min(limits.max_head)];
+    let partial = || {
+        if buf.len() > limits.max_head {
             Parsed::Reject(too_large(buf, limits.max_head))
+        } else {
+            Parsed::Partial
         }
-        Err(Stop::Partial) => Parsed::Partial,
+    };
+    match scan(window) {
+        Ok(head) => head.judge(limits),
+        Err(Stop::Partial) => partial(),
+        // `HTTP/0.` may still become `HTTP/0.9` (505) or `HTTP/0.x` (400).
+        Err(Stop::Version) if !request_line(window).1 => partial(),
+        Err(Stop::Version) => Parsed::Reject(version_status(window)),
         Err(Stop::TooManyHeaders) => Parsed::Reject(Status::HeaderFieldsTooLarge),
-        Err(Stop::Version) => Parsed::Reject(version_status(buf)),
         Err(Stop::Invalid) => Parsed::Reject(Status::BadRequest),
     }
 }
