@@ -341,33 +341,36 @@ fn curl(backend: &str) {
     assert!(!text.contains("Hello"), "HEAD has no body: {text}");
 }
 
+/// Every test above for one backend of the one backend list:
+/// `epoll::get_root`, `poll::get_root`, ...
 macro_rules! per_backend {
-    ($($test:ident),* $(,)?) => {
-        mod epoll {
-            $( #[test] fn $test() { super::$test("epoll") } )*
-        }
-        mod poll {
-            $( #[test] fn $test() { super::$test("poll") } )*
-        }
-        mod select {
-            $( #[test] fn $test() { super::$test("select") } )*
+    ($module:ident, $backend:expr, $poller:ty) => {
+        mod $module {
+            every_test!(
+                $backend,
+                get_root,
+                keep_alive,
+                http10_closes,
+                http10_keep_alive,
+                connection_close,
+                pipelining,
+                bodies_are_discarded,
+                error_statuses,
+                idle_timeout,
+                slow_reader,
+                curl
+            );
         }
     };
 }
 
-per_backend!(
-    get_root,
-    keep_alive,
-    http10_closes,
-    http10_keep_alive,
-    connection_close,
-    pipelining,
-    bodies_are_discarded,
-    error_statuses,
-    idle_timeout,
-    slow_reader,
-    curl,
-);
+macro_rules! every_test {
+    ($backend:expr, $($test:ident),* $(,)?) => {
+        $( #[test] fn $test() { super::$test($backend.name()) } )*
+    };
+}
+
+common::for_each_backend!(per_backend);
 
 #[test]
 fn sigint_and_sigterm_exit_zero_with_a_summary() {

@@ -179,16 +179,28 @@ pub enum Parsed {
 }
 
 /// Parses the request head at the start of `buf`.
+///
+/// The answer does not depend on how the bytes arrived: only the first
+/// `max_head` bytes are judged (a fault beyond them is the size's, not the
+/// byte's), and a version is judged once its line has ended.
 pub fn parse(buf: &[u8], limits: Limits) -> Parsed {
-    match scan(buf) {
-        Ok(head) if head.len > limits.max_head => Parsed::Reject(too_large(buf, limits.max_head)),
-        Ok(head) => head.judge(limits),
-        Err(Stop::Partial) if buf.len() > limits.max_head => {
-            Parsed::Reject(too_large(buf, limits.max_head))
+    let window = &buf[..buf.len().min(limits.max_head)];
+    let partial = || {
+        if buf.len() > limits.max_head {
+            // One byte past the limit decides 414 or 431, whatever follows.
+            Parsed::Reject(too_large(&buf[..=limits.max_head], limits.max_head))
+        } else {
+            Parsed::Partial
         }
-        Err(Stop::Partial) => Parsed::Partial,
+    };
+    match scan(window) {
+        Ok(head) => head.judge(limits),
+        Err(Stop::Partial) => partial(),
+        // `HTTP/0.` may still become `HTTP/0.9` (505) or `HTTP/0.x` (400):
+        // wait for the line's end while the version could be well formed.
+        Err(Stop::Version) if !request_line(window).1 && may_be_version(window) => partial(),
+        Err(Stop::Version) => Parsed::Reject(version_status(window)),
         Err(Stop::TooManyHeaders) => Parsed::Reject(Status::HeaderFieldsTooLarge),
-        Err(Stop::Version) => Parsed::Reject(version_status(buf)),
         Err(Stop::Invalid) => Parsed::Reject(Status::BadRequest),
     }
 }
@@ -701,6 +713,36 @@ fn too_large(buf: &[u8], max_head: usize) -> Status {
     } else {
         Status::HeaderFieldsTooLarge
     }
+}
+
+/// Whether an unfinished request line could still end as
+/// `METHOD TARGET HTTP/d.d`: no fourth field, and a version that is a prefix
+/// of the well-formed shape (or all of it, until the line's end shows
+/// whether more follows).
+fn may_be_version(buf: &[u8]) -> bool {
+    let (line, _) = request_line(buf);
+    // A `\r` at the very end may still be followed by its `\n`.
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut fields = line.split(|&b| b == b' ');
+    let (Some(_), Some(_), version, None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return false;
+    };
+    let Some(version) = version else {
+        return true;
+    };
+    let shape: [fn(u8) -> bool; 8] = [
+        |b| b == b'H',
+        |b| b == b'T',
+        |b| b == b'T',
+        |b| b == b'P',
+        |b| b == b'/',
+        |b| b.is_ascii_digit(),
+        |b| b == b'.',
+        |b| b.is_ascii_digit(),
+    ];
+    version.len() <= shape.len() && version.iter().zip(shape).all(|(&b, ok)| ok(b))
 }
 
 /// After the scan refused the version: 505 for a well-formed version it
