@@ -182,7 +182,7 @@ fn main() {
             ),
         );
     }
-    match tripoll::raise_fd_limit(needed) {
+    match common::raise_fd_limit(needed) {
         Ok(got) if got >= needed => {}
         Ok(got) => common::die(
             PROG,
@@ -223,23 +223,13 @@ fn pattern(conn: u64, off: u64) -> u8 {
 /// Starts a non-blocking `connect`; it completes when the socket turns
 /// writable, and `SO_ERROR` (`take_error`) then says whether it worked.
 fn start_connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let fd = common::tcp_socket(addr)?;
-    let (storage, len) = common::sockaddr(addr);
-    // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
-    let rc = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
+    let s = common::tcp_socket(addr)?;
+    match s.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
     }
-    Ok(TcpStream::from(fd))
+    Ok(s.into())
 }
 
 /// A latency histogram with about 3% resolution: 32 buckets per power of

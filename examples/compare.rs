@@ -137,7 +137,7 @@ fn main() {
     // One descriptor per watched socket, one more per active one, plus the
     // poller's own and stdio.
     let needed = largest + cfg.active as u64 + 32;
-    let limit = tripoll::raise_fd_limit(needed)
+    let limit = common::raise_fd_limit(needed)
         .unwrap_or_else(|e| common::die(PROG, format!("cannot raise the descriptor limit: {e}")));
 
     println!(

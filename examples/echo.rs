@@ -102,20 +102,15 @@ struct Config {
     max_fds: Option<u64>,
 }
 
+/// The modes this server handles: `Mode`'s own names, limited to the three
+/// its read and write loops are written for.
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "level" => Ok(Mode::Level),
-        "edge" => Ok(Mode::Edge),
-        "oneshot" => Ok(Mode::Oneshot),
-        _ => Err("expected one of level, edge, oneshot".to_owned()),
-    }
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Edge => "edge",
-        Mode::Oneshot => "oneshot",
-        _ => "level",
+    match s.parse::<Mode>() {
+        Ok(mode @ (Mode::Level | Mode::Edge | Mode::Oneshot)) => Ok(mode),
+        Ok(mode) => Err(format!(
+            "{mode} is not served here: expected one of level, edge, oneshot"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -167,7 +162,7 @@ fn main() {
                 "the {} backend does not support --mode {} (edge-triggered readiness needs \
                  epoll); use --mode level or --mode oneshot",
                 poller.name(),
-                mode_name(cfg.mode)
+                cfg.mode
             ),
         );
     }
@@ -180,7 +175,7 @@ fn main() {
         "{PROG}: listening on {} (backend {}, mode {})",
         addrs.join(", "),
         server.poller.name(),
-        mode_name(cfg.mode)
+        cfg.mode
     );
 
     match server.run(&signals) {
@@ -384,8 +379,7 @@ impl Server {
             // std listens with a backlog of 128; a many-connection client
             // connects faster than that, so ask for more (listen on a
             // listening socket only changes its backlog).
-            // SAFETY: `l` owns this open socket for the duration of the call.
-            unsafe { libc::listen(l.as_raw_fd(), 1024) };
+            socket2::SockRef::from(&l).listen(1024)?;
             poller.register(
                 l.as_raw_fd(),
                 Token(FIRST_LISTENER + i),

@@ -9,7 +9,7 @@
 //!
 //! - one [`Reactor`] per thread, each with its own listening socket on the
 //!   same port (`SO_REUSEPORT`, so the kernel spreads connections), created
-//!   with `libc::socket` because the option must be set before `bind`;
+//!   with `socket2` because the option must be set before `bind`;
 //! - SIGINT and SIGTERM delivered as reactor events (`on_signal`), ending
 //!   every thread's loop and the process with status 0;
 //! - HTTP/1.1 keep-alive and HTTP/1.0 close semantics, `Connection: close`
@@ -39,9 +39,7 @@ mod server;
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::mem;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::process;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -325,49 +323,16 @@ fn bind_all(cfg: &Config) -> io::Result<Vec<TcpListener>> {
 /// A non-blocking listening socket. `SO_REUSEPORT` has to be set between
 /// `socket` and `bind`, which std's `TcpListener::bind` does not allow.
 fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let fd = common::tcp_socket(addr)?;
+    let s = common::tcp_socket(addr)?;
     // A restarted server can bind while old connections sit in TIME_WAIT.
-    set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
+    s.set_reuse_address(true)?;
     if reuse_port {
-        set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT)?;
+        s.set_reuse_port(true)?;
     }
     if addr.is_ipv6() {
-        set_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)?;
+        s.set_only_v6(true)?;
     }
-    let (storage, len) = common::sockaddr(addr);
-    // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a bound socket owned by this function.
-    if unsafe { libc::listen(fd.as_raw_fd(), 1024) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(TcpListener::from(fd))
-}
-
-/// Turns a boolean socket option on.
-fn set_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a valid c_int for the whole call and the length is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&on as *const libc::c_int).cast(),
-            mem::size_of_val(&on) as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    Ok(s.into())
 }

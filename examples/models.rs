@@ -49,7 +49,6 @@ mod tasks;
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use common::Args;
@@ -335,7 +334,7 @@ fn serve(model: Model, port: u16) -> ! {
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no
     // pointers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let _ = tripoll::raise_fd_limit(1 << 20);
+    let _ = common::raise_fd_limit(1 << 20);
     let listener = listen(port).unwrap_or_else(|e| common::die(PROG, format!("listen: {e}")));
     let addr = listener
         .local_addr()
@@ -357,24 +356,10 @@ const BACKLOG: libc::c_int = 4096;
 /// `TcpListener::bind` does not take a backlog).
 fn listen(port: u16) -> io::Result<TcpListener> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let fd = common::tcp_socket(addr)?;
-    let (storage, len) = common::sockaddr(addr);
-    // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: plain listen(2) on a descriptor we own.
-    if unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let listener = TcpListener::from(fd);
+    let s = common::tcp_socket(addr)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    let listener = TcpListener::from(s);
     // Each model chooses for itself; the tutorials' first servers block.
     listener.set_nonblocking(false)?;
     Ok(listener)

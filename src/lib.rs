@@ -66,7 +66,6 @@ pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Token};
 pub use interest::{Capabilities, Interest, Mode};
 pub use poller::Poller;
-pub use sys::raise_fd_limit;
 
 /// The README's code blocks, compiled and run as doctests.
 #[cfg(doctest)]

@@ -539,7 +539,7 @@ fn client_process() {
     let (addr, conns) = spec.split_once(';').expect("addr;conns");
     let addr: SocketAddr = addr.parse().expect("server address");
     let conns: usize = conns.parse().expect("connection count");
-    tripoll::raise_fd_limit(conns as u64 + 100).expect("raise_fd_limit");
+    common::raise_fd_limit(conns as u64 + 100);
     let echo = |s: &mut TcpStream, i: usize, round: usize| {
         let mut got = [0u8; MSG_LEN];
         s.read_exact(&mut got)
@@ -604,7 +604,7 @@ struct Counts {
 fn holds_many(backend: Backend, conns: usize) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let _fds = common::fds_exclusive();
-    let limit = tripoll::raise_fd_limit(conns as u64 + 200).expect("raise_fd_limit");
+    let limit = common::raise_fd_limit(conns as u64 + 200);
     assert!(limit >= conns as u64 + 200, "descriptor limit {limit}");
     let mut reactor = reactor(backend);
     let ex = Executor::new();

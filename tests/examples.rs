@@ -1115,49 +1115,7 @@ fn echo_total_buffer_budget_edge() {
 /// instead of the megabytes Linux would otherwise buffer for it on
 /// loopback.
 fn connect_small_window(addr: SocketAddr) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let family = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain socket(2); the result is checked.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
-    let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let size: libc::c_int = 8 * 1024;
-    // SAFETY: `size` is a valid c_int for the whole call; the length matches.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_RCVBUF: {}", io::Error::last_os_error());
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 only here: {addr}")
-    };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(v4.ip().octets()),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `sin` is a valid sockaddr_in and the length is its size.
-    let rc = unsafe {
-        libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "connect {addr}: {}", io::Error::last_os_error());
-    stream
+    common::connect_with_receive_buffer(addr, 8 * 1024)
 }
 
 /// Found by `fuzz/` (target `http_parse`, input kept in

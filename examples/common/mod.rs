@@ -7,7 +7,6 @@
 //! each example includes it with `mod common;`.
 
 use std::io;
-use std::mem;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process;
@@ -299,57 +298,14 @@ pub fn send_pending(fd: RawFd, out: &[u8], sent: &mut usize) -> io::Result<()> {
 /// A new non-blocking, close-on-exec TCP socket of `addr`'s family, for
 /// the options std cannot set before `bind` or a `connect` that must not
 /// block.
-pub fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
-    let family = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd = unsafe { libc::socket(family, ty, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket(2) just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `addr` as the kernel takes it in `bind(2)` and `connect(2)`: the
-/// storage and the length of the address in it.
-pub fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for any
-            // sockaddr type, sockaddr_in included.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
-            mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
-            mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
+pub fn tcp_socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
 /// `accept` failed because the process (`EMFILE`) or the system
@@ -587,39 +543,34 @@ pub fn human_nanos(ns: f64) -> String {
     }
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to at least `wanted` (through the
+/// `rlimit` crate), raising the hard limit too where the process may (root,
+/// `CAP_SYS_RESOURCE`); returns the soft limit now in force, lower than
+/// `wanted` when the hard limit could not be raised.
+pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
+    use rlimit::Resource;
+    let (soft, hard) = Resource::NOFILE.get()?;
+    if soft >= wanted {
+        return Ok(soft);
+    }
+    if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
+        return Ok(wanted);
+    }
+    rlimit::increase_nofile_limit(wanted)
+}
+
 /// Sets the descriptor limit asked for with `--max-fds` (soft and, where
 /// allowed, hard), exiting with a clear message when the process may not;
 /// without `--max-fds`, raises it as far as the process may.
-// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
-#[allow(clippy::unnecessary_cast)]
 pub fn set_fd_limit(prog: &str, wanted: Option<u64>) {
     let Some(n) = wanted else {
         // Best effort: a server with a low limit still works, it sheds
         // connections sooner.
-        let _ = tripoll::raise_fd_limit(1 << 16);
+        let _ = raise_fd_limit(1 << 16);
         return;
     };
-    let lim = libc::rlimit {
-        rlim_cur: n as libc::rlim_t,
-        rlim_max: n.max(hard_fd_limit()) as libc::rlim_t,
-    };
-    // SAFETY: `lim` is a valid rlimit that outlives the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-        let e = io::Error::last_os_error();
+    let hard = rlimit::Resource::NOFILE.get().map_or(0, |(_, hard)| hard);
+    if let Err(e) = rlimit::Resource::NOFILE.set(n, n.max(hard)) {
         die(prog, format!("cannot set the descriptor limit to {n}: {e}"));
     }
-}
-
-// `rlim_t` is `u64` here but `u32` on 32-bit targets, where the casts matter.
-#[allow(clippy::unnecessary_cast)]
-fn hard_fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is valid, writable storage for the kernel to fill in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    lim.rlim_max as u64
 }

@@ -87,7 +87,7 @@ fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
         ));
     }
     // Raised here, inherited by the servers and the client.
-    let fds = tripoll::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
+    let fds = crate::common::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
     let mut rows = Vec::new();
     for &model in &cfg.models {
         for &n in &cfg.connections {

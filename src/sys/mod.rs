@@ -89,49 +89,6 @@ pub(crate) fn status_flags(fd: RawFd) -> io::Result<libc::c_int> {
     syscall!(fcntl(fd, libc::F_GETFL))
 }
 
-/// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
-/// descriptors, raising the hard limit too when the process may (root or
-/// `CAP_SYS_RESOURCE`), and returns the soft limit now in force.
-///
-/// Programs that hold thousands of sockets (the many-socket client, the
-/// 10 000-connection tests, the 65 536-fd benchmark) call this first. It
-/// never lowers a limit. When the hard limit cannot be raised the soft limit
-/// goes as high as the hard one allows and the smaller value is returned, so
-/// the caller can tell how many descriptors it really has.
-///
-/// # Errors
-///
-/// The `io::Error` of `getrlimit` or of the final `setrlimit`.
-// `rlim_t` is `u64` here but `u32` on 32-bit targets: the casts are needed there.
-#[allow(clippy::unnecessary_cast)]
-pub fn raise_fd_limit(wanted: u64) -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit for the kernel to fill in.
-    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    let wanted = wanted as libc::rlim_t;
-    if lim.rlim_cur >= wanted {
-        return Ok(lim.rlim_cur as u64);
-    }
-    if lim.rlim_max < wanted {
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: wanted,
-        };
-        // SAFETY: `raised` is a valid rlimit; failure (no privilege, or above
-        // fs.nr_open) is expected and handled by falling back below.
-        if syscall!(setrlimit(libc::RLIMIT_NOFILE, &raised)).is_ok() {
-            return Ok(wanted as u64);
-        }
-    }
-    lim.rlim_cur = wanted.min(lim.rlim_max);
-    // SAFETY: `lim` is a valid rlimit whose soft value does not exceed its hard one.
-    syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
-    Ok(lim.rlim_cur as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

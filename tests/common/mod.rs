@@ -127,6 +127,22 @@ pub fn set_linger_zero(s: &TcpStream) {
         .expect("SO_LINGER");
 }
 
+/// A blocking TCP connection to `addr` whose receive buffer is set to
+/// `bytes` before `connect` (so the advertised window is small from the
+/// start and autotuning is off).
+pub fn connect_with_receive_buffer(addr: std::net::SocketAddr, bytes: usize) -> TcpStream {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .expect("socket");
+    s.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+    s.connect(&addr.into())
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.into()
+}
+
 /// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
 /// descriptors (through the `rlimit` crate), raising the hard limit too
 /// where the process may (root, `CAP_SYS_RESOURCE`), and returns the soft
