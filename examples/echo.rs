@@ -110,7 +110,7 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
         Ok(mode) => Err(format!(
             "{mode} is not served here: expected one of level, edge, oneshot"
         )),
-        Err(e) => Err(e.to_string()),
+        Err(_) => Err("expected one of level, edge, oneshot".to_owned()),
     }
 }
 
