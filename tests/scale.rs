@@ -645,7 +645,7 @@ impl Outcome {
 fn fd_limit_message(wanted: u64, limit: u64) -> String {
     format!(
         "this test needs {wanted} descriptors per process, and the hard RLIMIT_NOFILE allows \
-         only {limit} (the test raises it itself when run as root): raise the hard limit \
+         only {limit} (the test raises it itself when it has CAP_SYS_RESOURCE): raise the hard limit \
          (`ulimit -Hn {wanted}` as root in the shell that runs `cargo test`, `nofile` in \
          /etc/security/limits.conf, or `LimitNOFILE=` for a service) and run again"
     )
