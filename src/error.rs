@@ -104,6 +104,17 @@ pub enum Error {
         /// The name that was given.
         name: String,
     },
+    /// The backend cannot run here: built without its cargo feature, or
+    /// the kernel or the system's policy refuses it (an old kernel,
+    /// `io_uring_disabled`, a seccomp filter). Nothing falls back to another
+    /// backend silently; choose one that is available.
+    #[error("the {backend} backend is unavailable: {reason}")]
+    Unavailable {
+        /// The backend that cannot be created.
+        backend: Backend,
+        /// Why, in words.
+        reason: String,
+    },
     /// The operating system refused a call.
     #[error("{op} failed: {source}")]
     Io {
@@ -130,7 +141,7 @@ impl Error {
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownBackend { .. } => io::ErrorKind::InvalidInput,
-            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::Unsupported { .. } | Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::Io { source, .. } => source.kind(),
         }
     }

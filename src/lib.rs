@@ -57,6 +57,8 @@ mod poller;
 pub mod reactor;
 mod sys;
 
+#[cfg(feature = "io-uring")]
+pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Iter, Token};

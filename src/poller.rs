@@ -218,6 +218,11 @@ pub enum Backend {
     /// `select(2)`: three `FD_SETSIZE`-bit bitmaps per wait; descriptors must
     /// be below 1024.
     Select,
+    /// `io_uring(7)` readiness (`IORING_OP_POLL_ADD`), named `uring`: needs
+    /// the `io-uring` cargo feature and a kernel and system that allow
+    /// io_uring; otherwise creating it fails with
+    /// [`Error::Unavailable`], never falling back to another backend.
+    IoUring,
 }
 
 impl Backend {
@@ -233,6 +238,7 @@ impl Backend {
             Backend::Epoll => "epoll",
             Backend::Poll => "poll",
             Backend::Select => "select",
+            Backend::IoUring => "uring",
         }
     }
 
@@ -285,10 +291,15 @@ impl FromStr for Backend {
 
     /// Parses `epoll`, `poll` or `select`, ignoring letter case.
     fn from_str(s: &str) -> Result<Backend> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownBackend { name: s.to_owned() })
+        [
+            Backend::Epoll,
+            Backend::Poll,
+            Backend::Select,
+            Backend::IoUring,
+        ]
+        .into_iter()
+        .find(|b| b.name().eq_ignore_ascii_case(s))
+        .ok_or_else(|| Error::UnknownBackend { name: s.to_owned() })
     }
 }
 
@@ -310,6 +321,9 @@ pub enum AnyPoller {
     Poll(Poll),
     /// The select backend.
     Select(Select),
+    /// The io_uring backend.
+    #[cfg(feature = "io-uring")]
+    IoUring(crate::Uring),
 }
 
 impl AnyPoller {
@@ -324,6 +338,15 @@ impl AnyPoller {
             Backend::Epoll => AnyPoller::Epoll(Epoll::new()?),
             Backend::Poll => AnyPoller::Poll(Poll::new()?),
             Backend::Select => AnyPoller::Select(Select::new()?),
+            #[cfg(feature = "io-uring")]
+            Backend::IoUring => AnyPoller::IoUring(crate::Uring::new()?),
+            #[cfg(not(feature = "io-uring"))]
+            Backend::IoUring => {
+                return Err(Error::Unavailable {
+                    backend,
+                    reason: "tripoll was built without the `io-uring` feature".to_owned(),
+                })
+            }
         })
     }
 
@@ -343,6 +366,8 @@ impl AnyPoller {
             AnyPoller::Epoll(p) => p,
             AnyPoller::Poll(p) => p,
             AnyPoller::Select(p) => p,
+            #[cfg(feature = "io-uring")]
+            AnyPoller::IoUring(p) => p,
         }
     }
 }
@@ -353,6 +378,8 @@ macro_rules! dispatch {
             AnyPoller::Epoll($p) => $call,
             AnyPoller::Poll($p) => $call,
             AnyPoller::Select($p) => $call,
+            #[cfg(feature = "io-uring")]
+            AnyPoller::IoUring($p) => $call,
         }
     };
 }

@@ -364,6 +364,7 @@ impl World {
             // The kernel refuses EPOLLPRI with EPOLLEXCLUSIVE.
             Backend::Epoll => !(mode.is_exclusive() && interest.contains(Interest::PRIORITY)),
             Backend::Poll | Backend::Select => matches!(mode, Mode::Level | Mode::Oneshot),
+            Backend::IoUring => !mode.is_exclusive(),
         }
     }
 
@@ -381,7 +382,9 @@ impl World {
             }
             let bits = match backend {
                 Backend::Select => select_bits(ready, reg.interest),
-                Backend::Epoll | Backend::Poll => ready & epoll_mask(reg.interest, reg.mode),
+                Backend::Epoll | Backend::Poll | Backend::IoUring => {
+                    ready & epoll_mask(reg.interest, reg.mode)
+                }
             };
             if reg.mode.is_edge() {
                 let was_pending = std::mem::replace(&mut reg.pending, false);

@@ -6,8 +6,12 @@ mod epoll;
 mod poll;
 mod registry;
 mod select;
+#[cfg(feature = "io-uring")]
+mod uring;
 mod userspace;
 
 pub use epoll::Epoll;
 pub use poll::Poll;
 pub use select::{Select, FD_SETSIZE};
+#[cfg(feature = "io-uring")]
+pub use uring::Uring;
