@@ -60,6 +60,17 @@ use self::interim::{check_fd, check_register, Deadline, Notifier};
 /// and returns once the kernel has processed the cancellation: a completion
 /// of the removed registration is never reported.
 ///
+/// # A small ring
+///
+/// Any number of descriptors can be registered, whatever the ring's size
+/// ([`Uring::with_entries`]): completions that do not fit are held by the
+/// kernel (`IORING_FEAT_NODROP`) and fetched by the next waits, in order,
+/// none lost and none twice. When more completions are ready than
+/// [`Events`] holds, the rest stay in the ring for the next wait, first
+/// come first served. Only if the kernel cannot even allocate memory to
+/// hold them does it drop completions; the ring is then unusable, and
+/// every wait fails with `EBADR` instead of missing events silently.
+///
 /// # Closed descriptors
 ///
 /// A poll request holds a reference to its *file*: closing a registered
@@ -148,9 +159,6 @@ struct State {
     batch: u64,
     /// Sequence number of the current eventfd poll.
     notify_seq: u32,
-    /// The kernel's count of completions it had to drop, last time we
-    /// looked (see [`Uring::resync`]).
-    dropped: u32,
 }
 
 impl State {
@@ -418,12 +426,12 @@ impl Uring {
                     cq.sync();
                     more = !cq.is_empty();
                 }
-                let dropped = cq.overflow();
-                if dropped != st.dropped {
-                    st.dropped = dropped;
-                    drop(cq);
-                    self.resync(st)?;
-                    more = true;
+                if cq.overflow() != 0 {
+                    // The kernel could not even allocate room to hold
+                    // completions back (memory exhausted): some are lost,
+                    // and the ring refuses every wait from now on (EBADR).
+                    // Say so rather than miss events silently.
+                    return Err(io::Error::from_raw_os_error(libc::EBADR));
                 }
             }
             if events.is_full() {
@@ -432,8 +440,10 @@ impl Uring {
             if !more && self.overflowed(st) {
                 // The kernel holds completions that did not fit; an enter
                 // with GETEVENTS moves them into the ring we just emptied.
-                self.enter(0, 0, EnterFlags::GETEVENTS, None)?;
-                more = true;
+                match self.enter(0, 0, EnterFlags::GETEVENTS, None) {
+                    Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                    _ => more = true,
+                }
             }
             if !more {
                 return Ok(notified);
@@ -447,26 +457,6 @@ impl Uring {
         // SAFETY: the state lock is held (see `push`).
         let sq = unsafe { self.ring.submission_shared() };
         sq.cq_overflow()
-    }
-
-    /// The kernel dropped completions (it could not allocate room for them,
-    /// which `IORING_FEAT_NODROP` only allows under memory pressure). Which
-    /// ones is unknown, so every request in flight is replaced by a fresh
-    /// one: each reports what is ready now, so nothing is lost (an event may
-    /// come twice, which readiness allows).
-    fn resync(&self, st: &mut State) -> io::Result<()> {
-        for fd in 0..st.regs.len() as RawFd {
-            let Some(reg) = st.get_mut(fd).copied() else {
-                continue;
-            };
-            if !reg.live {
-                continue;
-            }
-            self.cancel(st, fd)?;
-            self.arm(st, fd, reg.multishot)?;
-        }
-        self.cancel_request(st, user_data(NOTIFY, st.notify_seq))?;
-        self.arm_notifier(st)
     }
 
     /// Handles one completion. Returns whether it was a user notification.
@@ -747,10 +737,8 @@ impl Poller for Uring {
                 Err(e) => match e.raw_os_error() {
                     // Timed out, interrupted (resumed with the time left),
                     // or completions held back: look at the ring and decide.
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN) => {}
-                    // The kernel dropped completions: the next reap sees
-                    // its counter move and re-arms everything.
-                    Some(libc::EBADR) => {}
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY) => {}
+                    // EBADR: completions were dropped (see `reap`).
                     _ => return Err(Error::io(Op::Wait)(e)),
                 },
             }
