@@ -327,6 +327,14 @@ impl Uring {
         Ok(())
     }
 
+    /// The end of a wait that reports: re-arms queued by its reap would
+    /// otherwise wait for this thread's next wait, and another thread
+    /// blocked in a wait needs them now.
+    fn finish(&self, st: &mut State, events: &Events) -> Result<usize> {
+        self.submit_if_waited_on(st).map_err(Error::io(Op::Wait))?;
+        Ok(events.len())
+    }
+
     /// One `io_uring_enter`.
     fn enter(
         &self,
@@ -507,7 +515,13 @@ impl Uring {
             st.take(fd);
             return Ok(false);
         }
-        let ready = res as u32 & wanted_bits(reg.interest);
+        let mut ready = res as u32 & wanted_bits(reg.interest);
+        if ready & bits::PRI != 0 {
+            ready = confirm_priority(fd, ready);
+        }
+        let Some(reg) = st.get_mut(fd) else {
+            return Ok(false);
+        };
         if reg.mode.is_edge() && !reg.mode.is_oneshot() {
             if ready != 0 {
                 let reg = *reg;
@@ -544,6 +558,26 @@ impl Uring {
             _ => Ok(()),
         }
     }
+}
+
+/// A completion caused by a wake-up carries the wake-up's key, not the
+/// descriptor's state, and a socket's "data arrived" key always includes
+/// `POLLPRI`. So priority is asked of the descriptor itself (`poll(2)`,
+/// zero timeout) before it is reported; this costs a system call only for
+/// priority registrations.
+fn confirm_priority(fd: RawFd, ready: u32) -> u32 {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one valid, writable pollfd; a zero timeout never blocks.
+    // (The only libc call of this backend outside the io-uring crate.)
+    let pri = match sys::syscall!(poll(&mut pfd, 1, 0)) {
+        Ok(1) if pfd.revents & libc::POLLPRI != 0 => bits::PRI,
+        _ => 0,
+    };
+    (ready & !bits::PRI) | pri
 }
 
 /// Adds `ready` to the events of this wait: a new event, or the one this
@@ -705,42 +739,48 @@ impl Poller for Uring {
         st.batch += 1;
         let batch = st.batch;
         loop {
-            let notified = self
-                .reap(&mut st, events, batch)
-                .map_err(Error::io(Op::Wait))?;
-            if !events.is_empty() || notified {
-                // Re-arms queued by this reap would otherwise wait for our
-                // next wait; another waiter needs them now.
-                self.submit_if_waited_on(&mut st)
+            // Queued requests (new registrations, changes, re-arms of level
+            // registrations reported last time) are submitted before this
+            // wait reports anything: it must see all that is ready now.
+            // Nothing queued and completions waiting: no system call.
+            let to_submit = self.queued(&mut st);
+            if to_submit == 0 {
+                let notified = self
+                    .reap(&mut st, events, batch)
                     .map_err(Error::io(Op::Wait))?;
-                return Ok(events.len());
+                if !events.is_empty() || notified {
+                    return self.finish(&mut st, events);
+                }
             }
             let left = deadline.remaining();
-            let to_submit = self.queued(&mut st);
             if left == Some(Duration::ZERO) {
-                if to_submit == 0 {
-                    return Ok(0);
-                }
                 // Submit, and collect what completes at once.
                 self.submit(&mut st).map_err(Error::io(Op::Wait))?;
                 self.reap(&mut st, events, batch)
                     .map_err(Error::io(Op::Wait))?;
-                return Ok(events.len());
+                return self.finish(&mut st, events);
             }
             st.waiters += 1;
             drop(st);
+            // Submit and sleep in one call; returns at once if a request
+            // completes on submission or completions are already waiting.
             let res = self.enter(to_submit, 1, EnterFlags::GETEVENTS, left);
             st = lock(&self.state);
             st.waiters -= 1;
-            match res {
-                Ok(_) => {}
-                Err(e) => match e.raw_os_error() {
+            if let Err(e) = res {
+                match e.raw_os_error() {
                     // Timed out, interrupted (resumed with the time left),
                     // or completions held back: look at the ring and decide.
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY) => {}
                     // EBADR: completions were dropped (see `reap`).
                     _ => return Err(Error::io(Op::Wait)(e)),
-                },
+                }
+            }
+            let notified = self
+                .reap(&mut st, events, batch)
+                .map_err(Error::io(Op::Wait))?;
+            if !events.is_empty() || notified {
+                return self.finish(&mut st, events);
             }
         }
     }
