@@ -81,15 +81,28 @@ pub enum Error {
         /// The mode it refused.
         mode: Mode,
     },
+    /// An exclusive registration cannot be changed, nor a registration made
+    /// exclusive, by [`modify`](crate::Poller::modify): the kernel sets
+    /// `EPOLLEXCLUSIVE` only when a registration is made. Unregister and
+    /// register again instead; nothing was changed.
+    #[error("fd {fd}: exclusive registrations cannot be modified; unregister and register again")]
+    ModifyExclusive {
+        /// The descriptor.
+        fd: RawFd,
+    },
     /// The descriptor is negative or not open.
     #[error("fd {fd} is not an open file descriptor")]
     InvalidFd {
         /// The descriptor.
         fd: RawFd,
     },
-    /// The descriptor cannot be polled for readiness: a regular file or a
-    /// directory, which epoll refuses with `EPERM` (they are always ready).
-    #[error("fd {fd} does not support readiness notification (a regular file or directory?)")]
+    /// The descriptor cannot be polled for readiness: an `O_PATH`
+    /// descriptor (every backend refuses it), or on epoll a regular file or
+    /// a directory, which the kernel refuses with `EPERM` (poll and select
+    /// report them always ready).
+    #[error(
+        "fd {fd} does not support readiness notification (O_PATH, a regular file or a directory?)"
+    )]
     NotPollable {
         /// The descriptor.
         fd: RawFd,
@@ -141,7 +154,9 @@ impl Error {
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownBackend { .. } => io::ErrorKind::InvalidInput,
-            Error::Unsupported { .. } | Error::Unavailable { .. } => io::ErrorKind::Unsupported,
+            Error::Unsupported { .. }
+            | Error::ModifyExclusive { .. }
+            | Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::Io { source, .. } => source.kind(),
         }
     }

@@ -134,18 +134,31 @@ pub struct Events {
 }
 
 impl Events {
+    /// The largest capacity: what one `epoll_wait` may be asked for
+    /// (`INT_MAX / sizeof(struct epoll_event)`, about 179 million). Larger
+    /// requests are clamped to it.
+    pub const MAX_CAPACITY: usize = crate::sys::epoll::MAX_EVENTS;
+
     /// A buffer for up to `capacity` events per wait. A capacity of zero is
     /// raised to one, because a wait that can report nothing cannot make
-    /// progress.
+    /// progress; one above [`MAX_CAPACITY`](Events::MAX_CAPACITY) is
+    /// lowered to it, because no kernel wait can fill more.
+    ///
+    /// ```
+    /// use tripoll::Events;
+    ///
+    /// assert_eq!(Events::with_capacity(0).capacity(), 1);
+    /// assert_eq!(Events::with_capacity(64).capacity(), 64);
+    /// ```
     pub fn with_capacity(capacity: usize) -> Events {
         Events {
-            buf: Vec::with_capacity(capacity.max(1)),
+            buf: Vec::with_capacity(capacity.clamp(1, Events::MAX_CAPACITY)),
         }
     }
 
     /// How many events one wait can return.
     pub fn capacity(&self) -> usize {
-        self.buf.capacity()
+        self.buf.capacity().min(Events::MAX_CAPACITY)
     }
 
     /// How many events the last wait returned.

@@ -23,9 +23,10 @@ bitflags! {
 }
 
 impl Interest {
-    /// The `EPOLL*` bits that ask the kernel for this interest. Readable
-    /// interest also asks for `EPOLLRDHUP`, so a half-closed peer is seen.
-    pub(crate) fn epoll_bits(self) -> u32 {
+    /// The `EPOLL*` readiness bits this interest covers: what epoll is
+    /// asked for, and what the scanning backends let through. Readable
+    /// interest includes `EPOLLRDHUP`, so a half-closed peer is seen.
+    pub(crate) fn readiness_mask(self) -> u32 {
         let mut out = 0;
         if self.contains(Interest::READABLE) {
             out |= bits::IN | bits::RDHUP;
@@ -54,7 +55,7 @@ impl Interest {
 /// Ask [`Poller::supports`](crate::Poller::supports) before relying on a mode:
 /// a backend that cannot honour one refuses it with
 /// [`Error::Unsupported`](crate::Error::Unsupported) before changing anything.
-/// Exclusive registrations cannot be modified (a kernel rule): unregister and
+/// Exclusive registrations cannot be modified (a kernel rule; [`Error::ModifyExclusive`](crate::Error::ModifyExclusive)): unregister and
 /// register again instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
@@ -121,20 +122,6 @@ impl Mode {
             caps = caps.union(Capabilities::EXCLUSIVE);
         }
         caps
-    }
-
-    pub(crate) fn epoll_bits(self) -> u32 {
-        let mut out = 0;
-        if self.is_edge() {
-            out |= libc::EPOLLET as u32;
-        }
-        if self.is_oneshot() {
-            out |= libc::EPOLLONESHOT as u32;
-        }
-        if self.is_exclusive() {
-            out |= libc::EPOLLEXCLUSIVE as u32;
-        }
-        out
     }
 }
 

@@ -49,21 +49,24 @@
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 compile_error!("tripoll needs Linux or Android: its event record is epoll's");
 
+mod any;
 mod backend;
 mod error;
 mod event;
 mod interest;
 mod poller;
 pub mod reactor;
+mod rules;
 mod sys;
 
+pub use any::{AnyPoller, Backend};
 #[cfg(feature = "io-uring")]
 pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Iter, Token};
 pub use interest::{Capabilities, Interest, Mode};
-pub use poller::{AnyPoller, Backend, Poller};
+pub use poller::Poller;
 pub use sys::raise_fd_limit;
 
 /// The README's code blocks, compiled and run as doctests.

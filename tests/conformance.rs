@@ -17,13 +17,12 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tripoll::{
-    AnyPoller, Backend, Capabilities, Epoll, Error, Events, Interest, Mode, Poll, Poller, Select,
-    Token, FD_SETSIZE,
+    AnyPoller, Backend, Capabilities, Error, Events, Interest, Mode, Poller, Token, FD_SETSIZE,
 };
 
 use common::{
@@ -31,48 +30,12 @@ use common::{
     Interrupter, Watchdog, XorShift, SAFETY,
 };
 
-/// Counts heap allocations per thread, so a test can check that a wait
-/// allocates nothing (contract point 10).
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-fn count_allocation() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-/// Allocations made by this thread so far.
-fn allocations() -> u64 {
-    ALLOCATIONS.with(std::cell::Cell::get)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counter is a const-initialised thread-local that never allocates.
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        count_allocation();
-        std::alloc::System.alloc(layout)
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
-        count_allocation();
-        std::alloc::System.alloc_zeroed(layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
-        count_allocation();
-        std::alloc::System.realloc(ptr, layout, size)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        std::alloc::System.dealloc(ptr, layout)
-    }
-}
-
+/// Counts each thread's allocations: a wait must allocate nothing
+/// (contract point 10).
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: common::alloc::Counting = common::alloc::Counting;
+
+use common::alloc::allocations;
 
 /// The generic tests. Each takes the backend's constructor.
 mod suite {
@@ -171,6 +134,7 @@ mod suite {
                     | Capabilities::READ_CLOSED
                     | Capabilities::UNBOUNDED_FDS
             }
+            other => panic!("{other}: add its capabilities to this table"),
         };
         assert_eq!(caps, expected);
     }
@@ -606,12 +570,12 @@ mod suite {
         for _ in 0..2 {
             assert!(wait_one(&p, &mut events, T1).is_readable(), "level");
         }
-        for mode in [Mode::Exclusive, Mode::EdgeExclusive] {
+        // Neither into an exclusive mode nor out of one: the same typed
+        // error on every path, and the registration is unchanged.
+        for mode in Mode::ALL {
             match p.modify(fd, T2, Interest::WRITABLE, mode) {
-                Err(Error::Unsupported { backend, mode: m }) => {
-                    assert_eq!((backend, m), (p.backend(), mode));
-                }
-                other => panic!("modify to {mode:?}: {other:?}"),
+                Err(Error::ModifyExclusive { fd: f }) => assert_eq!(f, fd, "{mode:?}"),
+                other => panic!("modify of an exclusive registration to {mode:?}: {other:?}"),
             }
         }
         let e = wait_one(&p, &mut events, T1);
@@ -645,7 +609,7 @@ mod suite {
         p.register(fd, T1, Interest::READABLE, Mode::Level).unwrap();
         assert!(matches!(
             p.modify(fd, T2, Interest::WRITABLE, refused),
-            Err(Error::Unsupported { .. })
+            Err(Error::Unsupported { .. } | Error::ModifyExclusive { .. })
         ));
         assert!(matches!(
             p.modify(fd, Token::RESERVED, Interest::WRITABLE, Mode::Level),
@@ -768,6 +732,135 @@ mod suite {
         assert_eq!(kind(unsupported), io::ErrorKind::Unsupported);
     }
 
+    /// A number that is not open and was never registered: every backend
+    /// gives the same answer.
+    pub(crate) fn never_registered_numbers_are_not_registered<P: Poller + 'static>(
+        make: fn() -> P,
+    ) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        let fd = a.as_raw_fd();
+        drop(a);
+        assert!(!common::is_open(fd));
+        assert!(
+            matches!(p.unregister(fd), Err(Error::NotRegistered { fd: f }) if f == fd),
+            "unregister"
+        );
+        assert!(
+            matches!(
+                p.modify(fd, T1, Interest::READABLE, Mode::Level),
+                Err(Error::NotRegistered { fd: f }) if f == fd
+            ),
+            "modify"
+        );
+    }
+
+    /// An `O_PATH` descriptor names a file without opening it: nothing can
+    /// be polled on it, and every backend refuses it the same way.
+    pub(crate) fn o_path_descriptors_are_not_pollable<P: Poller + 'static>(make: fn() -> P) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let p = make();
+        let path = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(".")
+            .expect("O_PATH open");
+        let fd = path.as_raw_fd();
+        for mode in [Mode::Level, Mode::Oneshot] {
+            match p.register(fd, T1, Interest::READABLE | Interest::WRITABLE, mode) {
+                Err(Error::NotPollable { fd: f }) => assert_eq!(f, fd),
+                other => panic!("register of an O_PATH descriptor ({mode:?}): {other:?}"),
+            }
+        }
+        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
+        let mut events = Events::with_capacity(8);
+        assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+    }
+
+    /// A capacity beyond what the kernel takes is clamped, and waits work.
+    pub(crate) fn huge_capacity_is_clamped<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, _b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::WRITABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(usize::MAX);
+        assert_eq!(events.capacity(), Events::MAX_CAPACITY);
+        assert_eq!(
+            Events::MAX_CAPACITY,
+            i32::MAX as usize / std::mem::size_of::<libc::epoll_event>()
+        );
+        assert!(wait_one(&p, &mut events, T1).is_writable());
+    }
+
+    // -- Contract 11: concurrent waits ------------------------------------------
+
+    /// While one thread blocks in `wait(None)`, another thread's waits on the
+    /// same poller return by their own deadlines: zero at once, a short
+    /// timeout when it runs out, neither early.
+    pub(crate) fn concurrent_waits_keep_their_own_deadlines<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let dog = watchdog(&p);
+        let (done_tx, done_rx) = mpsc::channel();
+        let q = Arc::clone(&p);
+        let blocker = thread::spawn(move || {
+            let mut events = Events::with_capacity(8);
+            let n = q.wait(&mut events, None).unwrap();
+            done_tx.send(()).unwrap();
+            n
+        });
+        thread::sleep(Duration::from_millis(50)); // time for it to block
+        let (tx, rx) = mpsc::channel();
+        let q = Arc::clone(&p);
+        let second = thread::spawn(move || {
+            let mut events = Events::with_capacity(8);
+            for t in [Duration::ZERO, Duration::from_millis(30), Duration::ZERO] {
+                let start = Instant::now();
+                let n = q.wait(&mut events, Some(t)).unwrap();
+                tx.send((t, n, start.elapsed())).unwrap();
+            }
+        });
+        for _ in 0..3 {
+            let (t, n, took) = rx
+                .recv_timeout(SAFETY)
+                .expect("a second waiter returns by its own deadline while another blocks");
+            assert_eq!(n, 0, "nothing is ready");
+            assert!(took >= t, "{t:?} ended early, after {took:?}");
+        }
+        second.join().unwrap();
+        assert!(done_rx.try_recv().is_err(), "the first waiter still blocks");
+        b.write_all(b"x").unwrap();
+        assert_eq!(blocker.join().unwrap(), 1, "the blocked wait sees the data");
+        assert!(!dog.disarm(), "the blocked wait was released by the data");
+    }
+
+    /// Several waiters and one oneshot registration: the event is reported
+    /// to exactly one of them (level readiness may reach several, see
+    /// `waits_from_two_threads`).
+    pub(crate) fn oneshot_goes_to_one_waiter<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let q = Arc::clone(&p);
+                thread::spawn(move || {
+                    let mut events = Events::with_capacity(8);
+                    q.wait(&mut events, Some(Duration::from_millis(300)))
+                        .unwrap();
+                    events_for(&events, T1).len()
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        b.write_all(b"x").unwrap();
+        let seen: usize = waiters.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(seen, 1, "one oneshot event, one waiter");
+    }
+
     // -- Contract 6: closed descriptors (exclusive: numbers must not be reused) ----
 
     pub(crate) fn unregister_of_a_closed_fd_succeeds<P: Poller + 'static>(make: fn() -> P) {
@@ -843,8 +936,8 @@ mod suite {
         }
         if p.backend() == Backend::IoUring {
             // The level request in flight holds c's file open (io_uring
-            // polls files, and closing the number cancels nothing): no
-            // change, nothing to report. Unregistering releases it.
+            // polls files, and closing the number cancels nothing): nothing
+            // changed, nothing to report. Unregistering releases it.
             assert_quiet(&p, &mut events, "c's file is still open");
             p.unregister(fc).expect("unregister after close");
         } else {
@@ -1485,6 +1578,10 @@ macro_rules! every_test {
                 one_fd_in_two_pollers,
                 boxed_dyn_poller,
                 waiting_allocates_nothing,
+                o_path_descriptors_are_not_pollable,
+                huge_capacity_is_clamped,
+                concurrent_waits_keep_their_own_deadlines,
+                oneshot_goes_to_one_waiter,
             ],
             // Alone: they depend on descriptor numbers, or hold hundreds of
             // descriptors (with many test threads, select's would pass 1024).
@@ -1492,6 +1589,7 @@ macro_rules! every_test {
                 a_small_buffer_serves_everyone,
                 hundred_connections,
                 unregister_of_a_closed_fd_succeeds,
+                never_registered_numbers_are_not_registered,
                 closed_fd_is_reported_once,
                 closed_disarmed_fd_stays_silent,
                 closed_fd_cannot_be_registered,
@@ -1502,33 +1600,36 @@ macro_rules! every_test {
     };
 }
 
-/// One module of tests per backend.
+/// One module of tests per backend, from the one backend list, plus the
+/// backend `TRIPOLL_BACKEND` names.
 macro_rules! conformance {
-    ($($module:ident: $ty:ty = $ctor:expr;)*) => {
-        $(
-            mod $module {
-                use super::*;
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            use super::*;
 
-                fn make() -> $ty {
-                    $ctor.expect(concat!("create the ", stringify!($module), " poller"))
-                }
-
-                every_test!();
+            fn make() -> AnyPoller {
+                AnyPoller::new($backend).expect(concat!(
+                    "create the ",
+                    stringify!($module),
+                    " poller"
+                ))
             }
-        )*
+
+            every_test!();
+        }
     };
 }
 
-conformance! {
-    epoll: Epoll = Epoll::new();
-    poll: Poll = Poll::new();
-    select: Select = Select::new();
-    env: AnyPoller = AnyPoller::from_env();
-}
+common::for_each_backend!(conformance);
 
-#[cfg(feature = "io-uring")]
-conformance! {
-    uring: tripoll::Uring = tripoll::Uring::new();
+mod env {
+    use super::*;
+
+    fn make() -> AnyPoller {
+        AnyPoller::from_env().expect("create the TRIPOLL_BACKEND poller")
+    }
+
+    every_test!();
 }
 
 /// What does not depend on a backend.
@@ -1572,9 +1673,21 @@ mod api {
     fn any_poller_is_the_backend_asked_for() {
         let _fds = common::fds_shared();
         for b in Backend::ALL {
-            let p = AnyPoller::new(b).unwrap();
-            assert_eq!(p.backend(), b);
-            assert_eq!(p.name(), b.name());
+            match AnyPoller::new(b) {
+                Ok(p) => {
+                    assert_eq!(p.backend(), b);
+                    assert_eq!(p.name(), b.name());
+                }
+                // Without its feature, io_uring is a typed refusal that
+                // names it, never another backend.
+                Err(Error::Unavailable { backend, reason })
+                    if b == Backend::IoUring && !cfg!(feature = "io-uring") =>
+                {
+                    assert_eq!(backend, b);
+                    assert!(reason.contains("io-uring"), "{reason}");
+                }
+                Err(e) => panic!("{b}: {e}"),
+            }
         }
         assert_eq!(Backend::default(), Backend::Epoll);
         assert_eq!(Backend::platform_default(), Backend::Epoll);
@@ -1618,6 +1731,13 @@ mod api {
                 Error::Unsupported {
                     backend: Backend::Poll,
                     mode: Mode::Edge,
+                },
+                io::ErrorKind::Unsupported,
+            ),
+            (
+                Error::Unavailable {
+                    backend: Backend::IoUring,
+                    reason: "io_uring_setup: Operation not permitted".to_owned(),
                 },
                 io::ErrorKind::Unsupported,
             ),

@@ -50,33 +50,34 @@ fn leak_checked(backend: Backend, scenario: fn(Backend)) {
     common::assert_no_new_fds(&before, &format!("[{backend}]"));
 }
 
-/// Instantiates every scenario for every backend: `epoll::reset_peer`,
-/// `poll::reset_peer`, ...
-macro_rules! per_backend {
-    ($($scenario:ident),* $(,)?) => {
-        mod epoll {
-            $( #[test] fn $scenario() { super::leak_checked(super::Backend::Epoll, super::$scenario) } )*
-        }
-        mod poll {
-            $( #[test] fn $scenario() { super::leak_checked(super::Backend::Poll, super::$scenario) } )*
-        }
-        mod select {
-            $( #[test] fn $scenario() { super::leak_checked(super::Backend::Select, super::$scenario) } )*
+/// Every scenario for one backend, from the one backend list:
+/// `epoll::reset_peer`, `poll::reset_peer`, ...
+macro_rules! faults {
+    ($module:ident, $backend:expr) => {
+        mod $module {
+            every_scenario!(
+                $backend,
+                reset_peer,
+                half_closed_peer,
+                peer_vanishes_mid_write,
+                signal_storm_does_not_cut_a_timeout_short_or_stretch_it,
+                signal_storm_does_not_lose_an_event,
+                notify_storm_loses_no_final_wake_up,
+                registrations_race_with_waits,
+                closed_fd_is_reported_once_then_its_number_is_free,
+                closed_fd_number_reused_before_a_wait
+            );
         }
     };
 }
 
-per_backend!(
-    reset_peer,
-    half_closed_peer,
-    peer_vanishes_mid_write,
-    signal_storm_does_not_cut_a_timeout_short_or_stretch_it,
-    signal_storm_does_not_lose_an_event,
-    notify_storm_loses_no_final_wake_up,
-    registrations_race_with_waits,
-    closed_fd_is_reported_once_then_its_number_is_free,
-    closed_fd_number_reused_before_a_wait,
-);
+macro_rules! every_scenario {
+    ($backend:expr, $($scenario:ident),* $(,)?) => {
+        $( #[test] fn $scenario() { super::leak_checked($backend, super::$scenario) } )*
+    };
+}
+
+common::for_each_backend!(faults);
 
 fn poller(backend: Backend) -> AnyPoller {
     AnyPoller::new(backend).expect("poller")
@@ -351,8 +352,8 @@ struct Storm<T> {
 }
 
 /// Runs `waiter` in a thread and sends it SIGUSR1 every 100 µs until it
-/// returns (or 30 s pass). `midway` runs on this thread after the first
-/// 200 signals.
+/// returns (or 30 s pass). `midway` runs on this thread once 200 signals
+/// were sent and 50 of them handled.
 fn storm<T: Send + 'static>(
     waiter: impl FnOnce() -> T + Send + 'static,
     midway: impl FnOnce(),
@@ -386,7 +387,11 @@ fn storm<T: Send + 'static>(
         let rc = unsafe { libc::pthread_kill(target, libc::SIGUSR1) };
         assert_eq!(rc, 0, "pthread_kill");
         sent += 1;
-        if sent == 200 {
+        // Act once the storm has really hit the waiter: on a loaded machine
+        // signals sent to a thread that is not running coalesce, so count
+        // the handled ones rather than the sent ones.
+        let handled = SIGNALS_HANDLED.load(Ordering::Relaxed) - handled_before;
+        if sent >= 200 && handled >= 50 {
             if let Some(f) = midway.take() {
                 f();
             }
@@ -752,6 +757,12 @@ fn closed_fd_is_reported_once_then_its_number_is_free(backend: Backend) {
         wait(&p, Duration::ZERO).is_empty(),
         "the new file is not watched"
     );
+    if backend == Backend::Epoll {
+        // Closed since it was registered, never reported: unregistering it
+        // succeeds (contract point 6), once.
+        p.unregister(fd).expect("unregister after close");
+    }
+    // Poll and select reported it and dropped it.
     assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
     p.register(fd, Token(9), Interest::READABLE, Mode::Level)
         .expect("the number is free to register");
@@ -774,15 +785,16 @@ fn closed_fd_number_reused_before_a_wait(backend: Backend) {
     let evs = wait(&p, Duration::ZERO);
     if backend == Backend::Epoll {
         assert!(evs.is_empty(), "{evs:?}");
-        assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
     } else {
         assert_eq!(evs.len(), 1, "{evs:?}");
         assert_eq!(evs[0].token(), Token(10), "watched under the old token");
         assert!(evs[0].is_readable() && !evs[0].is_error(), "{evs:?}");
-        p.unregister(fd)
-            .expect("the old registration holds the number");
-        assert!(wait(&p, Duration::ZERO).is_empty());
     }
+    // The same answer everywhere: the old registration held the number.
+    p.unregister(fd)
+        .expect("unregister of a closed, reused number");
+    assert!(wait(&p, Duration::ZERO).is_empty());
+    assert!(matches!(p.unregister(fd), Err(Error::NotRegistered { .. })));
     p.register(fd, Token(11), Interest::READABLE, Mode::Level)
         .unwrap();
     assert_eq!(one_event(&p, Token(11)).token(), Token(11));

@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
-use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
+use tripoll::{AnyPoller, Backend, Capabilities, Error, Events, Interest, Mode, Poller, Token};
 
 const SLOTS: usize = 4;
 /// Tokens a slot may be registered with: `slot * TOKENS_PER_SLOT + t`, so an
@@ -360,17 +360,18 @@ impl World {
     }
 
     fn supports(&self, mode: Mode, interest: Interest) -> bool {
-        match self.backend {
-            // The kernel refuses EPOLLPRI with EPOLLEXCLUSIVE.
-            Backend::Epoll => !(mode.is_exclusive() && interest.contains(Interest::PRIORITY)),
-            Backend::Poll | Backend::Select => matches!(mode, Mode::Level | Mode::Oneshot),
-            Backend::IoUring => !mode.is_exclusive(),
-        }
+        // The kernel refuses EPOLLPRI with EPOLLEXCLUSIVE.
+        self.poller.capabilities().contains(mode.requires())
+            && !(mode.is_exclusive() && interest.contains(Interest::PRIORITY))
     }
 
     /// The model's events for a wait, updating arm and pending state.
     fn predict_wait(&mut self) -> Report {
-        let backend = self.backend;
+        // Without READ_CLOSED (select) readiness comes from the three sets.
+        let read_closed = self
+            .poller
+            .capabilities()
+            .contains(Capabilities::READ_CLOSED);
         let mut report = Report::new();
         for slot in &mut self.slots {
             let ready = slot.model.readiness();
@@ -380,11 +381,10 @@ impl World {
             if !reg.armed {
                 continue;
             }
-            let bits = match backend {
-                Backend::Select => select_bits(ready, reg.interest),
-                Backend::Epoll | Backend::Poll | Backend::IoUring => {
-                    ready & epoll_mask(reg.interest, reg.mode)
-                }
+            let bits = if read_closed {
+                ready & epoll_mask(reg.interest, reg.mode)
+            } else {
+                select_bits(ready, reg.interest)
             };
             if reg.mode.is_edge() {
                 let was_pending = std::mem::replace(&mut reg.pending, false);
@@ -481,31 +481,32 @@ impl World {
         let res = self.poller.modify(fd, token, interest, mode);
         let old = self.slots[slot].model.reg;
         // Exclusive registrations cannot be modified, and nothing can be
-        // modified into one (kernel rules).
-        let exclusive = mode.is_exclusive() || old.is_some_and(|r| r.mode.is_exclusive());
-        let supported = self.supports(mode, interest) && !mode.is_exclusive();
+        // modified into one (kernel rules): a typed error on every path.
+        let supported = self.supports(mode, interest);
+        let refuses_exclusive = mode.is_exclusive() || old.is_some_and(|r| r.mode.is_exclusive());
         match &res {
             Ok(()) => check!(
                 self,
-                supported && old.is_some() && !exclusive,
-                "modify succeeded (supported {supported}, registered {}, exclusive {exclusive})",
+                supported && old.is_some() && !refuses_exclusive,
+                "modify succeeded (supported {supported}, registered {}, exclusive {refuses_exclusive})",
                 old.is_some()
             ),
             Err(Error::Unsupported { backend, mode: m }) => check!(
                 self,
-                (!supported || exclusive) && *backend == self.backend && *m == mode,
+                !supported && *backend == self.backend && *m == mode,
                 "unexpected Unsupported {{ {backend}, {m:?} }}"
+            ),
+            Err(Error::ModifyExclusive { fd: f }) => check!(
+                self,
+                supported && refuses_exclusive && (old.is_some() || mode.is_exclusive()) && *f == fd,
+                "unexpected ModifyExclusive for fd {f}"
             ),
             Err(Error::NotRegistered { fd: f }) => {
                 check!(
                     self,
-                    old.is_none() && *f == fd,
+                    supported && !mode.is_exclusive() && old.is_none() && *f == fd,
                     "unexpected NotRegistered for fd {f}"
                 )
-            }
-            // The kernel's own refusal to modify an exclusive registration.
-            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
-                check!(self, exclusive && old.is_some(), "modify failed: {res:?}")
             }
             Err(e) => check!(self, false, "modify failed: {e}"),
         }
@@ -838,20 +839,25 @@ fn run_one(backend: Backend, ops: &[Op]) -> Step {
     world.finish()
 }
 
-/// Runs the same sequence on all three backends in lock step: each must
-/// match its model, epoll and poll must report identical events, and select
-/// must report their projection onto its read and write sets.
+/// Runs the same sequence on all three backends (and io_uring, when built
+/// in) in lock step: each must match its model, epoll and poll (and uring)
+/// must report identical events, and select must report their projection
+/// onto its read and write sets.
 fn run_agreement(ops: &[Op]) -> Step {
     let mut worlds = Vec::new();
-    for b in Backend::ALL {
+    for b in [Backend::Epoll, Backend::Poll, Backend::Select] {
         worlds.push(World::new(b)?);
+    }
+    // io_uring, built in, must agree with epoll too.
+    if cfg!(feature = "io-uring") {
+        worlds.push(World::new(Backend::IoUring)?);
     }
     for op in ops {
         let mut reports = Vec::new();
         for w in &mut worlds {
             reports.push(w.apply(op)?);
         }
-        let [Some(epoll), Some(poll), Some(select)] = &reports[..] else {
+        let [Some(epoll), Some(poll), Some(select), more @ ..] = &reports[..] else {
             continue;
         };
         let trace = worlds[0].trace.join("\n    ");
@@ -861,6 +867,14 @@ fn run_agreement(ops: &[Op]) -> Step {
             "epoll and poll disagree\n  trace:\n    {}",
             trace
         );
+        if let [Some(uring)] = more {
+            prop_assert_eq!(
+                epoll,
+                uring,
+                "epoll and uring disagree\n  trace:\n    {}",
+                trace
+            );
+        }
         let interests: BTreeMap<usize, Interest> = worlds[0]
             .slots
             .iter()
@@ -941,6 +955,8 @@ macro_rules! model_test {
 model_test!(epoll_matches_the_model, Backend::Epoll, EPOLL_MODES);
 model_test!(poll_matches_the_model, Backend::Poll, USERSPACE_MODES);
 model_test!(select_matches_the_model, Backend::Select, USERSPACE_MODES);
+#[cfg(feature = "io-uring")]
+model_test!(uring_matches_the_model, Backend::IoUring, EPOLL_MODES);
 
 proptest! {
     #![proptest_config(config(500))]

@@ -1,13 +1,14 @@
-//! `epoll(7)`: the kernel keeps the interest list, so this backend keeps no
-//! state of its own besides the epoll descriptor and its wake-up eventfd.
+//! `epoll(7)`: the kernel keeps the interest list, so a wait is one system
+//! call into the caller's buffer and costs in proportion to the ready
+//! descriptors, not the registered ones.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::sys::{self, syscall, RawEvent, Waker};
+use crate::rules::{self, Deadline, Notifier};
+use crate::sys::{bits, epoll as sys, epoll::Ctl};
 use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Result, Token};
 
 /// The epoll backend: a thin wrapper over `epoll_create1`, `epoll_ctl` and
@@ -20,227 +21,227 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// Epoll watches open file *descriptions*, not descriptor numbers: a
 /// descriptor closed while registered keeps being reported as long as a
 /// duplicate of it (`dup`, `fork`) is open. Unregister before closing.
+///
+/// ```
+/// use tripoll::{Epoll, Events, Interest, Mode, Poller, Token};
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+///
+/// let poller = Epoll::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// poller.register(a.as_raw_fd(), Token(1), Interest::WRITABLE, Mode::Edge)?;
+/// let mut events = Events::with_capacity(8);
+/// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// assert!(events.iter().any(|e| e.token() == Token(1) && e.is_writable()));
+/// # drop(b);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Epoll {
     epfd: OwnedFd,
-    waker: Waker,
-    /// Set by `notify` while a wake-up is in flight, so a burst of
-    /// notifications costs one `write`.
-    notified: AtomicBool,
+    notifier: Notifier,
+    /// What this poller registered, by descriptor number: the kernel's
+    /// errors cannot tell "closed since it was registered" (which
+    /// unregisters successfully) from "never registered", nor say that a
+    /// modify failed because the registration is exclusive. Only
+    /// register, modify and unregister touch it; the wait never does.
+    registered: Mutex<Vec<Registration>>,
+}
+
+/// What [`Epoll`] remembers of one descriptor number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Registration {
+    #[default]
+    None,
+    Plain,
+    Exclusive,
 }
 
 /// `epoll_data` of the wake-up eventfd.
 const WAKER: Token = Token::RESERVED;
+
+const CAPABILITIES: Capabilities = Capabilities::all();
 
 impl Epoll {
     /// Creates an epoll instance (close-on-exec) with its wake-up eventfd.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with [`Op::Create`] when the kernel refuses.
+    /// [`Error::Io`] with [`Op::Create`] when the kernel refuses (out of
+    /// descriptors, for one).
     pub fn new() -> Result<Epoll> {
-        let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC)).map_err(Error::io(Op::Create))?;
-        // SAFETY: epoll_create1 just returned this descriptor; we own it.
-        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
-        let waker = Waker::new().map_err(Error::io(Op::Create))?;
         let epoll = Epoll {
-            epfd,
-            waker,
-            notified: AtomicBool::new(false),
+            epfd: sys::create().map_err(Error::io(Op::Create))?,
+            notifier: Notifier::new().map_err(Error::io(Op::Create))?,
+            registered: Mutex::default(),
         };
         // Edge-triggered: every `write` to the eventfd is a new edge, so the
         // counter never needs draining on the wait path.
-        let bits = libc::EPOLLIN as u32 | libc::EPOLLET as u32;
-        epoll
-            .ctl(libc::EPOLL_CTL_ADD, epoll.waker.fd(), bits, WAKER)
-            .map_err(Error::io(Op::Create))?;
+        let bits = bits::IN | libc::EPOLLET as u32;
+        sys::ctl(
+            epoll.epfd.as_fd(),
+            Ctl::Add,
+            epoll.notifier.fd(),
+            bits,
+            WAKER.0 as u64,
+        )
+        .map_err(Error::io(Op::Create))?;
         Ok(epoll)
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: Token) -> io::Result<()> {
-        let mut ev = RawEvent {
-            events,
-            u64: token.0 as u64,
-        };
-        // SAFETY: `ev` is a valid epoll_event that outlives the call; the
-        // kernel copies it.
-        syscall!(epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev))?;
-        Ok(())
+    fn registered(&self) -> MutexGuard<'_, Vec<Registration>> {
+        // The table is valid between any two statements: recover it.
+        self.registered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
-    fn check(&self, fd: RawFd, token: Token, mode: Mode) -> Result<()> {
-        if fd < 0 {
-            return Err(Error::InvalidFd { fd });
+/// Sets what is remembered of `fd`, growing the table as needed.
+fn remember(table: &mut Vec<Registration>, fd: RawFd, r: Registration) -> Registration {
+    let i = fd as usize; // `rules` refused negative descriptors
+    if i >= table.len() {
+        if r == Registration::None {
+            return Registration::None;
         }
-        if token == WAKER {
-            return Err(Error::ReservedToken(token));
-        }
-        if mode.is_exclusive() && mode.is_oneshot() {
-            return Err(Error::Unsupported {
-                backend: Backend::Epoll,
-                mode,
-            });
-        }
-        Ok(())
+        table.resize(i + 1, Registration::None);
     }
+    std::mem::replace(&mut table[i], r)
+}
+
+fn recalled(table: &[Registration], fd: RawFd) -> Registration {
+    table.get(fd as usize).copied().unwrap_or_default()
 }
 
 /// The `epoll_ctl` event mask for a registration.
 ///
 /// Beside `EPOLLEXCLUSIVE` the kernel accepts only `EPOLLIN`, `EPOLLOUT`,
 /// `EPOLLERR`, `EPOLLHUP`, `EPOLLWAKEUP` and `EPOLLET` (anything else is
-/// `EINVAL`), so an exclusive registration goes without `EPOLLRDHUP` (a
-/// half-closed peer shows as readable, and the read that returns 0 tells)
-/// and cannot ask for priority data.
-fn registration_bits(interest: Interest, mode: Mode) -> Result<u32> {
-    let bits = interest.epoll_bits() | mode.epoll_bits();
-    if !mode.is_exclusive() {
-        return Ok(bits);
+/// `EINVAL`), so an exclusive registration goes without `EPOLLRDHUP`: a
+/// half-closed peer shows as readable, and the read that returns 0 tells.
+/// (Priority interest with it was refused by the rules.)
+fn event_mask(interest: Interest, mode: Mode) -> u32 {
+    let mut mask = interest.readiness_mask();
+    if mode.is_edge() {
+        mask |= libc::EPOLLET as u32;
     }
-    if interest.contains(Interest::PRIORITY) {
-        return Err(Error::Unsupported {
-            backend: Backend::Epoll,
-            mode,
-        });
+    if mode.is_oneshot() {
+        mask |= libc::EPOLLONESHOT as u32;
     }
-    Ok(bits & !sys::bits::RDHUP)
+    if mode.is_exclusive() {
+        mask = (mask & !bits::RDHUP) | libc::EPOLLEXCLUSIVE as u32;
+    }
+    mask
 }
 
-/// Whether `epoll_pwait2` (Linux 5.11) is available; cleared on `ENOSYS`.
-static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
-
-/// One `epoll_wait`. A timeout that is not a whole number of milliseconds
-/// goes through `epoll_pwait2`, which takes a `timespec`, so that a timer
-/// due in 1.2 ms wakes after 1.2 ms rather than 2; blocking, zero and
-/// whole-millisecond timeouts (the hot path) use plain `epoll_wait`.
-///
-/// # Safety
-///
-/// `buf` must point to `max` writable `epoll_event`s.
-#[inline]
-unsafe fn epoll_wait(
-    epfd: RawFd,
-    buf: *mut RawEvent,
-    max: libc::c_int,
-    timeout: Option<Duration>,
-) -> io::Result<usize> {
-    if let Some(t) = timeout {
-        if t.subsec_nanos() % 1_000_000 != 0 && HAVE_PWAIT2.load(Ordering::Relaxed) {
-            let ts = sys::timespec(t);
-            // SAFETY: `buf` holds `max` events (the caller's promise), `ts`
-            // outlives the call, and a null signal mask means none is set.
-            let res = unsafe {
-                libc::syscall(
-                    libc::SYS_epoll_pwait2,
-                    epfd,
-                    buf,
-                    max,
-                    &ts as *const libc::timespec,
-                    ptr::null::<libc::sigset_t>(),
-                    0usize,
-                )
-            };
-            if res >= 0 {
-                return Ok(res as usize);
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ENOSYS) {
-                return Err(err);
-            }
-            HAVE_PWAIT2.store(false, Ordering::Relaxed);
-        }
-    }
-    // SAFETY: as above, `buf` holds `max` events.
-    let n = syscall!(epoll_wait(epfd, buf, max, sys::timeout_ms(timeout)))?;
-    Ok(n as usize)
-}
-
-/// Maps `epoll_ctl`'s errno to the error a caller can act on.
-fn ctl_error(op: Op, fd: RawFd, e: io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::EEXIST) => Error::AlreadyRegistered { fd },
-        Some(libc::ENOENT) => Error::NotRegistered { fd },
-        Some(libc::EBADF) => Error::InvalidFd { fd },
-        // Register: the file has no readiness to watch. Modify and
-        // unregister: such a file can never have been registered.
-        Some(libc::EPERM) if op == Op::Register => Error::NotPollable { fd },
-        Some(libc::EPERM) => Error::NotRegistered { fd },
-        _ => Error::Io { op, source: e },
-    }
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
 }
 
 impl Poller for Epoll {
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        self.check(fd, token, mode)?;
-        let bits = registration_bits(interest, mode)?;
-        self.ctl(libc::EPOLL_CTL_ADD, fd, bits, token)
-            .map_err(|e| ctl_error(Op::Register, fd, e))
+        rules::check_register(CAPABILITIES, Backend::Epoll, fd, token, interest, mode)?;
+        let mut table = self.registered();
+        let mask = event_mask(interest, mode);
+        match sys::ctl(self.epfd.as_fd(), Ctl::Add, fd, mask, token.0 as u64) {
+            Ok(()) => {
+                let r = if mode.is_exclusive() {
+                    Registration::Exclusive
+                } else {
+                    Registration::Plain
+                };
+                remember(&mut table, fd, r);
+                Ok(())
+            }
+            Err(e) => Err(match errno(&e) {
+                libc::EEXIST => Error::AlreadyRegistered { fd },
+                // Not open, or an `O_PATH` descriptor: the shared rule says which.
+                libc::EBADF => rules::check_pollable(fd)
+                    .err()
+                    .unwrap_or(Error::InvalidFd { fd }),
+                // The file has no readiness to watch (a regular file, a directory).
+                libc::EPERM => Error::NotPollable { fd },
+                _ => Error::Io {
+                    op: Op::Register,
+                    source: e,
+                },
+            }),
+        }
     }
 
     fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        self.check(fd, token, mode)?;
-        if mode.is_exclusive() {
-            // The kernel refuses EPOLLEXCLUSIVE with EPOLL_CTL_MOD.
-            return Err(Error::Unsupported {
-                backend: Backend::Epoll,
-                mode,
-            });
+        rules::check_modify(CAPABILITIES, Backend::Epoll, fd, token, interest, mode)?;
+        let table = self.registered();
+        let mask = event_mask(interest, mode);
+        match sys::ctl(self.epfd.as_fd(), Ctl::Modify, fd, mask, token.0 as u64) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(match errno(&e) {
+                // The kernel keeps EPOLLEXCLUSIVE registrations as they were made.
+                libc::EINVAL if recalled(&table, fd) == Registration::Exclusive => {
+                    Error::ModifyExclusive { fd }
+                }
+                libc::ENOENT | libc::EBADF | libc::EPERM => Error::NotRegistered { fd },
+                libc::EINVAL if fd == self.epfd.as_raw_fd() => Error::NotRegistered { fd },
+                _ => Error::Io {
+                    op: Op::Modify,
+                    source: e,
+                },
+            }),
         }
-        let bits = interest.epoll_bits() | mode.epoll_bits();
-        self.ctl(libc::EPOLL_CTL_MOD, fd, bits, token)
-            .map_err(|e| ctl_error(Op::Modify, fd, e))
     }
 
     fn unregister(&self, fd: RawFd) -> Result<()> {
-        if fd < 0 {
-            return Err(Error::InvalidFd { fd });
-        }
-        match self.ctl(libc::EPOLL_CTL_DEL, fd, 0, Token(0)) {
+        rules::check_fd(fd)?;
+        let mut table = self.registered();
+        let was = remember(&mut table, fd, Registration::None);
+        match sys::ctl(self.epfd.as_fd(), Ctl::Delete, fd, 0, 0) {
             Ok(()) => Ok(()),
-            // The descriptor was closed since it was registered, and closing
-            // the last reference to its file already took it off the interest
-            // list: it is no longer watched, which is what the caller wants.
-            // (ENOENT, an open descriptor that is not registered, stays an
-            // error: epoll cannot tell a reused number from a typo.)
-            Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(()),
-            Err(e) => Err(ctl_error(Op::Unregister, fd, e)),
+            // Registered, then closed (closing the last reference took it off
+            // the kernel's list) or closed and the number reused: either way
+            // it is no longer watched, which is what the caller wants.
+            Err(e)
+                if matches!(errno(&e), libc::EBADF | libc::ENOENT) && was != Registration::None =>
+            {
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    errno(&e),
+                    libc::EBADF | libc::ENOENT | libc::EPERM | libc::EINVAL
+                ) =>
+            {
+                Err(Error::NotRegistered { fd })
+            }
+            Err(e) => {
+                remember(&mut table, fd, was);
+                Err(Error::Io {
+                    op: Op::Unregister,
+                    source: e,
+                })
+            }
         }
     }
 
+    #[inline]
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
-        let epfd = self.epfd.as_raw_fd();
-        let (buf, cap) = events.spare_raw();
-        let max = cap.min(libc::c_int::MAX as usize) as libc::c_int;
-        // SAFETY: `buf` points to `cap` writable epoll_events owned by
-        // `events`, which we borrow mutably for the whole call.
-        let n = sys::retry_eintr(timeout, |left| unsafe { epoll_wait(epfd, buf, max, left) })
+        let epfd = self.epfd.as_fd();
+        Deadline::after(timeout)
+            .retry_eintr(timeout, |left| sys::wait(epfd, events, left))
             .map_err(Error::io(Op::Wait))?;
-        // SAFETY: the kernel initialised the first `n` (≤ `cap`) entries.
-        unsafe { events.set_len(n) };
-        // The wake-up eventfd can only be among the events while the flag is
-        // set: `notify` sets it before writing, and only the wait that takes
-        // the event clears it. So the common case skips the scan. Clearing
-        // is a swap, not a store: it must read the `true` of a `notify` that
-        // raced with this wait, so that the notifier's writes (the reason it
-        // notified) are visible to this thread when `wait` returns.
-        if self.notified.load(Ordering::Acquire) && events.remove_token(WAKER) {
-            self.notified.swap(false, Ordering::AcqRel);
+        // The wake-up eventfd can only be among the events while a notify is
+        // pending, so the common case skips the scan.
+        if self.notifier.is_pending() && events.remove_token(WAKER) {
+            self.notifier.take();
         }
         Ok(events.len())
     }
 
     fn notify(&self) -> Result<()> {
-        if self.notified.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        self.waker.wake().map_err(|e| {
-            self.notified.store(false, Ordering::Release);
-            Error::io(Op::Notify)(e)
-        })
+        self.notifier.notify()
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+        CAPABILITIES
     }
 
     fn backend(&self) -> Backend {

@@ -19,10 +19,9 @@ use io_uring::types::{SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, types, EnterFlags, IoUring};
 
 use crate::event::Event;
+use crate::rules::{self, Deadline, Notifier};
 use crate::sys::{self, bits};
 use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Result, Token};
-
-use self::interim::{check_fd, check_register, Deadline, Notifier};
 
 /// The io_uring backend: readiness through `IORING_OP_POLL_ADD` requests
 /// (Linux 5.18 or later; see [`Uring::new`] for what it checks).
@@ -96,6 +95,13 @@ pub struct Uring {
     entries: u32,
 }
 
+/// Edge (multishot), oneshot, read-closed, any descriptor number; not
+/// exclusive (see [`Uring`]).
+const CAPABILITIES: Capabilities = Capabilities::EDGE
+    .union(Capabilities::ONESHOT)
+    .union(Capabilities::READ_CLOSED)
+    .union(Capabilities::UNBOUNDED_FDS);
+
 /// The default number of submission entries; the completion ring gets
 /// twice as many. More registrations than that are fine: the kernel keeps
 /// completions that do not fit (`IORING_FEAT_NODROP`) until we make room.
@@ -140,6 +146,9 @@ struct Reg {
     multishot: bool,
     /// Oneshot modes: false once reported, until `modify`.
     armed: bool,
+    /// Level mode: reported by the last wait, to be re-armed by the next
+    /// (see [`State::rearm`]).
+    rearm: bool,
     /// The wait that last reported this registration, and where its event
     /// is in that wait's `Events`, so a second completion in the same wait
     /// adds to that event instead of making a second one.
@@ -159,6 +168,10 @@ struct State {
     batch: u64,
     /// Sequence number of the current eventfd poll.
     notify_seq: u32,
+    /// Level registrations reported by the last wait, re-armed when the next
+    /// one begins, after the completions it found waiting: so that when
+    /// more are ready than `Events` holds, those not yet served come first.
+    rearm: Vec<RawFd>,
 }
 
 impl State {
@@ -190,7 +203,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 /// makes the wake-ups that come with urgent data match; the readable bit is
 /// masked off again before anything is reported.
 fn poll_bits(interest: Interest) -> u32 {
-    let mut bits = interest.epoll_bits();
+    let mut bits = interest.readiness_mask();
     if interest.contains(Interest::PRIORITY) {
         bits |= bits::IN;
     }
@@ -200,7 +213,7 @@ fn poll_bits(interest: Interest) -> u32 {
 /// The readiness a registration reports: what it asked for, plus error and
 /// hang-up.
 fn wanted_bits(interest: Interest) -> u32 {
-    interest.epoll_bits() | bits::ERR | bits::HUP
+    interest.readiness_mask() | bits::ERR | bits::HUP
 }
 
 impl Uring {
@@ -331,7 +344,11 @@ impl Uring {
     /// otherwise wait for this thread's next wait, and another thread
     /// blocked in a wait needs them now.
     fn finish(&self, st: &mut State, events: &Events) -> Result<usize> {
-        self.submit_if_waited_on(st).map_err(Error::io(Op::Wait))?;
+        if st.waiters > 0 {
+            self.flush_rearms(st)
+                .and_then(|()| self.submit(st))
+                .map_err(Error::io(Op::Wait))?;
+        }
         Ok(events.len())
     }
 
@@ -415,6 +432,22 @@ impl Uring {
         self.push(st, &entry)
     }
 
+    /// Handles the completions that are in the ring as a wait begins (see
+    /// [`Uring::complete`]): each is checked again by a new request, not
+    /// reported. Returns whether a user notification was among them.
+    fn recheck(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<bool> {
+        let mut notified = false;
+        // SAFETY: the state lock is held (see `reap`). The view's end is
+        // fixed when it is made, so completions posted by the submissions
+        // this loop makes are left for the reap that follows.
+        let mut cq = unsafe { self.ring.completion_shared() };
+        while !events.is_full() {
+            let Some(cqe) = cq.next() else { break };
+            notified |= self.complete(st, events, batch, &cqe, false)?;
+        }
+        Ok(notified)
+    }
+
     /// Moves completions from the ring into `events` until the ring is
     /// empty or `events` is full. Returns whether a user notification was
     /// among them.
@@ -428,7 +461,7 @@ impl Uring {
                 let mut cq = unsafe { self.ring.completion_shared() };
                 while !events.is_full() {
                     let Some(cqe) = cq.next() else { break };
-                    notified |= self.complete(st, events, batch, &cqe)?;
+                    notified |= self.complete(st, events, batch, &cqe, true)?;
                 }
                 if !events.is_full() {
                     cq.sync();
@@ -468,12 +501,20 @@ impl Uring {
     }
 
     /// Handles one completion. Returns whether it was a user notification.
+    ///
+    /// A completion that was already in the ring when the wait began is not
+    /// `fresh`: it says what the descriptor was when it completed, and the
+    /// caller may have read, written or closed since. Such a completion is
+    /// not reported; a new request is queued instead, whose arming polls
+    /// the file as it is now (epoll polls each ready file when the wait
+    /// collects it, for the same reason).
     fn complete(
         &self,
         st: &mut State,
         events: &mut Events,
         batch: u64,
         cqe: &cqueue::Entry,
+        fresh: bool,
     ) -> io::Result<bool> {
         let last = !cqueue::more(cqe.flags());
         let (fd, seq) = split_user_data(cqe.user_data());
@@ -516,8 +557,13 @@ impl Uring {
             return Ok(false);
         }
         let mut ready = res as u32 & wanted_bits(reg.interest);
-        if ready & bits::PRI != 0 {
-            ready = confirm_priority(fd, ready);
+        if !fresh && ready != 0 && reg.armed {
+            let multishot = reg.mode == Mode::Edge;
+            self.cancel(st, fd)?;
+            return self.arm(st, fd, multishot).map(|()| false);
+        }
+        if needs_confirmation(reg.interest, ready) {
+            ready = confirm(fd, reg.interest, ready);
         }
         let Some(reg) = st.get_mut(fd) else {
             return Ok(false);
@@ -548,7 +594,31 @@ impl Uring {
             }
             return Ok(false);
         }
-        self.arm(st, fd, false).map(|()| false)
+        if let Some(reg) = st.get_mut(fd) {
+            reg.rearm = true;
+            st.rearm.push(fd);
+        }
+        Ok(false)
+    }
+
+    /// Queues the re-arms of the level registrations the last wait
+    /// reported (see [`State::rearm`]).
+    fn flush_rearms(&self, st: &mut State) -> io::Result<()> {
+        let mut fds = std::mem::take(&mut st.rearm);
+        let mut res = Ok(());
+        for &fd in &fds {
+            match st.get_mut(fd) {
+                Some(reg) if reg.rearm => reg.rearm = false,
+                _ => continue,
+            }
+            if let Err(e) = self.rearm_if_idle(st, fd, false) {
+                res = Err(e);
+                break;
+            }
+        }
+        fds.clear();
+        st.rearm = fds;
+        res
     }
 
     /// Queues a new request for `fd` unless one is still in flight.
@@ -560,24 +630,42 @@ impl Uring {
     }
 }
 
-/// A completion caused by a wake-up carries the wake-up's key, not the
-/// descriptor's state, and a socket's "data arrived" key always includes
-/// `POLLPRI`. So priority is asked of the descriptor itself (`poll(2)`,
-/// zero timeout) before it is reported; this costs a system call only for
-/// priority registrations.
-fn confirm_priority(fd: RawFd, ready: u32) -> u32 {
+/// The kinds of readiness an interest asks for (read, write, priority).
+const KINDS: u32 = bits::IN | bits::OUT | bits::PRI;
+
+/// Whether a completion may not tell the descriptor's whole state.
+///
+/// A completion caused by a wake-up carries the wake-up's *key*, not the
+/// descriptor's state (the kernel polls the file only when the key is
+/// empty): a socket's "data arrived" key says readable and always
+/// `POLLPRI`, its "room to write" key says writable. So a completion that
+/// reports priority, or one kind of readiness while the registration asks
+/// for another too, is checked against the descriptor itself before it is
+/// reported (one `poll(2)`), as epoll would (it polls every ready file when
+/// the wait collects it). A registration for one kind (the usual case) never
+/// pays for this.
+fn needs_confirmation(interest: Interest, ready: u32) -> bool {
+    let asked = interest.readiness_mask() & KINDS;
+    let got = ready & KINDS;
+    got & bits::PRI != 0 || (got != 0 && asked & !got != 0)
+}
+
+/// The registration's readiness as the descriptor reports it now: the
+/// kinds from a zero-timeout `poll(2)`, the rest (error, hang-up) from the
+/// completion.
+fn confirm(fd: RawFd, interest: Interest, ready: u32) -> u32 {
+    let wanted = wanted_bits(interest);
     let mut pfd = libc::pollfd {
         fd,
-        events: libc::POLLPRI,
+        // The poll(2) and epoll bits are the same numbers on Linux.
+        events: (interest.readiness_mask() & KINDS) as libc::c_short,
         revents: 0,
     };
-    // SAFETY: one valid, writable pollfd; a zero timeout never blocks.
-    // (The only libc call of this backend outside the io-uring crate.)
-    let pri = match sys::syscall!(poll(&mut pfd, 1, 0)) {
-        Ok(1) if pfd.revents & libc::POLLPRI != 0 => bits::PRI,
-        _ => 0,
-    };
-    (ready & !bits::PRI) | pri
+    match sys::poll::ppoll(std::slice::from_mut(&mut pfd), Some(Duration::ZERO)) {
+        Ok(_) => (ready & !KINDS) | (pfd.revents as u16 as u32 & wanted),
+        // Cannot ask (closed meanwhile?): report what the kernel said.
+        Err(_) => ready,
+    }
 }
 
 /// Adds `ready` to the events of this wait: a new event, or the one this
@@ -643,17 +731,10 @@ impl fmt::Debug for Uring {
 
 impl Poller for Uring {
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        check_register(
-            self.capabilities(),
-            Backend::IoUring,
-            fd,
-            token,
-            interest,
-            mode,
-        )?;
-        if !sys::fd_is_open(fd) {
-            return Err(Error::InvalidFd { fd });
-        }
+        rules::check_register(CAPABILITIES, Backend::IoUring, fd, token, interest, mode)?;
+        // The kernel looks the number up only when the request is
+        // submitted, which may be at the next wait: check it now.
+        rules::check_pollable(fd)?;
         let slot = usize::try_from(fd).map_err(|_| Error::InvalidFd { fd })?;
         let mut st = lock(&self.state);
         if st.regs.get(slot).is_some_and(Option::is_some) {
@@ -670,6 +751,7 @@ impl Poller for Uring {
             live: false,
             multishot: false,
             armed: true,
+            rearm: false,
             batch: 0,
             index: 0,
         });
@@ -686,14 +768,7 @@ impl Poller for Uring {
     }
 
     fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        check_register(
-            self.capabilities(),
-            Backend::IoUring,
-            fd,
-            token,
-            interest,
-            mode,
-        )?;
+        rules::check_modify(CAPABILITIES, Backend::IoUring, fd, token, interest, mode)?;
         let mut st = lock(&self.state);
         if st.get_mut(fd).is_none() {
             return Err(Error::NotRegistered { fd });
@@ -706,6 +781,7 @@ impl Poller for Uring {
                     interest,
                     mode,
                     armed: true,
+                    rearm: false,
                     ..*reg
                 };
             }
@@ -716,7 +792,7 @@ impl Poller for Uring {
     }
 
     fn unregister(&self, fd: RawFd) -> Result<()> {
-        check_fd(fd)?;
+        rules::check_fd(fd)?;
         let mut st = lock(&self.state);
         let Some(reg) = st.get_mut(fd).copied() else {
             return Err(Error::NotRegistered { fd });
@@ -738,6 +814,13 @@ impl Poller for Uring {
         let mut st = lock(&self.state);
         st.batch += 1;
         let batch = st.batch;
+        let notified = self
+            .recheck(&mut st, events, batch)
+            .map_err(Error::io(Op::Wait))?;
+        if !events.is_empty() || notified {
+            return self.finish(&mut st, events);
+        }
+        self.flush_rearms(&mut st).map_err(Error::io(Op::Wait))?;
         loop {
             // Queued requests (new registrations, changes, re-arms of level
             // registrations reported last time) are submitted before this
@@ -764,14 +847,16 @@ impl Poller for Uring {
             drop(st);
             // Submit and sleep in one call; returns at once if a request
             // completes on submission or completions are already waiting.
-            let res = self.enter(to_submit, 1, EnterFlags::GETEVENTS, left);
+            let res = deadline.retry_eintr(left, |left| {
+                self.enter(to_submit, 1, EnterFlags::GETEVENTS, left)
+            });
             st = lock(&self.state);
             st.waiters -= 1;
             if let Err(e) = res {
                 match e.raw_os_error() {
-                    // Timed out, interrupted (resumed with the time left),
-                    // or completions held back: look at the ring and decide.
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY) => {}
+                    // Timed out, or completions held back: look at the ring
+                    // and decide.
+                    Some(libc::ETIME | libc::EBUSY) => {}
                     // EBADR: completions were dropped (see `reap`).
                     _ => return Err(Error::io(Op::Wait)(e)),
                 }
@@ -790,111 +875,10 @@ impl Poller for Uring {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::EDGE
-            | Capabilities::ONESHOT
-            | Capabilities::READ_CLOSED
-            | Capabilities::UNBOUNDED_FDS
+        CAPABILITIES
     }
 
     fn backend(&self) -> Backend {
         Backend::IoUring
-    }
-}
-
-/// INTERIM: private stand-ins for the shared rules the core restructuring
-/// (issue 9) moves into `crate::rules`, with the same names and shapes, so
-/// that switching is a change of `use` line. Delete after the merge.
-mod interim {
-    use std::io;
-    use std::os::fd::RawFd;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::{Duration, Instant};
-
-    use crate::sys::Waker;
-    use crate::{Backend, Capabilities, Error, Interest, Mode, Op, Result, Token};
-
-    pub(super) fn check_register(
-        caps: Capabilities,
-        backend: Backend,
-        fd: RawFd,
-        token: Token,
-        _interest: Interest,
-        mode: Mode,
-    ) -> Result<()> {
-        if !caps.contains(mode.requires()) {
-            return Err(Error::Unsupported { backend, mode });
-        }
-        check_fd(fd)?;
-        if token == Token::RESERVED {
-            return Err(Error::ReservedToken(token));
-        }
-        Ok(())
-    }
-
-    pub(super) fn check_fd(fd: RawFd) -> Result<()> {
-        if fd < 0 {
-            return Err(Error::InvalidFd { fd });
-        }
-        Ok(())
-    }
-
-    #[derive(Debug)]
-    pub(super) struct Notifier {
-        waker: Waker,
-        pending: AtomicBool,
-    }
-
-    impl Notifier {
-        pub(super) fn new() -> io::Result<Notifier> {
-            Ok(Notifier {
-                waker: Waker::new()?,
-                pending: AtomicBool::new(false),
-            })
-        }
-
-        pub(super) fn fd(&self) -> RawFd {
-            self.waker.fd()
-        }
-
-        pub(super) fn notify(&self) -> Result<()> {
-            if self.pending.swap(true, Ordering::AcqRel) {
-                return Ok(());
-            }
-            self.waker.wake().map_err(|e| {
-                self.pending.store(false, Ordering::Release);
-                Error::io(Op::Notify)(e)
-            })
-        }
-
-        pub(super) fn take(&self) -> bool {
-            self.pending.swap(false, Ordering::AcqRel)
-        }
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    pub(super) enum Deadline {
-        Never,
-        Now,
-        At(Instant),
-    }
-
-    impl Deadline {
-        pub(super) fn after(timeout: Option<Duration>) -> Deadline {
-            match timeout {
-                None => Deadline::Never,
-                Some(t) if t.is_zero() => Deadline::Now,
-                Some(t) => Instant::now()
-                    .checked_add(t)
-                    .map_or(Deadline::Never, Deadline::At),
-            }
-        }
-
-        pub(super) fn remaining(self) -> Option<Duration> {
-            match self {
-                Deadline::Never => None,
-                Deadline::Now => Some(Duration::ZERO),
-                Deadline::At(at) => Some(at.saturating_duration_since(Instant::now())),
-            }
-        }
     }
 }

@@ -1,13 +1,20 @@
 //! The one place where tripoll talks to libc.
 //!
 //! Every system call goes through [`syscall!`], which turns the C convention
-//! (`-1` and `errno`) into `io::Result`. Nearly all of the crate's `unsafe`
-//! lives here or in the `syscall!` invocations of the backends, each with a
-//! `// SAFETY:` note.
+//! (`-1` and `errno`) into `io::Result`, and every call site is in this
+//! folder, split by topic: [`epoll`], [`eventfd`], [`poll`] and [`select`]
+//! for the backends, `signal` for the reactor; time conversions and
+//! descriptor queries here. Callers see safe functions; each `unsafe` block
+//! here carries a `// SAFETY:` note.
+
+pub(crate) mod epoll;
+pub(crate) mod eventfd;
+pub(crate) mod poll;
+pub(crate) mod select;
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::os::fd::RawFd;
+use std::time::Duration;
 
 /// Calls a libc function and maps a `-1` return to `io::Error::last_os_error()`.
 macro_rules! syscall {
@@ -74,124 +81,9 @@ pub(crate) fn timeval(t: Duration) -> libc::timeval {
     }
 }
 
-/// Tracks how much of a timeout is left, so that a wait interrupted by a
-/// signal resumes with the remaining time rather than starting over.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Deadline {
-    /// Block until something happens.
-    Never,
-    /// Do not block at all.
-    Now,
-    /// Block until this instant.
-    At(Instant),
-}
-
-impl Deadline {
-    /// Starts the clock for `timeout`. A timeout too large to add to the
-    /// current instant is treated as infinite.
-    #[inline]
-    pub(crate) fn after(timeout: Option<Duration>) -> Deadline {
-        match timeout {
-            None => Deadline::Never,
-            Some(t) if t.is_zero() => Deadline::Now,
-            Some(t) => Instant::now()
-                .checked_add(t)
-                .map_or(Deadline::Never, Deadline::At),
-        }
-    }
-
-    /// The time left, `None` for an infinite wait.
-    #[inline]
-    pub(crate) fn remaining(self) -> Option<Duration> {
-        match self {
-            Deadline::Never => None,
-            Deadline::Now => Some(Duration::ZERO),
-            Deadline::At(at) => Some(at.saturating_duration_since(Instant::now())),
-        }
-    }
-}
-
-/// Runs `call` until it does not fail with `EINTR`, handing it the time left
-/// before `timeout` runs out on each attempt. An interrupted wait whose time
-/// is up returns `Ok(0)`.
-#[inline]
-pub(crate) fn retry_eintr(
-    timeout: Option<Duration>,
-    mut call: impl FnMut(Option<Duration>) -> io::Result<usize>,
-) -> io::Result<usize> {
-    let deadline = Deadline::after(timeout);
-    let mut left = timeout;
-    loop {
-        match call(left) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                left = deadline.remaining();
-                if matches!(deadline, Deadline::At(_)) && left == Some(Duration::ZERO) {
-                    return Ok(0);
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// A counter the waiter can sleep on: an `eventfd` that [`Waker::wake`]
-/// makes readable from any thread.
-#[derive(Debug)]
-pub(crate) struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    pub(crate) fn new() -> io::Result<Waker> {
-        let fd = syscall!(eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
-        // SAFETY: eventfd just returned this descriptor and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Waker { fd })
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    /// Adds one to the counter, making the descriptor readable.
-    pub(crate) fn wake(&self) -> io::Result<()> {
-        let one: u64 = 1;
-        loop {
-            let res = syscall!(write(
-                self.fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>()
-            ));
-            match res {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // The counter is at its maximum: empty it and add again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drain()?,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Resets the counter to zero, making the descriptor unreadable.
-    pub(crate) fn drain(&self) -> io::Result<()> {
-        let mut count: u64 = 0;
-        let res = syscall!(read(
-            self.fd(),
-            (&mut count as *mut u64).cast(),
-            std::mem::size_of::<u64>()
-        ));
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// Whether `fd` is an open descriptor.
-pub(crate) fn fd_is_open(fd: RawFd) -> bool {
-    syscall!(fcntl(fd, libc::F_GETFD)).is_ok()
+/// The descriptor's status flags (`F_GETFL`): `Err` when it is not open.
+pub(crate) fn status_flags(fd: RawFd) -> io::Result<libc::c_int> {
+    syscall!(fcntl(fd, libc::F_GETFL))
 }
 
 /// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
@@ -260,68 +152,5 @@ mod tests {
         assert_eq!((tv.tv_sec, tv.tv_usec), (2, 0));
         let tv = timeval(Duration::MAX);
         assert!(tv.tv_sec > 0, "huge timeouts clamp instead of wrapping");
-    }
-
-    #[test]
-    fn deadline_of_a_huge_timeout_is_infinite() {
-        assert!(matches!(
-            Deadline::after(Some(Duration::MAX)),
-            Deadline::Never
-        ));
-        assert!(matches!(
-            Deadline::after(Some(Duration::ZERO)),
-            Deadline::Now
-        ));
-    }
-
-    #[test]
-    fn retry_eintr_passes_the_remaining_time() {
-        let mut seen = Vec::new();
-        let res = retry_eintr(Some(Duration::from_secs(10)), |left| {
-            seen.push(left.expect("finite"));
-            if seen.len() < 3 {
-                std::thread::sleep(Duration::from_millis(5));
-                Err(io::Error::from_raw_os_error(libc::EINTR))
-            } else {
-                Ok(7)
-            }
-        });
-        assert_eq!(res.unwrap(), 7);
-        assert_eq!(seen.len(), 3);
-        assert!(seen[1] < seen[0] && seen[2] < seen[1], "{seen:?}");
-    }
-
-    #[test]
-    fn retry_eintr_stops_when_time_is_up() {
-        let mut calls = 0;
-        let res = retry_eintr(Some(Duration::from_millis(1)), |_| {
-            calls += 1;
-            std::thread::sleep(Duration::from_millis(2));
-            Err(io::Error::from_raw_os_error(libc::EINTR))
-        });
-        assert_eq!(res.unwrap(), 0);
-        assert_eq!(calls, 1);
-    }
-
-    #[test]
-    fn waker_becomes_readable_and_drains() {
-        let w = Waker::new().unwrap();
-        let mut pfd = libc::pollfd {
-            fd: w.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
-        assert_eq!(n, 0);
-        w.wake().unwrap();
-        w.wake().unwrap();
-        // SAFETY: one valid pollfd.
-        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
-        assert_eq!(n, 1);
-        w.drain().unwrap();
-        // SAFETY: one valid pollfd.
-        let n = syscall!(poll(&mut pfd, 1, 0)).unwrap();
-        assert_eq!(n, 0);
     }
 }

@@ -1,10 +1,32 @@
 //! Helpers for the integration tests: real descriptors, a lock that keeps
 //! descriptor-number-sensitive tests apart, a watchdog that turns a hung
 //! wait into a failure, a thread interrupter for `EINTR`, a seeded PRNG,
-//! and (in [`child`]) the examples as child processes.
+//! the one backend list ([`for_each_backend`]), a counting allocator
+//! ([`alloc`]), real seccomp filters ([`seccomp`]), and (in [`child`]) the
+//! examples as child processes.
 #![allow(dead_code)]
 
+pub mod alloc;
 pub mod child;
+pub mod seccomp;
+
+/// The one list of backends that every per-backend suite is instantiated
+/// over: `common::for_each_backend!(suite)` expands to
+/// `suite!(epoll, tripoll::Backend::Epoll);` and so on, one line per
+/// backend. A new backend joins the conformance, model, reactor, faults,
+/// scale, HTTP and example suites by one line here.
+#[allow(unused_macros)]
+macro_rules! for_each_backend {
+    ($suite:ident) => {
+        $suite!(epoll, tripoll::Backend::Epoll);
+        $suite!(poll, tripoll::Backend::Poll);
+        $suite!(select, tripoll::Backend::Select);
+        #[cfg(feature = "io-uring")]
+        $suite!(uring, tripoll::Backend::IoUring);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use for_each_backend;
 
 use std::cell::Cell;
 use std::fs::File;

@@ -1,36 +1,45 @@
-//! What poll and select have in common: the registration map, the wake-up
-//! protocol with other threads, oneshot emulation, dropping closed
-//! descriptors, and rotating the scan start so no descriptor starves.
+//! The user-space scanning backends: poll and select keep the registrations
+//! themselves and hand the whole set to the kernel on every wait.
 //!
-//! A backend only says how to turn registrations into its kernel set, how
-//! to wait on that set, and how to read readiness back ([`Kernel`]).
+//! [`Scanner`] is the engine they share: the registration map
+//! ([`registry`]), taking turns between waiting threads, waking a blocked
+//! wait when the registrations change, oneshot emulation, dropping closed
+//! descriptors, and rotating the scan start so no descriptor starves. Each
+//! backend only says how to build its kernel set, wait on it, and read
+//! readiness back ([`ScanSet`]): [`poll`] and [`select`] are a page each.
+
+pub(crate) mod poll;
+mod registry;
+pub(crate) mod select;
+
+pub use poll::Poll;
+pub use select::Select;
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::registry::{Entry, Registry};
+use registry::{Entry, Registry};
+
 use crate::event::Event;
-use crate::sys::{self, bits, Deadline, Waker};
+use crate::rules::{self, Deadline, Notifier};
+use crate::sys::{self, bits};
 use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Result, Token};
 
 /// Readiness bit for a descriptor the kernel says is not open (`POLLNVAL`,
 /// or select's `EBADF`). Outside the `EPOLL*` bits a caller ever sees.
 pub(crate) const CLOSED: u32 = 1 << 31;
 
-/// The part of a backend that differs between poll and select.
-pub(crate) trait Kernel: Default + Send + 'static {
+/// A descriptor set in the form one scanning system call takes: the part
+/// of a backend that differs between poll and select.
+pub(crate) trait ScanSet: Default + Send + 'static {
     /// Which backend this is.
     const BACKEND: Backend;
     /// What it can do.
     const CAPABILITIES: Capabilities;
 
-    /// Refuses a descriptor this kernel interface cannot take.
-    fn check_fd(fd: RawFd) -> Result<()>;
-
-    /// Rebuilds the kernel set from the waker and the armed registrations.
+    /// Rebuilds the set from the waker and the armed registrations.
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]);
 
     /// Waits on the prepared set; returns the kernel's count of hits.
@@ -56,28 +65,30 @@ struct State {
     registry: Registry,
     /// A thread is inside the kernel wait with a snapshot of `registry`.
     waiting: bool,
+    /// A thread holds the scan (the kernel set): others queue on `turn`.
+    scanning: bool,
 }
 
 #[derive(Debug, Default)]
-struct Scan<K> {
-    kernel: K,
+struct Scan<S> {
+    set: S,
     /// Where the next scan starts, so that ready descriptors beyond the
     /// capacity of `Events` are served first next time.
     cursor: usize,
-    /// The registry generation `kernel` was built from; while it holds, the
+    /// The registry generation `set` was built from; while it holds, the
     /// set is reused as is (the kernel overwrites only the results).
     built: Option<u64>,
 }
 
-/// A poller built from a [`Kernel`] and the shared bookkeeping.
+/// A poller built from a [`ScanSet`] and the shared bookkeeping.
 #[derive(Debug)]
-pub(crate) struct Userspace<K> {
+pub(crate) struct Scanner<S> {
     state: Mutex<State>,
-    /// Held for the whole of a wait: concurrent waits take turns.
-    scan: Mutex<Scan<K>>,
-    waker: Waker,
-    /// A user [`notify`](Userspace::notify) is pending.
-    notified: AtomicBool,
+    /// Signalled when the scan is handed back.
+    turn: Condvar,
+    /// Only ever locked by the thread whose turn it is (`State::scanning`).
+    scan: Mutex<Scan<S>>,
+    notifier: Notifier,
 }
 
 /// Locks a mutex, recovering it if a thread panicked while holding it: the
@@ -86,31 +97,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl<K: Kernel> Userspace<K> {
+/// One waiter's hold on the kernel set; handing it back wakes the next.
+struct Turn<'a, S> {
+    owner: &'a Scanner<S>,
+    scan: Option<MutexGuard<'a, Scan<S>>>,
+}
+
+impl<S> Drop for Turn<'_, S> {
+    fn drop(&mut self) {
+        drop(self.scan.take());
+        lock(&self.owner.state).scanning = false;
+        self.owner.turn.notify_one();
+    }
+}
+
+impl<S: ScanSet> Scanner<S> {
     pub(crate) fn new() -> Result<Self> {
-        Ok(Userspace {
+        Ok(Scanner {
             state: Mutex::default(),
+            turn: Condvar::new(),
             scan: Mutex::default(),
-            waker: Waker::new().map_err(Error::io(Op::Create))?,
-            notified: AtomicBool::new(false),
+            notifier: Notifier::new().map_err(Error::io(Op::Create))?,
         })
     }
 
-    fn check(fd: RawFd, token: Token, mode: Mode) -> Result<()> {
-        if !K::CAPABILITIES.contains(mode.requires()) {
-            return Err(Error::Unsupported {
-                backend: K::BACKEND,
-                mode,
-            });
-        }
-        if fd < 0 {
-            return Err(Error::InvalidFd { fd });
-        }
-        K::check_fd(fd)?;
-        if token == Token::RESERVED {
-            return Err(Error::ReservedToken(token));
-        }
-        Ok(())
+    pub(crate) fn waker_fd(&self) -> RawFd {
+        self.notifier.fd()
     }
 
     /// Applies a change to the registry and, if a wait is blocked on an old
@@ -119,82 +131,92 @@ impl<K: Kernel> Userspace<K> {
         let mut st = lock(&self.state);
         let out = f(&mut st.registry)?;
         if st.waiting {
-            self.waker.wake().map_err(Error::io(op))?;
+            self.notifier.wake().map_err(Error::io(op))?;
         }
         Ok(out)
     }
 
-    pub(crate) fn waker_fd(&self) -> RawFd {
-        self.waker.fd()
+    /// Waits for the kernel set until `deadline`: one thread scans at a
+    /// time, the others queue here rather than inside the lock, so each
+    /// returns by its own deadline (`None` if it passes first).
+    fn take_turn(&self, deadline: Deadline) -> Option<Turn<'_, S>> {
+        let mut st = lock(&self.state);
+        while st.scanning {
+            st = match deadline.remaining() {
+                Some(Duration::ZERO) => return None,
+                None => self.turn.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Some(left) => {
+                    let (st, _) = self
+                        .turn
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(|p| p.into_inner());
+                    st
+                }
+            };
+        }
+        st.scanning = true;
+        drop(st);
+        Some(Turn {
+            owner: self,
+            scan: Some(lock(&self.scan)),
+        })
     }
 }
 
-impl<K: Kernel + std::fmt::Debug> Poller for Userspace<K> {
+impl<S: ScanSet + std::fmt::Debug> Poller for Scanner<S> {
     fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        Self::check(fd, token, mode)?;
-        if !sys::fd_is_open(fd) {
-            return Err(Error::InvalidFd { fd });
-        }
+        rules::check_register(S::CAPABILITIES, S::BACKEND, fd, token, interest, mode)?;
+        rules::check_pollable(fd)?;
         self.change(Op::Register, |r| r.insert(fd, token, interest, mode))
     }
 
     fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
-        Self::check(fd, token, mode)?;
+        rules::check_modify(S::CAPABILITIES, S::BACKEND, fd, token, interest, mode)?;
         self.change(Op::Modify, |r| r.modify(fd, token, interest, mode))
     }
 
     fn unregister(&self, fd: RawFd) -> Result<()> {
-        if fd < 0 {
-            return Err(Error::InvalidFd { fd });
-        }
+        rules::check_fd(fd)?;
         self.change(Op::Unregister, |r| r.remove(fd).map(drop))
     }
 
     fn capabilities(&self) -> Capabilities {
-        K::CAPABILITIES
+        S::CAPABILITIES
     }
 
     fn backend(&self) -> Backend {
-        K::BACKEND
+        S::BACKEND
     }
 
     fn notify(&self) -> Result<()> {
-        if self.notified.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        self.waker.wake().map_err(|e| {
-            self.notified.store(false, Ordering::Release);
-            Error::io(Op::Notify)(e)
-        })
+        self.notifier.notify()
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
-        let mut scan = lock(&self.scan);
-        let scan = &mut *scan;
         let deadline = Deadline::after(timeout);
         events.clear();
+        let Some(mut turn) = self.take_turn(deadline) else {
+            return Ok(0);
+        };
+        let Some(scan) = turn.scan.as_deref_mut() else {
+            return Ok(0);
+        };
         loop {
             {
                 let mut st = lock(&self.state);
                 let generation = st.registry.generation();
                 if scan.built != Some(generation) {
-                    scan.kernel.prepare(self.waker.fd(), st.registry.entries());
+                    scan.set.prepare(self.notifier.fd(), st.registry.entries());
                     scan.built = Some(generation);
                 }
                 st.waiting = true;
             }
-            let res = scan.kernel.wait(deadline.remaining());
+            let res = deadline.retry_eintr(deadline.remaining(), |left| scan.set.wait(left));
             let mut st = lock(&self.state);
             st.waiting = false;
-            let time_is_up = deadline.remaining() == Some(Duration::ZERO);
+            let time_is_up = deadline.is_past();
             let hits = match res {
                 Ok(hits) => hits,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if time_is_up {
-                        return Ok(0);
-                    }
-                    continue;
-                }
                 Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
                     reap_closed(&mut st.registry, events);
                     if !events.is_empty() || time_is_up {
@@ -205,13 +227,15 @@ impl<K: Kernel + std::fmt::Debug> Poller for Userspace<K> {
                 Err(e) => return Err(Error::io(Op::Wait)(e)),
             };
             let mut user_notified = false;
-            let mut hits = hits;
-            if scan.kernel.waker_ready() {
-                hits = hits.saturating_sub(1);
-                self.waker.drain().map_err(Error::io(Op::Wait))?;
-                user_notified = self.notified.swap(false, Ordering::AcqRel);
+            if hits > 0 {
+                let mut hits = hits;
+                if scan.set.waker_ready() {
+                    hits = hits.saturating_sub(1);
+                    self.notifier.drain().map_err(Error::io(Op::Wait))?;
+                    user_notified = self.notifier.take();
+                }
+                collect(scan, &mut st.registry, events, hits);
             }
-            collect(scan, &mut st.registry, events, hits);
             if !events.is_empty() || user_notified || time_is_up {
                 return Ok(events.len());
             }
@@ -223,13 +247,13 @@ impl<K: Kernel + std::fmt::Debug> Poller for Userspace<K> {
 
 /// Turns the kernel's answer into events, starting at the cursor and
 /// stopping when `hits` are accounted for or `events` is full.
-fn collect<K: Kernel>(
-    scan: &mut Scan<K>,
+fn collect<S: ScanSet>(
+    scan: &mut Scan<S>,
     registry: &mut Registry,
     events: &mut Events,
     mut hits: usize,
 ) {
-    let len = scan.kernel.len();
+    let len = scan.set.len();
     if len == 0 {
         return;
     }
@@ -247,7 +271,7 @@ fn collect<K: Kernel>(
         if next == len {
             next = 0;
         }
-        let (fd, ready) = scan.kernel.ready(i);
+        let (fd, ready) = scan.set.ready(i);
         if ready == 0 {
             continue;
         }
@@ -255,7 +279,7 @@ fn collect<K: Kernel>(
             scan.cursor = i;
             return;
         }
-        hits = hits.saturating_sub(K::hits(ready));
+        hits = hits.saturating_sub(S::hits(ready));
         // The registration may have changed or gone while we waited.
         let Some(entry) = registry.get(fd) else {
             continue;
@@ -268,7 +292,7 @@ fn collect<K: Kernel>(
         if !entry.armed {
             continue;
         }
-        let ready = ready & (entry.interest.epoll_bits() | bits::ERR | bits::HUP);
+        let ready = ready & (entry.interest.readiness_mask() | bits::ERR | bits::HUP);
         if ready == 0 {
             continue;
         }
@@ -287,7 +311,7 @@ fn reap_closed(registry: &mut Registry, events: &mut Events) {
     let closed: Vec<(RawFd, Token)> = registry
         .entries()
         .iter()
-        .filter(|e| e.armed && !sys::fd_is_open(e.fd))
+        .filter(|e| e.armed && sys::status_flags(e.fd).is_err())
         .map(|e| (e.fd, e.token))
         .collect();
     for (fd, token) in closed {

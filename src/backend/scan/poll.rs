@@ -2,13 +2,12 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr;
 use std::time::Duration;
 
 use super::registry::Entry;
-use super::userspace::{Kernel, Userspace, CLOSED};
-use crate::poller::delegate_poller;
-use crate::sys::{self, bits, syscall};
+use super::{ScanSet, Scanner, CLOSED};
+use crate::sys::bits;
+use crate::sys::poll::{ppoll, PollFd};
 use crate::{Backend, Capabilities, Interest, Result};
 
 /// The poll backend: registrations live in user space and are handed to
@@ -20,10 +19,28 @@ use crate::{Backend, Capabilities, Interest, Result};
 /// number of registered descriptors, which is the point of comparing it
 /// with epoll. Timeouts have nanosecond resolution.
 ///
-/// Concurrent waits on one `Poll` take turns; registrations from other
-/// threads wake the waiter, which re-polls with the new set.
+/// Concurrent waits on one `Poll` take turns, each returning by its own
+/// deadline; registrations from other threads wake the waiter, which
+/// re-polls with the new set.
+///
+/// ```
+/// use tripoll::{Events, Interest, Mode, Poll, Poller, Token};
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+///
+/// let poller = Poll::new()?;
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// poller.register(a.as_raw_fd(), Token(1), Interest::WRITABLE, Mode::Oneshot)?;
+/// let mut events = Events::with_capacity(8);
+/// poller.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// assert_eq!(events.len(), 1); // then disarmed until `modify`
+/// poller.wait(&mut events, Some(Duration::ZERO))?;
+/// assert!(events.is_empty());
+/// # drop(b);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
-pub struct Poll(Userspace<PollSet>);
+pub struct Poll(Scanner<PollSet>);
 
 impl Poll {
     /// Creates a poll backend with its wake-up eventfd.
@@ -33,18 +50,19 @@ impl Poll {
     /// [`Error::Io`](crate::Error::Io) with [`Op::Create`](crate::Op::Create)
     /// if the eventfd cannot be created.
     pub fn new() -> Result<Poll> {
-        Userspace::new().map(Poll)
+        Scanner::new().map(Poll)
     }
 }
 
-delegate_poller!([] Poll, this => &this.0);
+crate::poller::delegate_poller!([] Poll, this => &this.0);
 
 /// The `pollfd` array: one per armed registration, then the waker.
 #[derive(Debug, Default)]
 pub(crate) struct PollSet {
-    fds: Vec<libc::pollfd>,
+    fds: Vec<PollFd>,
 }
 
+/// The `pollfd` `events` that ask for `interest`.
 fn poll_events(interest: Interest) -> libc::c_short {
     let mut out = 0;
     if interest.contains(Interest::READABLE) {
@@ -59,7 +77,9 @@ fn poll_events(interest: Interest) -> libc::c_short {
     out
 }
 
-fn epoll_bits(revents: libc::c_short) -> u32 {
+/// A `pollfd`'s `revents` as the `EPOLL*` readiness bits every backend
+/// reports (plus [`CLOSED`] for `POLLNVAL`).
+fn readiness(revents: libc::c_short) -> u32 {
     const MAP: [(libc::c_short, u32); 7] = [
         (libc::POLLIN, bits::IN),
         (libc::POLLOUT, bits::OUT),
@@ -74,20 +94,16 @@ fn epoll_bits(revents: libc::c_short) -> u32 {
         .fold(0, |acc, (_, e)| acc | e)
 }
 
-impl Kernel for PollSet {
+impl ScanSet for PollSet {
     const BACKEND: Backend = Backend::Poll;
     const CAPABILITIES: Capabilities = Capabilities::ONESHOT
         .union(Capabilities::READ_CLOSED)
         .union(Capabilities::UNBOUNDED_FDS);
 
-    fn check_fd(_fd: RawFd) -> Result<()> {
-        Ok(())
-    }
-
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
         self.fds.clear();
         self.fds
-            .extend(entries.iter().filter(|e| e.armed).map(|e| libc::pollfd {
+            .extend(entries.iter().filter(|e| e.armed).map(|e| PollFd {
                 fd: e.fd,
                 events: poll_events(e.interest),
                 revents: 0,
@@ -95,7 +111,7 @@ impl Kernel for PollSet {
         // The waker goes last: once the kernel has found a ready descriptor
         // it stops queueing itself on the ones after it, so in a busy loop
         // the waker costs no wait-queue entry.
-        self.fds.push(libc::pollfd {
+        self.fds.push(PollFd {
             fd: waker,
             events: libc::POLLIN,
             revents: 0,
@@ -103,19 +119,7 @@ impl Kernel for PollSet {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let ts = timeout.map(sys::timespec);
-        let ts_ptr = ts
-            .as_ref()
-            .map_or(ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: `fds` is a live, writable array of `len` pollfds; `ts_ptr`
-        // is null or points to `ts`, which outlives the call; no signal mask.
-        let n = syscall!(ppoll(
-            self.fds.as_mut_ptr(),
-            self.fds.len() as libc::nfds_t,
-            ts_ptr,
-            ptr::null()
-        ))?;
-        Ok(n as usize)
+        ppoll(&mut self.fds, timeout)
     }
 
     #[inline]
@@ -134,7 +138,7 @@ impl Kernel for PollSet {
         if p.revents == 0 {
             return (p.fd, 0);
         }
-        (p.fd, epoll_bits(p.revents))
+        (p.fd, readiness(p.revents))
     }
 
     #[inline]

@@ -2,81 +2,73 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr;
 use std::time::Duration;
 
 use super::registry::Entry;
-use super::userspace::{Kernel, Userspace};
-use crate::poller::delegate_poller;
-use crate::sys::{self, bits, syscall};
-use crate::{Backend, Capabilities, Error, Interest, Result};
+use super::{ScanSet, Scanner};
+use crate::rules;
+use crate::sys::bits;
+use crate::sys::select::{select, FdSet};
+use crate::{Backend, Capabilities, Interest, Result};
 
 /// The largest descriptor number plus one that select can watch.
-pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+pub const FD_SETSIZE: usize = crate::sys::select::FD_SETSIZE;
 
 /// The select backend: registrations live in user space and become three
 /// `fd_set` bitmaps (read, write, except) per wait.
 ///
 /// Level-triggered and oneshot registrations (oneshot emulated); no edge or
 /// exclusive modes. Descriptors at or above [`FD_SETSIZE`] (1024) are refused
-/// with [`Error::FdOutOfRange`] at registration: writing them into an
+/// with [`Error::FdOutOfRange`](crate::Error::FdOutOfRange) at registration: writing them into an
 /// `fd_set` would be undefined behaviour. Select cannot see a half-closed
 /// peer (no [`Capabilities::READ_CLOSED`]): such a peer reads as readable,
 /// and a socket with an error as readable and writable, as `select(2)`
 /// reports them. A registration with neither readable nor writable interest
 /// is therefore never reported. Timeouts have microsecond resolution.
 ///
-/// Concurrent waits on one `Select` take turns; registrations from other
-/// threads wake the waiter, which re-selects with the new set.
+/// Concurrent waits on one `Select` take turns, each returning by its own
+/// deadline; registrations from other threads wake the waiter, which
+/// re-selects with the new set.
+///
+/// ```
+/// use tripoll::{Error, Events, Interest, Mode, Poller, Select, Token};
+/// use std::os::fd::AsRawFd;
+///
+/// let poller = Select::new()?;
+/// // Numbers at or above 1024 do not fit in an `fd_set`.
+/// assert!(matches!(
+///     poller.register(4096, Token(1), Interest::READABLE, Mode::Level),
+///     Err(Error::FdOutOfRange { fd: 4096, limit: 1024 })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
-pub struct Select(Userspace<SelectSet>);
+pub struct Select(Scanner<SelectSet>);
 
 impl Select {
     /// Creates a select backend with its wake-up eventfd.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with [`Op::Create`](crate::Op::Create) if the eventfd
-    /// cannot be created, or [`Error::FdOutOfRange`] if it is numbered at or
+    /// [`Error::Io`](crate::Error::Io) with [`Op::Create`](crate::Op::Create) if the eventfd
+    /// cannot be created, or [`Error::FdOutOfRange`](crate::Error::FdOutOfRange) if it is numbered at or
     /// above [`FD_SETSIZE`] (the process already holds 1024 descriptors).
     pub fn new() -> Result<Select> {
-        let inner = Userspace::new()?;
-        SelectSet::check_fd(inner.waker_fd())?;
+        let inner = Scanner::<SelectSet>::new()?;
+        // The waker goes into the read set too, so it obeys the same limit.
+        rules::check_register(
+            SelectSet::CAPABILITIES,
+            Backend::Select,
+            inner.waker_fd(),
+            crate::Token(0),
+            Interest::READABLE,
+            crate::Mode::Level,
+        )?;
         Ok(Select(inner))
     }
 }
 
-delegate_poller!([] Select, this => &this.0);
-
-/// Bits in one word of an `fd_set`.
-const WORD_BITS: usize = libc::c_ulong::BITS as usize;
-
-/// An `fd_set` we can index safely: glibc's and the kernel's layout, an
-/// array of `unsigned long` where descriptor `d` is bit `d % WORD_BITS` of
-/// word `d / WORD_BITS`. Owning the bits lets a wait copy and pass only the
-/// words below `nfds` instead of all 128 bytes, with no `unsafe` FD_SET.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct FdSet([libc::c_ulong; FD_SETSIZE / WORD_BITS]);
-
-// The kernel reads and writes `FdSet`s through `*mut fd_set`.
-const _: () = assert!(std::mem::size_of::<FdSet>() == std::mem::size_of::<libc::fd_set>());
-const _: () = assert!(std::mem::align_of::<FdSet>() >= std::mem::align_of::<libc::fd_set>());
-
-impl FdSet {
-    const EMPTY: FdSet = FdSet([0; FD_SETSIZE / WORD_BITS]);
-
-    /// Adds `fd`, which `check_fd` has put below `FD_SETSIZE`.
-    fn add(&mut self, fd: RawFd) {
-        let fd = fd as usize;
-        self.0[fd / WORD_BITS] |= 1 << (fd % WORD_BITS);
-    }
-
-    fn has(&self, fd: RawFd) -> bool {
-        let fd = fd as usize;
-        self.0[fd / WORD_BITS] & (1 << (fd % WORD_BITS)) != 0
-    }
-}
+crate::poller::delegate_poller!([] Select, this => &this.0);
 
 /// The bitmaps, kept twice: `want` as built, `got` as the kernel left them
 /// (select overwrites its arguments, so each attempt starts from `want`).
@@ -125,19 +117,9 @@ impl std::fmt::Debug for SelectSet {
     }
 }
 
-impl Kernel for SelectSet {
+impl ScanSet for SelectSet {
     const BACKEND: Backend = Backend::Select;
     const CAPABILITIES: Capabilities = Capabilities::ONESHOT;
-
-    fn check_fd(fd: RawFd) -> Result<()> {
-        if fd as usize >= FD_SETSIZE {
-            return Err(Error::FdOutOfRange {
-                fd,
-                limit: FD_SETSIZE,
-            });
-        }
-        Ok(())
-    }
 
     fn prepare(&mut self, waker: RawFd, entries: &[Entry]) {
         let want = &mut self.sets.want;
@@ -165,31 +147,19 @@ impl Kernel for SelectSet {
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
-        let words = (self.nfds as usize + WORD_BITS - 1) / WORD_BITS;
+        let nfds = self.nfds as usize;
         let Bitmaps { want, got } = &mut *self.sets;
-        let mut ptrs = [ptr::null_mut::<libc::fd_set>(); 3];
-        for set in [READ, WRITE, EXCEPT] {
+        // Each attempt starts from the set as built; an unused set goes to
+        // the kernel as null.
+        let mut pass = [None, None, None];
+        for (set, (got, want)) in got.iter_mut().zip(want.iter()).enumerate() {
             if self.used[set] {
-                got[set].0[..words].copy_from_slice(&want[set].0[..words]);
-                ptrs[set] = (&mut got[set] as *mut FdSet).cast();
+                got.copy_below(want, nfds);
+                pass[set] = Some(got);
             }
         }
-        let mut tv = timeout.map(sys::timeval);
-        let tv_ptr = tv
-            .as_mut()
-            .map_or(ptr::null_mut(), |t| t as *mut libc::timeval);
-        // SAFETY: each set pointer is null or points to a live, writable
-        // `FdSet`, laid out as an `fd_set` (asserted above); `nfds` is at
-        // most FD_SETSIZE, so the kernel touches only those bits; `tv_ptr`
-        // is null or points to `tv`, which outlives the call.
-        let n = syscall!(select(
-            self.nfds,
-            ptrs[READ],
-            ptrs[WRITE],
-            ptrs[EXCEPT],
-            tv_ptr
-        ))?;
-        Ok(n as usize)
+        let [read, write, except] = pass;
+        select(nfds, read, write, except, timeout)
     }
 
     #[inline]
