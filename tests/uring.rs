@@ -238,6 +238,41 @@ mod with_uring {
         }
     }
 
+    /// Unregister empties the ring when no wait is running (so that
+    /// completions do not pile up): what it finds there is asked again and
+    /// reported by the next wait, readiness and notifications alike.
+    #[test]
+    fn completions_found_by_unregister_reach_the_next_wait() {
+        let _fds = common::fds_shared();
+        let p = Arc::new(uring());
+        let (a, mut a_peer) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        for round in 0..2 {
+            let (b, _b_peer) = socket_pair();
+            p.register(b.as_raw_fd(), T2, Interest::READABLE, Mode::Level)
+                .unwrap();
+            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 0);
+            if round == 0 {
+                a_peer.write_all(b"x").unwrap(); // a's request completes
+            } else {
+                p.notify().unwrap(); // the eventfd's request completes
+            }
+            p.unregister(b.as_raw_fd()).unwrap(); // finds it in the ring
+            if round == 0 {
+                let e = wait_one(&*p, &mut events, T1);
+                assert!(e.is_readable(), "{e:?}");
+                common::drain(&mut &a);
+            } else {
+                let dog = Watchdog::arm(Arc::clone(&p) as Arc<dyn Poller>, Duration::from_secs(10));
+                let n = p.wait(&mut events, None).unwrap();
+                assert!(!dog.disarm(), "the absorbed notification was lost");
+                assert_eq!(n, 0, "{events:?}");
+            }
+        }
+    }
+
     /// A multishot (edge) request completes once per wake-up; two
     /// arrivals before a wait are one event, as on epoll.
     #[test]

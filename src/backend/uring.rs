@@ -168,6 +168,9 @@ struct State {
     batch: u64,
     /// Sequence number of the current eventfd poll.
     notify_seq: u32,
+    /// A completion of the eventfd poll was absorbed outside a wait; the
+    /// next wait takes the notification.
+    notify_seen: bool,
     /// Level registrations reported by the last wait, re-armed when the next
     /// one begins, after the completions it found waiting: so that when
     /// more are ready than `Events` holds, those not yet served come first.
@@ -443,9 +446,42 @@ impl Uring {
         let mut cq = unsafe { self.ring.completion_shared() };
         while !events.is_full() {
             let Some(cqe) = cq.next() else { break };
-            notified |= self.complete(st, events, batch, &cqe, false)?;
+            notified |= self.complete(st, events, batch, &cqe, Pass::Stale)?;
         }
         Ok(notified)
+    }
+
+    /// Empties the ring outside a wait, so that a program that changes
+    /// registrations without waiting does not pile up completions: each is
+    /// turned into a new request (as a stale one is, see
+    /// [`Uring::complete`]), which the next wait reports. Costs nothing when
+    /// the ring is empty.
+    fn absorb(&self, st: &mut State) -> io::Result<()> {
+        if st.waiters > 0 {
+            return Ok(()); // the waiter reaps them
+        }
+        let mut scratch = None;
+        loop {
+            {
+                // SAFETY: the state lock is held (see `reap`).
+                let mut cq = unsafe { self.ring.completion_shared() };
+                if cq.is_empty() && !self.overflowed(st) {
+                    return Ok(());
+                }
+                // Never written: an absorbed completion reports nothing.
+                let scratch = scratch.get_or_insert_with(|| Events::with_capacity(0));
+                for cqe in &mut cq {
+                    self.complete(st, scratch, 0, &cqe, Pass::Absorb)?;
+                }
+            }
+            if !self.overflowed(st) {
+                return Ok(());
+            }
+            match self.enter(0, 0, EnterFlags::GETEVENTS, None) {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(e),
+                _ => {}
+            }
+        }
     }
 
     /// Moves completions from the ring into `events` until the ring is
@@ -461,7 +497,7 @@ impl Uring {
                 let mut cq = unsafe { self.ring.completion_shared() };
                 while !events.is_full() {
                     let Some(cqe) = cq.next() else { break };
-                    notified |= self.complete(st, events, batch, &cqe, true)?;
+                    notified |= self.complete(st, events, batch, &cqe, Pass::Fresh)?;
                 }
                 if !events.is_full() {
                     cq.sync();
@@ -514,7 +550,7 @@ impl Uring {
         events: &mut Events,
         batch: u64,
         cqe: &cqueue::Entry,
-        fresh: bool,
+        pass: Pass,
     ) -> io::Result<bool> {
         let last = !cqueue::more(cqe.flags());
         let (fd, seq) = split_user_data(cqe.user_data());
@@ -524,6 +560,10 @@ impl Uring {
             }
             if last {
                 self.arm_notifier(st)?;
+            }
+            if pass == Pass::Absorb {
+                st.notify_seen = true;
+                return Ok(false);
             }
             return Ok(self.notifier.take());
         }
@@ -547,6 +587,11 @@ impl Uring {
             let multishot = reg.multishot;
             return self.rearm_if_idle(st, fd, multishot).map(|()| false);
         }
+        if res < 0 && pass == Pass::Absorb {
+            // Asked again at the next submission, reported by that wait.
+            let multishot = reg.mode == Mode::Edge;
+            return self.arm(st, fd, multishot).map(|()| false);
+        }
         if res < 0 {
             // The number is closed (EBADF) or cannot be polled any more:
             // report it once, as poll does, and forget it.
@@ -557,7 +602,7 @@ impl Uring {
             return Ok(false);
         }
         let mut ready = res as u32 & wanted_bits(reg.interest);
-        if !fresh && ready != 0 && reg.armed {
+        if pass != Pass::Fresh && ready != 0 && reg.armed {
             let multishot = reg.mode == Mode::Edge;
             self.cancel(st, fd)?;
             return self.arm(st, fd, multishot).map(|()| false);
@@ -628,6 +673,18 @@ impl Uring {
             _ => Ok(()),
         }
     }
+}
+
+/// How [`Uring::complete`] treats a completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Arrived during this wait: report it.
+    Fresh,
+    /// Was waiting in the ring when this wait began: ask again.
+    Stale,
+    /// Found outside any wait: ask again, errors too (the next wait
+    /// reports them).
+    Absorb,
 }
 
 /// The kinds of readiness an interest asks for (read, write, priority).
@@ -805,20 +862,27 @@ impl Poller for Uring {
         // Submit now, whoever waits: the request holds the file open, and
         // the caller may be about to close it.
         res.and_then(|()| self.submit(&mut st))
+            .and_then(|()| self.absorb(&mut st))
             .map_err(Error::io(Op::Unregister))
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         events.clear();
-        let deadline = Deadline::after(timeout);
+        let mut deadline = Deadline::after(timeout);
         let mut st = lock(&self.state);
         st.batch += 1;
         let batch = st.batch;
-        let notified = self
-            .recheck(&mut st, events, batch)
-            .map_err(Error::io(Op::Wait))?;
-        if !events.is_empty() || notified {
+        let seen = std::mem::take(&mut st.notify_seen) && self.notifier.take();
+        let notified = seen
+            | self
+                .recheck(&mut st, events, batch)
+                .map_err(Error::io(Op::Wait))?;
+        if !events.is_empty() {
             return self.finish(&mut st, events);
+        }
+        if notified {
+            // Return without blocking, with whatever is ready now.
+            deadline = Deadline::after(Some(Duration::ZERO));
         }
         self.flush_rearms(&mut st).map_err(Error::io(Op::Wait))?;
         loop {
@@ -880,5 +944,35 @@ impl Poller for Uring {
 
     fn backend(&self) -> Backend {
         Backend::IoUring
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// Register, modify and unregister without ever waiting: the requests
+    /// they cancel complete with `ECANCELED`, and unregister must take
+    /// those completions out of the ring, or they pile up in the kernel
+    /// (which holds what does not fit) without bound.
+    #[test]
+    fn churn_without_waiting_leaves_the_ring_empty() {
+        let p = Uring::with_entries(4).unwrap();
+        let (a, _b) = UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let both = Interest::READABLE | Interest::WRITABLE;
+        for _ in 0..1_000 {
+            p.register(fd, Token(1), Interest::READABLE, Mode::Level)
+                .unwrap();
+            p.modify(fd, Token(1), both, Mode::Level).unwrap();
+            p.unregister(fd).unwrap();
+        }
+        let mut st = lock(&p.state);
+        assert!(!p.overflowed(&mut st), "completions piled up");
+        // SAFETY: the state lock is held.
+        let cq = unsafe { p.ring.completion_shared() };
+        assert!(cq.is_empty(), "{} completions left", cq.len());
     }
 }
