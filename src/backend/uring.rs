@@ -88,7 +88,9 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// waits; [`notify`](Poller::notify) goes through a multishot poll on an
 /// eventfd and coalesces like the other backends'.
 pub struct Uring {
-    ring: IoUring,
+    /// Boxed: the ring's bookkeeping is a few hundred bytes, and
+    /// `AnyPoller` is as large as its largest backend.
+    ring: Box<IoUring>,
     state: Mutex<State>,
     notifier: Notifier,
     /// Submission entries this ring was built with.
@@ -271,7 +273,7 @@ impl Uring {
         let entries = params.sq_entries();
         let notifier = Notifier::new().map_err(Error::io(Op::Create))?;
         let uring = Uring {
-            ring,
+            ring: Box::new(ring),
             state: Mutex::new(State::default()),
             notifier,
             entries,
