@@ -84,6 +84,8 @@ fn chain(c: &mut Criterion<Clock>) {
             chain.visit::<RawEpoll>();
             chain.visit::<Tri<tripoll::Poll>>();
             chain.visit::<Tri<tripoll::Select>>();
+            #[cfg(feature = "io-uring")]
+            chain.visit::<Tri<tripoll::Uring>>();
         }
         group.finish();
     }

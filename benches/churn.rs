@@ -79,6 +79,8 @@ fn churn(c: &mut Criterion<Clock>) {
         bench_raw(&mut group, &fds, churned);
         bench_backend::<tripoll::Poll>(&mut group, &fds, churned);
         bench_backend::<tripoll::Select>(&mut group, &fds, churned);
+        #[cfg(feature = "io-uring")]
+        bench_backend::<tripoll::Uring>(&mut group, &fds, churned);
     }
     group.finish();
 }

@@ -112,7 +112,7 @@ pub enum Error {
     ReservedToken(Token),
     /// `TRIPOLL_BACKEND` or a parsed backend name is not one of `epoll`,
     /// `poll`, `select`.
-    #[error("unknown backend {name:?}: expected one of epoll, poll, select")]
+    #[error("unknown backend {name:?}: expected one of epoll, poll, select, uring")]
     UnknownBackend {
         /// The name that was given.
         name: String,
