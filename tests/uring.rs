@@ -42,6 +42,78 @@ fn the_name_is_uring() {
     };
 }
 
+/// A system that refuses `io_uring_setup` (a seccomp profile, as Docker's
+/// default one does; `io_uring_disabled` answers the same way): creating the
+/// backend, by type, by name or through `TRIPOLL_BACKEND`, is a typed
+/// `Unavailable` that says why, never another backend. Each case runs in a
+/// child process under a real filter.
+#[cfg(feature = "io-uring")]
+mod refused {
+    use tripoll::{AnyPoller, Backend, Error, Uring};
+
+    use crate::common::seccomp;
+
+    fn refused(errno: i32, why: &str) {
+        seccomp::refuse(libc::SYS_io_uring_setup, errno);
+        match Uring::new() {
+            Err(Error::Unavailable { backend, reason }) => {
+                assert_eq!(backend, Backend::IoUring);
+                assert!(reason.contains(why), "{reason}");
+            }
+            other => panic!("io_uring_setup refused with {errno}: {other:?}"),
+        }
+        let e = AnyPoller::new(Backend::IoUring).expect_err("refused");
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        // The other backends do not care.
+        AnyPoller::new(Backend::Epoll).expect("epoll");
+    }
+
+    #[test]
+    fn refused_with_eperm() {
+        seccomp::in_child("refused::refused_with_eperm", || {
+            refused(libc::EPERM, "refused")
+        });
+    }
+
+    #[test]
+    fn refused_with_enosys() {
+        seccomp::in_child("refused::refused_with_enosys", || {
+            refused(libc::ENOSYS, "not available")
+        });
+    }
+}
+
+/// `TRIPOLL_BACKEND=uring` in an example: served by io_uring when it is
+/// built in, a clear error (exit 1) when it is not; never another backend.
+#[test]
+fn an_example_under_tripoll_backend_uring() {
+    use common::child::Proc;
+    let mut proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "uring")]);
+    if cfg!(feature = "io-uring") {
+        use std::io::{Read, Write};
+        let banner = proc.line();
+        assert!(banner.contains("(backend uring, mode level)"), "{banner}");
+        let addr = common::child::listen_addrs("echo", &banner)[0];
+        let mut c = std::net::TcpStream::connect(addr).expect("connect to echo");
+        c.set_read_timeout(Some(common::SAFETY)).unwrap();
+        c.write_all(b"ping over io_uring").unwrap();
+        let mut back = [0u8; 18];
+        c.read_exact(&mut back).expect("the echo");
+        assert_eq!(&back, b"ping over io_uring");
+        drop(c);
+        proc.stop();
+    } else {
+        let done = proc.finish();
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+        assert!(
+            done.stderr.contains("the uring backend is unavailable"),
+            "{}",
+            done.stderr
+        );
+    }
+}
+
 #[cfg(feature = "io-uring")]
 mod with_uring {
     use std::collections::HashMap;

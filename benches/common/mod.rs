@@ -662,7 +662,9 @@ pub struct RawUring {
 #[cfg(feature = "io-uring")]
 impl std::fmt::Debug for RawUring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawUring").field("fds", &self.fds.len()).finish()
+        f.debug_struct("RawUring")
+            .field("fds", &self.fds.len())
+            .finish()
     }
 }
 
