@@ -12,7 +12,7 @@
 #   CONNECTIONS  wrk connections (default 50)
 #   WRK_THREADS  wrk threads (default 1)
 #   DEPTH        requests per write in the pipelined runs (default 16)
-#   BACKENDS     backends of the example to measure (default "epoll poll select")
+#   BACKENDS     backends of the example to measure (default "epoll poll select uring")
 #   THREADS      reactor threads of the example (default 1, as nginx's one worker)
 #   NGINX        path of nginx (default: found on PATH or /usr/sbin/nginx)
 #
@@ -28,7 +28,7 @@ DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 DEPTH=${DEPTH:-16}
-BACKENDS=${BACKENDS:-epoll poll select}
+BACKENDS=${BACKENDS:-epoll poll select uring}
 THREADS=${THREADS:-1}
 
 die() {
@@ -59,7 +59,7 @@ else
 fi
 
 echo "==> building the http example (release)"
-cargo build --quiet --release --example http
+cargo build --quiet --release --features io-uring --example http
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET_DIR/release/examples/http
 [[ -x $BIN ]] || die "$BIN is missing after the build"

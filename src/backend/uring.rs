@@ -53,11 +53,28 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// system call, unless a wait is blocked in another thread, in which case
 /// the change is submitted at once so that it takes effect promptly.
 /// A wait is one `io_uring_enter` (submit and sleep, with the timeout in
-/// nanoseconds through `IORING_ENTER_EXT_ARG`), or none at all when
-/// completions are already waiting in the ring. Unregister is one
-/// `io_uring_enter` that cancels the poll request (`IORING_OP_POLL_REMOVE`)
-/// and returns once the kernel has processed the cancellation: a completion
-/// of the removed registration is never reported.
+/// nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted by a signal, it
+/// goes on with the time left). Unregister is one `io_uring_enter` that
+/// cancels the poll request (`IORING_OP_POLL_REMOVE`) and returns once the
+/// kernel has processed the cancellation: a completion of the removed
+/// registration is never reported, and the request no longer holds the
+/// file (when unregister runs on the thread that waits; from another
+/// thread, the kernel finishes on the waiting thread, at once if it is
+/// blocked in a wait). Unregister also empties the ring when no wait is
+/// running, so a program that never waits does not pile up completions.
+///
+/// # What a wait reports
+///
+/// A completion tells the readiness when the request completed (in fact
+/// the wake-up's key, not a fresh poll). One that was already waiting in
+/// the ring when a wait begins may be out of date, so it is not reported:
+/// a new request replaces it, whose arming polls the file as it is now, in
+/// the same `io_uring_enter` (epoll polls each ready file when the wait
+/// collects it, for the same reason). A completion that reports priority,
+/// or one kind of readiness while the registration asks for another too, is
+/// checked with `poll(2)` before it is reported (a socket's "data arrived"
+/// key always says `POLLPRI`). So a wait reports what is ready when it
+/// returns, as epoll's does; the model test holds it to that.
 ///
 /// # A small ring
 ///
