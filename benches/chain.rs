@@ -10,7 +10,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-use common::{Clock, Driver, Fds, Group, RawEpoll, Tri, Visit};
+use common::{Clock, Driver, Fds, Group, RawEpoll, Visit};
 
 /// Registered descriptors.
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
@@ -80,12 +80,8 @@ fn chain(c: &mut Criterion<Clock>) {
                 active,
                 writes,
             };
-            chain.visit::<Tri<tripoll::Epoll>>();
+            common::every_backend(&mut chain);
             chain.visit::<RawEpoll>();
-            chain.visit::<Tri<tripoll::Poll>>();
-            chain.visit::<Tri<tripoll::Select>>();
-            #[cfg(feature = "io-uring")]
-            chain.visit::<Tri<tripoll::Uring>>();
         }
         group.finish();
     }

@@ -75,12 +75,13 @@ fn churn(c: &mut Criterion<Clock>) {
         };
         group.sample_size(common::samples(n));
         let churned = n / 2;
-        bench_backend::<tripoll::Epoll>(&mut group, &fds, churned);
+        macro_rules! row {
+            ($module:ident, $backend:expr, $poller:ty) => {
+                bench_backend::<$poller>(&mut group, &fds, churned);
+            };
+        }
+        common::for_each_backend!(row);
         bench_raw(&mut group, &fds, churned);
-        bench_backend::<tripoll::Poll>(&mut group, &fds, churned);
-        bench_backend::<tripoll::Select>(&mut group, &fds, churned);
-        #[cfg(feature = "io-uring")]
-        bench_backend::<tripoll::Uring>(&mut group, &fds, churned);
     }
     group.finish();
 }

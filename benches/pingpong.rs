@@ -2,7 +2,8 @@
 //! registered with one poller: write a → b, wait, read at b, write b → a,
 //! wait, read at a. Two waits per iteration, no thread hand-off, so the
 //! time is the backend's plus the kernel's. Rows: the three tripoll
-//! backends, raw epoll, mio and polling (which re-arms after every event).
+//! backends, their raw floors, mio and polling in its three modes (oneshot
+//! re-arms after every event; level and edge do not).
 
 mod common;
 

@@ -52,7 +52,7 @@ fn raw_row<P: Poller>(group: &mut Group<'_>, name: &str, poller: P) {
     });
 }
 
-fn reactor_row<P: Poller>(group: &mut Group<'_>, name: &str, poller: P) {
+fn reactor_row<P: Poller + 'static>(group: &mut Group<'_>, name: &str, poller: P) {
     let (a, b) = pair();
     let mut reactor = Reactor::with_poller_and_capacity(poller, common::EVENTS);
     let fd = a.as_raw_fd();

@@ -5,7 +5,7 @@
 //! One iteration writes those bytes, waits until every active descriptor
 //! was reported, and reads each reported byte. Rows: the three tripoll
 //! backends, the same loop on raw libc (epoll_wait, poll, select), mio and
-//! polling. One criterion group per active count (1, 10, 100), so the
+//! polling (oneshot, level and edge). One criterion group per active count (1, 10, 100), so the
 //! ratios of a group come from the same run.
 
 mod common;

@@ -67,6 +67,8 @@ Options:
                       from the scheduled time. Duration defaults to 10s.
   --timeout TIME      Give up on connections still unfinished after TIME
                       (default: 30s; in load mode counted after the duration).
+  --json              Also print the summary as one JSON object on the last
+                      line, for tools (the models example reads it).
   -h, --help          Print this help.
 ";
 
@@ -95,6 +97,7 @@ struct Config {
     plan: Plan,
     duration: Option<Duration>,
     timeout: Duration,
+    json: bool,
 }
 
 fn parse_args() -> Config {
@@ -107,6 +110,7 @@ fn parse_args() -> Config {
     let mut duration = None;
     let mut rate = None;
     let mut timeout = Duration::from_secs(30);
+    let mut json = false;
     let mut args = Args::from_env(PROG, USAGE);
     while let Some(flag) = args.next_flag() {
         match flag.as_str() {
@@ -120,6 +124,7 @@ fn parse_args() -> Config {
             "--duration" => duration = Some(args.value(&flag, common::parse_duration)),
             "--rate" => rate = Some(args.value(&flag, common::parse_rate)),
             "--timeout" => timeout = args.value(&flag, common::parse_duration),
+            "--json" => json = true,
             _ => args.unknown(&flag),
         }
     }
@@ -129,8 +134,17 @@ fn parse_args() -> Config {
     let connections = common::to_usize(connections);
     let plan = match rate {
         Some(r) => {
+            // The interval is a duration like any other: at most a year,
+            // so that no deadline computed from it overflows.
             let interval = Duration::try_from_secs_f64(connections as f64 / r)
-                .unwrap_or_else(|_| args.fail("--rate is too small for so many connections"));
+                .ok()
+                .filter(|d| *d <= common::MAX_DURATION)
+                .unwrap_or_else(|| {
+                    args.fail(
+                        "--rate is too small for so many connections: each would send less \
+                         than once a year",
+                    )
+                });
             Plan::Rate { interval }
         }
         None if duration.is_some() => Plan::ClosedLoop,
@@ -147,6 +161,7 @@ fn parse_args() -> Config {
         plan,
         duration,
         timeout,
+        json,
     }
 }
 
@@ -347,6 +362,7 @@ struct Run {
     plan: Plan,
     duration: Option<Duration>,
     timeout: Duration,
+    json: bool,
     conns: Vec<Conn>,
     next_connect: usize,
     connecting: usize,
@@ -366,6 +382,8 @@ struct Run {
     second_start: Instant,
     elapsed_secs: u64,
     timed_out: bool,
+    /// Load mode: messages echoed before the end of the duration.
+    in_window: u64,
 }
 
 impl Run {
@@ -392,6 +410,7 @@ impl Run {
             plan: cfg.plan,
             duration: cfg.duration,
             timeout: cfg.timeout,
+            json: cfg.json,
             conns,
             next_connect: 0,
             connecting: 0,
@@ -410,6 +429,7 @@ impl Run {
             second_start: now,
             elapsed_secs: 0,
             timed_out: false,
+            in_window: 0,
         }
     }
 
@@ -733,6 +753,9 @@ impl Run {
             self.second.record(ns);
         }
         self.second_msgs += done;
+        if self.end.is_some_and(|end| now <= end) {
+            self.in_window += done;
+        }
         if done == 0 || !self.conns[i].in_flight.is_empty() {
             return;
         }
@@ -787,6 +810,34 @@ impl Run {
         self.all_connected_check();
     }
 
+    /// The summary as one line of JSON. Load mode: `msgs_per_sec` counts
+    /// only the echoes that came back within the duration.
+    fn print_json(
+        &self,
+        ok: usize,
+        failed: usize,
+        messages: u64,
+        verified: u64,
+        lost: u64,
+        good: bool,
+    ) {
+        let (echoed, secs) = match self.duration.filter(|_| self.is_load()) {
+            Some(d) => (self.in_window, d.as_secs_f64()),
+            None => (self.total.total, self.start.elapsed().as_secs_f64()),
+        };
+        println!(
+            "{{\"connections\":{},\"ok\":{ok},\"failed\":{failed},\"messages\":{messages},\
+             \"echoed\":{},\"bytes_verified\":{verified},\"lost\":{lost},\"corrupt\":{},\
+             \"msgs_per_sec\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\"good\":{good}}}",
+            self.conns.len(),
+            self.total.total,
+            self.corrupt,
+            echoed as f64 / secs,
+            self.total.quantile(0.50),
+            self.total.quantile(0.99),
+        );
+    }
+
     /// Prints what was seen; returns whether everything came back.
     fn report(&mut self) -> bool {
         let last = mem::replace(&mut self.second, Histogram::new());
@@ -833,6 +884,9 @@ impl Run {
         }
         let good = failed == 0 && lost == 0 && self.corrupt == 0;
         println!("{PROG}: {}", if good { "OK" } else { "FAILED" });
+        if self.json {
+            self.print_json(ok, failed, messages, verified, lost, good);
+        }
         good
     }
 }

@@ -7,13 +7,19 @@
 //!
 //! For each backend and each N: N Unix datagram sockets are registered for
 //! readable interest, A of them (one end of a socketpair each, spread evenly
-//! over the N) have a datagram waiting, and a fixed number of waits is timed.
-//! The idle sockets are unconnected, so they cost one descriptor each rather
-//! than a pair's two and N = 10 000 fits under a 20 000 descriptor limit. With epoll a wait costs in proportion to
-//! the A ready descriptors; with poll and select it costs in proportion to
-//! all N, because the whole set goes to the kernel and back on every wait.
-//! The table shows the median time per wait over a few repetitions and the
+//! over the N) have a datagram waiting, and a fixed number of non-blocking
+//! waits is timed. The idle sockets are unconnected, so they cost one
+//! descriptor each rather than a pair's two and N = 10 000 fits under a
+//! 20 000 descriptor limit. With epoll a wait costs in proportion to the A
+//! ready descriptors; with poll and select it costs in proportion to all N,
+//! because the whole set goes to the kernel and back on every wait. The
+//! table shows the median time per wait over a few repetitions and the
 //! events delivered per second.
+//!
+//! This times the wait alone; the criterion bench `wait_scaling` times a
+//! write, a blocking wait and a read per active descriptor (the `--help`
+//! text and the README say how the two sets of numbers relate).
+//! `TRIPOLL_BACKEND` restricts the table to one backend, as `--backend` does.
 //!
 //! Select cannot hold descriptors numbered 1024 (`FD_SETSIZE`) or more; its
 //! row then says so instead of failing.
@@ -37,10 +43,25 @@ compare: epoll, poll and select side by side on the same scenario
 Usage: compare [OPTIONS]
 
 For each backend and each N, registers N Unix datagram sockets for readable
-interest, makes A of them readable (a datagram from a socketpair peer), and times a fixed number of waits. Prints one row
-per backend and N: the median time per wait over the repetitions, and the
-events delivered per second (A events per wait). Build with --release for
-meaningful numbers.
+interest, makes A of them readable (a datagram from a socketpair peer,
+never read, so they stay readable), and times a fixed number of
+non-blocking waits (timeout 0), each of which must report the A events.
+Prints one row per backend and N: the median wall-clock time per wait over
+the repetitions, and the events delivered per second (A per wait). Build
+with --release for meaningful numbers.
+
+What it measures, next to the criterion bench `wait_scaling`
+(BENCHMARKS.md): compare times the wait alone, through AnyPoller, with
+nothing read or written in the timed loop. wait_scaling times an iteration
+that writes one byte per active descriptor, waits (blocking) until all are
+reported and reads each byte, on each backend type directly, in thread CPU
+time. So at small N wait_scaling's figure is mostly its write and read
+system calls (about 2 µs per active descriptor) and compare's is far lower;
+as N grows, poll and select cost the same per registered descriptor in
+both, and their rows converge.
+
+TRIPOLL_BACKEND, when set, restricts the table to that backend (an unknown
+name is an error); --backend overrides it.
 
 Options:
   --sizes N,N,...     Registered descriptor counts (default: 10,100,1000,10000).
@@ -48,8 +69,9 @@ Options:
                       smallest N).
   --waits W           Waits timed per repetition (default: 2000).
   --reps R            Repetitions; the median is shown (default: 5).
-  --backend B         Only this backend (epoll, poll, select or uring); default:
-                      all (uring where it is available).
+  --backend B         Only this backend (epoll, poll, select or uring);
+                      default: $TRIPOLL_BACKEND if set, else all (uring
+                      where it is available).
   -h, --help          Print this help.
 
 Select's row for an N whose descriptors reach FD_SETSIZE (1024) reads
@@ -70,7 +92,7 @@ fn parse_args() -> Config {
         active: 1,
         waits: 2000,
         reps: 5,
-        backends: Backend::ALL.to_vec(),
+        backends: backends_from_env(),
     };
     let mut args = Args::from_env(PROG, USAGE);
     while let Some(flag) = args.next_flag() {
@@ -96,6 +118,18 @@ fn parse_args() -> Config {
         ));
     }
     cfg
+}
+
+/// Every backend when `TRIPOLL_BACKEND` is unset or empty, else the one it
+/// names; an unknown name ends the program, as in every other example.
+fn backends_from_env() -> Vec<Backend> {
+    match std::env::var_os(Backend::ENV_VAR) {
+        Some(v) if !v.is_empty() => match Backend::from_env() {
+            Ok(b) => vec![b],
+            Err(e) => common::die(PROG, e),
+        },
+        _ => Backend::ALL.to_vec(),
+    }
 }
 
 fn main() {

@@ -18,6 +18,15 @@
 //!   without spinning: it keeps a spare descriptor, and when accept fails it
 //!   closes the spare, accepts the connection, closes it at once and takes
 //!   the spare back, so the pending connection leaves the backlog.
+//!   Should the spare be lost (another thread of a server with several
+//!   could take its number), the listener is paused for a moment instead;
+//! - a total budget for all connections' output buffers (`--max-buffered`):
+//!   over it, connections with output pending are not read from, and past
+//!   it the connection holding the most is closed, so clients that never
+//!   read cannot take the server's memory;
+//! - in edge mode, a connection whose turn ran out (it may have more input)
+//!   is queued once and driven again after the next wait, at most once per
+//!   turn, so greedy clients cannot starve the others.
 
 #[allow(dead_code)]
 mod common;
@@ -26,9 +35,9 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{Args, ShutdownSignals, Spare};
+use common::{Args, LogLimit, Shed, ShutdownSignals, Spare, ACCEPT_PAUSE};
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "echo";
@@ -59,6 +68,12 @@ Options:
   --max-pending BYTES
         Output a connection may have pending before the server stops reading
         from it until the peer catches up (default: 1M). K, M, G suffixes.
+  --max-buffered BYTES
+        The budget for all connections' pending output together (default:
+        64M). Over it, a connection with output pending is not read from
+        until its output drains (clients that read their echo go on being
+        served); if the total still passes the budget, the connection holding
+        the most is closed, until the total is back under it.
   --max-fds N
         Set this process's descriptor limit (RLIMIT_NOFILE) to N, to watch the
         server shed connections at the limit instead of failing. Default: raise
@@ -83,6 +98,7 @@ struct Config {
     addr: IpAddr,
     ports: Vec<u16>,
     max_pending: usize,
+    max_buffered: usize,
     max_fds: Option<u64>,
 }
 
@@ -110,6 +126,7 @@ fn parse_args() -> Config {
         addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
         ports: Vec::new(),
         max_pending: 1 << 20,
+        max_buffered: 64 << 20,
         max_fds: None,
     };
     let mut args = Args::from_env(PROG, USAGE);
@@ -122,6 +139,9 @@ fn parse_args() -> Config {
             "--port" => cfg.ports.push(args.value(&flag, common::parse_port)),
             "--max-pending" => {
                 cfg.max_pending = common::to_usize(args.value(&flag, common::parse_size(1)));
+            }
+            "--max-buffered" => {
+                cfg.max_buffered = common::to_usize(args.value(&flag, common::parse_size(1)));
             }
             "--max-fds" => cfg.max_fds = Some(args.value(&flag, common::parse_count(8))),
             _ => args.unknown(&flag),
@@ -168,12 +188,19 @@ fn main() {
             let s = &server.stats;
             eprintln!(
                 "{PROG}: {signal}: shutting down; accepted {}, refused at the fd limit {}, \
-                 still open {}, largest pending output {} bytes (cap {})",
+                 still open {}, largest pending output {} bytes (cap {}), largest read from one \
+                 connection in one turn {} bytes, largest total buffered {} bytes (budget {}), \
+                 shed over the budget {}, accept paused {} times",
                 s.accepted,
                 s.refused,
                 server.open_connections(),
                 s.peak_pending,
-                cfg.max_pending
+                cfg.max_pending,
+                s.peak_turn_read,
+                s.peak_buffered,
+                cfg.max_buffered,
+                s.shed_budget,
+                s.pauses,
             );
             process::exit(0);
         }
@@ -193,6 +220,15 @@ struct Stats {
     /// The most output any one connection had pending at once: never more
     /// than the cap plus one read.
     peak_pending: usize,
+    /// The most bytes read from one connection in one turn of the loop:
+    /// never more than one turn's reads (`READS_PER_TURN` × `READ_CHUNK`).
+    peak_turn_read: usize,
+    /// The most output buffer held by all connections together.
+    peak_buffered: usize,
+    /// Connections closed because the total was over the budget.
+    shed_budget: u64,
+    /// Times a listener was paused: out of descriptors, no spare.
+    pauses: u64,
 }
 
 struct Server {
@@ -210,9 +246,19 @@ struct Server {
     /// for them, so they are driven again after the next (non-blocking) wait.
     again: Vec<usize>,
     max_pending: usize,
+    /// The budget for all connections' output buffers together, and what
+    /// they hold now (their capacity, which is what the allocator gave).
+    max_buffered: usize,
+    buffered: usize,
+    /// Turns of the loop so far: each connection is driven at most once
+    /// per turn.
+    turn: u64,
+    /// Per listener: paused until then (out of descriptors, no spare).
+    paused: Vec<Option<Instant>>,
     buf: Vec<u8>,
     stats: Stats,
     warned_register: bool,
+    log: LogLimit,
 }
 
 struct Conn {
@@ -226,6 +272,12 @@ struct Conn {
     interest: Interest,
     /// The most output this connection had pending.
     peak: usize,
+    /// The turn this connection was last driven in, and the bytes read
+    /// from it in that turn.
+    turn: u64,
+    turn_read: usize,
+    /// Edge mode: on the list to be driven again next turn.
+    queued: bool,
 }
 
 /// What driving a connection left behind.
@@ -241,12 +293,19 @@ impl Conn {
         self.out.len() - self.sent
     }
 
-    /// The interest this connection needs now: readable unless the peer
-    /// closed or too much output is pending; writable only while output is
-    /// pending. Never empty for an open connection (see `drive`).
-    fn wanted(&self, max_pending: usize) -> Interest {
+    /// Whether the connection may read more: the peer has not closed, its
+    /// output is under the cap, and, while all connections together are
+    /// over the budget (`over`), it has no output pending.
+    fn may_read(&self, max_pending: usize, over: bool) -> bool {
+        !self.read_closed && self.pending() < max_pending && !(over && self.pending() > 0)
+    }
+
+    /// The interest this connection needs now: readable while it may read;
+    /// writable only while output is pending. Never empty for an open
+    /// connection (see `drive`).
+    fn wanted(&self, max_pending: usize, over: bool) -> Interest {
         let mut i = Interest::empty();
-        if !self.read_closed && self.pending() < max_pending {
+        if self.may_read(max_pending, over) {
             i |= Interest::READABLE;
         }
         if self.pending() > 0 {
@@ -259,7 +318,13 @@ impl Conn {
     fn flush(&mut self) -> io::Result<()> {
         common::send_pending(self.stream.as_raw_fd(), &self.out, &mut self.sent)?;
         if self.sent == self.out.len() {
-            self.out.clear();
+            // Give back a buffer a burst made large: the budget counts what
+            // connections hold, not only what they have pending.
+            if self.out.capacity() > 2 * READ_CHUNK {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
             self.sent = 0;
         } else if self.sent >= READ_CHUNK && self.sent * 2 >= self.out.len() {
             self.out.drain(..self.sent);
@@ -271,11 +336,11 @@ impl Conn {
     /// Moves bytes from the socket to the peer: flush, read, flush, ... until
     /// the socket has no input, the output cap is reached, or the turn is
     /// over. Reads and writes go until `WouldBlock`, as edge mode requires.
-    fn drive(&mut self, buf: &mut [u8], max_pending: usize) -> io::Result<Drive> {
+    fn drive(&mut self, buf: &mut [u8], max_pending: usize, over: bool) -> io::Result<Drive> {
         let mut reads = 0;
         loop {
             self.flush()?;
-            if self.read_closed || self.pending() >= max_pending {
+            if !self.may_read(max_pending, over) {
                 break;
             }
             if reads == READS_PER_TURN {
@@ -286,6 +351,7 @@ impl Conn {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {
                     self.out.extend_from_slice(&buf[..n]);
+                    self.turn_read += n;
                     self.peak = self.peak.max(self.pending());
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -338,9 +404,14 @@ impl Server {
             spare: Spare::new()?,
             again: Vec::new(),
             max_pending: cfg.max_pending,
+            max_buffered: cfg.max_buffered,
+            buffered: 0,
+            turn: 0,
+            paused: vec![None; cfg.ports.len()],
             buf: vec![0; READ_CHUNK],
             stats: Stats::default(),
             warned_register: false,
+            log: LogLimit::new(Duration::from_secs(1)),
         })
     }
 
@@ -359,12 +430,23 @@ impl Server {
     fn run(&mut self, signals: &ShutdownSignals) -> io::Result<&'static str> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.again.is_empty() {
-                None
+            // Edge mode: the connections whose turn ran out last time. Each
+            // is on the list once (`queued`); taken off here, it may queue
+            // itself again when driven this turn.
+            let retry = std::mem::take(&mut self.again);
+            for &slot in &retry {
+                if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+                    conn.queued = false;
+                }
+            }
+            let resume_in = self.resume()?;
+            let timeout = if retry.is_empty() {
+                resume_in
             } else {
                 Some(Duration::ZERO)
             };
             self.poller.wait(&mut events, timeout)?;
+            self.turn += 1;
             for ev in events.iter() {
                 let t = ev.token().0;
                 if ev.token() == SIGNALS {
@@ -377,10 +459,43 @@ impl Server {
                     self.serve(t - self.conn_base);
                 }
             }
-            for slot in std::mem::take(&mut self.again) {
+            // Driven already this turn (it had an event too): `serve`
+            // skips it, and it queued itself again if it needed to.
+            for slot in retry {
                 self.serve(slot);
             }
+            self.enforce_budget();
         }
+    }
+
+    /// Closes the connections holding the most output while all of them
+    /// together hold more than the budget. Back-pressure (no reading from a
+    /// connection with output pending while over the budget) keeps this
+    /// rare: it takes many connections each reading a turn's worth at once.
+    fn enforce_budget(&mut self) {
+        while self.buffered > self.max_buffered {
+            let worst = self
+                .conns
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, c)| c.as_ref().map(|c| (c.out.capacity(), slot)))
+                .max();
+            let Some((held, slot)) = worst else { return };
+            self.stats.shed_budget += 1;
+            self.log.note(
+                PROG,
+                format_args!(
+                    "over the buffer budget ({} bytes held, budget {}): closing the \
+                     connection holding the most ({held} bytes)",
+                    self.buffered, self.max_buffered
+                ),
+            );
+            self.close(slot);
+        }
+    }
+
+    fn over_budget(&self) -> bool {
+        self.buffered >= self.max_buffered
     }
 
     /// Accepts until the backlog is empty. Connections arriving when the
@@ -394,15 +509,17 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if common::is_fd_exhaustion(&e) => {
                     let refused = || self.stats.refused += 1;
-                    if !self.spare.shed(PROG, &self.listeners[li], refused) {
-                        break;
+                    match self.spare.shed(&self.listeners[li], refused) {
+                        Shed::Refused => {}
+                        Shed::Empty => break,
+                        Shed::Pause => return self.pause(li),
                     }
                 }
                 // The connection died in the backlog, or a transient error:
                 // next one.
                 Err(e) if common::is_per_connection(&e) => {}
                 Err(e) => {
-                    eprintln!("{PROG}: accept: {e}");
+                    self.log.note(PROG, format_args!("accept: {e}"));
                     break;
                 }
             }
@@ -414,6 +531,49 @@ impl Server {
                 .modify(fd, token, Interest::READABLE, self.mode)?;
         }
         Ok(())
+    }
+
+    /// Stops watching listener `li` for [`ACCEPT_PAUSE`]: out of
+    /// descriptors and no spare to shed with, its level-triggered
+    /// readiness would make the loop spin. `resume` undoes it.
+    fn pause(&mut self, li: usize) -> io::Result<()> {
+        self.stats.pauses += 1;
+        self.log.note(
+            PROG,
+            format_args!(
+                "out of descriptors and no spare to shed with: not accepting for {} ms",
+                ACCEPT_PAUSE.as_millis()
+            ),
+        );
+        let fd = self.listeners[li].as_raw_fd();
+        let token = Token(FIRST_LISTENER + li);
+        self.poller
+            .modify(fd, token, Interest::empty(), self.mode)?;
+        self.paused[li] = Some(Instant::now() + ACCEPT_PAUSE);
+        Ok(())
+    }
+
+    /// Watches again the listeners whose pause is over, and says how long
+    /// until the next one is.
+    fn resume(&mut self) -> io::Result<Option<Duration>> {
+        let now = Instant::now();
+        let mut next: Option<Duration> = None;
+        for li in 0..self.listeners.len() {
+            let Some(until) = self.paused[li] else {
+                continue;
+            };
+            if until > now {
+                let left = until - now;
+                next = Some(next.map_or(left, |n| n.min(left)));
+                continue;
+            }
+            self.paused[li] = None;
+            let fd = self.listeners[li].as_raw_fd();
+            let token = Token(FIRST_LISTENER + li);
+            self.poller
+                .modify(fd, token, Interest::READABLE, self.mode)?;
+        }
+        Ok(next)
     }
 
     fn add(&mut self, stream: TcpStream) {
@@ -450,21 +610,37 @@ impl Server {
             read_closed: false,
             interest: Interest::READABLE,
             peak: 0,
+            turn: 0,
+            turn_read: 0,
+            queued: false,
         });
     }
 
     /// Handles readiness (or a retry) of the connection in `slot`.
     fn serve(&mut self, slot: usize) {
+        let over = self.over_budget();
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             // Closed earlier in this batch.
             return;
         };
-        let res = conn.drive(&mut self.buf, self.max_pending);
-        self.stats.peak_pending = self.stats.peak_pending.max(conn.peak);
+        if conn.turn == self.turn {
+            // Once per turn: an event and a retry in the same turn are one.
+            return;
+        }
+        conn.turn = self.turn;
+        conn.turn_read = 0;
+        let held_before = conn.out.capacity();
+        let res = conn.drive(&mut self.buf, self.max_pending, over);
+        self.buffered = self.buffered - held_before + conn.out.capacity();
+        let s = &mut self.stats;
+        s.peak_pending = s.peak_pending.max(conn.peak);
+        s.peak_turn_read = s.peak_turn_read.max(conn.turn_read);
+        s.peak_buffered = s.peak_buffered.max(self.buffered);
         match res {
             Ok(Drive::Done) | Err(_) => self.close(slot),
             Ok(Drive::Open { more }) => {
-                if more && self.mode.is_edge() {
+                if more && self.mode.is_edge() && !conn.queued {
+                    conn.queued = true;
                     self.again.push(slot);
                 }
                 if let Err(e) = self.rearm(slot) {
@@ -479,11 +655,11 @@ impl Server {
     /// oneshot registration is re-armed every time, even if unchanged.
     fn rearm(&mut self, slot: usize) -> tripoll::Result<()> {
         let token = Token(self.conn_base + slot);
-        let (max, mode) = (self.max_pending, self.mode);
+        let (max, mode, over) = (self.max_pending, self.mode, self.over_budget());
         let Some(conn) = self.conns[slot].as_mut() else {
             return Ok(());
         };
-        let wanted = conn.wanted(max);
+        let wanted = conn.wanted(max, over);
         if wanted == conn.interest && !mode.is_oneshot() {
             return Ok(());
         }
@@ -495,6 +671,7 @@ impl Server {
 
     fn close(&mut self, slot: usize) {
         if let Some(conn) = self.conns[slot].take() {
+            self.buffered -= conn.out.capacity();
             // Unregister before the descriptor is closed (when `conn` drops),
             // so its number can be reused safely.
             if let Err(e) = self.poller.unregister(conn.stream.as_raw_fd()) {

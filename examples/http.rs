@@ -14,12 +14,13 @@
 //!   every thread's loop and the process with status 0;
 //! - HTTP/1.1 keep-alive and HTTP/1.0 close semantics, `Connection: close`
 //!   and `keep-alive` honoured, pipelined requests answered in order with
-//!   one write per batch, parsing by `httparse` (see `http/proto.rs` for the
-//!   statuses it answers malformed, oversized and unsupported requests
-//!   with);
+//!   one write per batch, each head checked in one pass over its bytes
+//!   (see `http/proto.rs` for the statuses it answers malformed, oversized
+//!   and unsupported requests with);
 //! - a `Date` header rendered once a second by a timer into a cached
-//!   buffer, and responses assembled from a prefix rendered at start-up, so
-//!   a request costs no allocation once a connection's buffers have grown;
+//!   buffer, and every response rendered whole at start-up and patched
+//!   when the date changes, so a response is one copy and a request costs
+//!   no allocation once a connection's buffers have grown;
 //! - an idle timeout per connection, renewed by complete requests only, so
 //!   a client that sends one byte at a time is still cut;
 //! - output buffered per connection with writable interest while it is
@@ -89,6 +90,12 @@ Options:
   --max-pending BYTES
         Output a connection may have pending before the server stops reading
         its requests until the peer catches up (default: 64K).
+  --max-buffered BYTES
+        The budget for the buffers of all connections together, over all
+        threads (default: 64M). At or over it, a connection with output
+        pending reads nothing more until that output is sent; past it, a
+        connection still holding unsent output after its turn is closed.
+        Clients that read their responses are served throughout.
   --max-fds N
         Set this process's descriptor limit (RLIMIT_NOFILE) to N, to watch the
         server shed connections at the limit. Default: raise it as far as
@@ -120,6 +127,7 @@ fn parse_args() -> Config {
         settings: Settings {
             idle: Duration::from_secs(10),
             max_pending: 64 << 10,
+            max_buffered: 64 << 20,
             limits: Limits {
                 max_head: 8 << 10,
                 max_body: 1 << 20,
@@ -148,6 +156,9 @@ fn parse_args() -> Config {
             "--max-body" => cfg.settings.limits.max_body = args.value(&flag, common::parse_size(0)),
             "--max-pending" => {
                 cfg.settings.max_pending = to_usize(args.value(&flag, common::parse_size(1)))
+            }
+            "--max-buffered" => {
+                cfg.settings.max_buffered = to_usize(args.value(&flag, common::parse_size(1)))
             }
             "--max-fds" => cfg.max_fds = Some(args.value(&flag, common::parse_count(8))),
             _ => args.unknown(&flag),
@@ -238,15 +249,20 @@ fn main() {
     }
     eprintln!(
         "{PROG}: {}: shutting down; connections {}, requests {}, error responses {}, \
-         idle timeouts {}, refused {}, largest pending output {} bytes (cap {})",
+         idle timeouts {}, refused {}, accept paused {} times, largest pending output {} bytes \
+         (cap {}), largest total buffered {} bytes (budget {}), shed over the budget {}",
         caught.get(),
         total.connections,
         total.requests,
         total.errors,
         total.timeouts,
         total.refused,
+        total.pauses,
         total.peak_pending,
-        cfg.settings.max_pending
+        cfg.settings.max_pending,
+        server::peak_buffered(),
+        cfg.settings.max_buffered,
+        total.shed_budget,
     );
     process::exit(0);
 }
@@ -281,14 +297,14 @@ fn worker(
 }
 
 /// Runs a reactor until it is stopped. A callback that fails is reported
-/// and the loop goes on serving the rest; a failing wait ends it.
+/// (by the reactor, through this error handler) and the loop goes on
+/// serving the rest; a failing wait ends it.
 fn run(reactor: &mut Reactor) -> Result<(), String> {
-    loop {
-        match reactor.run() {
-            Ok(()) => return Ok(()),
-            Err(ReactorError::Poller(e)) => return Err(format!("wait: {e}")),
-            Err(e) => eprintln!("{PROG}: {e}"),
-        }
+    reactor.set_error_handler(|_, failure| eprintln!("{PROG}: {failure}"));
+    match reactor.run() {
+        Ok(()) => Ok(()),
+        Err(ReactorError::Poller(e)) => Err(format!("wait: {e}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -38,6 +38,8 @@ def calls_per_iteration(bench_id):
     m = re.fullmatch(r"chain_(\d+)_active_(\d+)_writes", group)
     if m:
         return "write", int(m.group(1)) + int(m.group(2))
+    if group == "reactor_dispatch":
+        return "write", 1
     if group == "churn":
         row = bench_id.split("/")[1]
         if row in ("epoll", "raw-epoll"):
@@ -105,6 +107,7 @@ def main():
     bench = args.pattern.split("/")[0]
     bench = re.sub(r"_\d+_active$", "", bench)
     bench = "chain" if bench.startswith("chain_") else bench
+    bench = "reactor" if bench.startswith("reactor_") else bench
     exe = binary(target, bench)
     print("| benchmark | user-space instructions per iteration | iterations counted |")
     print("|---|---|---|")

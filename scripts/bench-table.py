@@ -32,15 +32,18 @@ CHAIN_GROUPS = [
     ("chain_1_active_100_writes", "1 active, 100 writes"),
     ("chain_100_active_1000_writes", "100 active, 1000 writes"),
 ]
-ROWS = ["epoll", "raw-epoll", "poll", "raw-poll", "select", "raw-select", "mio", "polling"]
+ROWS = ["epoll", "raw-epoll", "poll", "raw-poll", "select", "raw-select", "mio",
+        "polling-oneshot", "polling-level", "polling-edge"]
 
 # (numerator, denominator, target, direction): the ratio must be <= target.
 # "polling ≥ 2× slower than epoll" is written as epoll/polling <= 0.5.
 WAIT_RATIOS = [
     ("epoll", "raw-epoll", 1.03),
     ("epoll", "mio", 1.00),
-    ("epoll", "polling", 0.50),
-    ("raw-epoll", "polling", None),
+    ("epoll", "polling-oneshot", 0.50),
+    ("epoll", "polling-level", 0.50),
+    ("epoll", "polling-edge", 0.50),
+    ("raw-epoll", "polling-level", None),
     ("poll", "raw-poll", 1.10),
     ("select", "raw-select", 1.10),
 ]

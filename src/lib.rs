@@ -58,6 +58,7 @@ mod poller;
 pub mod reactor;
 mod rules;
 mod sys;
+pub mod task;
 
 pub use any::{AnyPoller, Backend};
 #[cfg(feature = "io-uring")]

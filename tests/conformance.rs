@@ -1603,7 +1603,7 @@ macro_rules! every_test {
 /// One module of tests per backend, from the one backend list, plus the
 /// backend `TRIPOLL_BACKEND` names.
 macro_rules! conformance {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         mod $module {
             use super::*;
 

@@ -53,7 +53,7 @@ fn leak_checked(backend: Backend, scenario: fn(Backend)) {
 /// Every scenario for one backend, from the one backend list:
 /// `epoll::reset_peer`, `poll::reset_peer`, ...
 macro_rules! faults {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         mod $module {
             every_scenario!(
                 $backend,

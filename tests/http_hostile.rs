@@ -5,7 +5,7 @@
 //! well-behaved client all along, and nothing hangs: the servers run with
 //! `--idle-timeout 1`, every read has a safety timeout.
 //!
-//! The table runs on all three backends, one server each, its cases in
+//! The table runs on every backend, one server each, its cases in
 //! parallel threads; no assertion depends on timing.
 
 mod common;
@@ -300,6 +300,43 @@ fn table() -> Vec<Case> {
             request("GET / HTTP/1.1", &[host, "Host: u"]),
             Refused(400),
         ),
+        // RFC 9112 §3.2: a Host that is not uri-host [":" port] is 400.
+        case(
+            "space in Host",
+            request("GET / HTTP/1.1", &["Host: a b"]),
+            Refused(400),
+        ),
+        case(
+            "slash in Host",
+            request("GET / HTTP/1.1", &["Host: a/b"]),
+            Refused(400),
+        ),
+        case(
+            "letters in Host's port",
+            request("GET / HTTP/1.1", &["Host: a:8x"]),
+            Refused(400),
+        ),
+        case(
+            "unclosed IP literal in Host",
+            request("GET / HTTP/1.1", &["Host: [::1"]),
+            Refused(400),
+        ),
+        case(
+            "stray percent in Host",
+            request("GET / HTTP/1.1", &["Host: a%zz"]),
+            Refused(400),
+        ),
+        case(
+            "Host with a port, an IP literal, an empty one",
+            [
+                request("GET / HTTP/1.1", &["Host: example.org:8080"]),
+                request("GET / HTTP/1.1", &["Host: [::1]:80"]),
+                request("GET / HTTP/1.1", &["Host: a%41-b_c~!$&'()*+,;="]),
+                request("GET / HTTP/1.1", &["Host:", "Connection: close"]),
+            ]
+            .concat(),
+            Answers(&[200, 200, 200, 200]),
+        ),
         case(
             "unknown expectation",
             request(
@@ -535,21 +572,6 @@ fn hostile_table(backend: &str) {
     assert_eq!(field(&summary, "refused "), 0, "{summary}");
 }
 
-#[test]
-fn hostile_table_epoll() {
-    hostile_table("epoll");
-}
-
-#[test]
-fn hostile_table_poll() {
-    hostile_table("poll");
-}
-
-#[test]
-fn hostile_table_select() {
-    hostile_table("select");
-}
-
 /// Slowloris: a head sent one byte at a time, never finished. Bytes keep
 /// coming, but only complete requests renew the idle timeout, so the
 /// server cuts it (with a 408); a good client is served meanwhile.
@@ -591,20 +613,24 @@ fn slowloris(backend: &str) {
     assert_eq!(field(&summary, "idle timeouts "), 1, "{summary}");
 }
 
-#[test]
-fn slowloris_epoll() {
-    slowloris("epoll");
+/// The table and slowloris on every backend of the one backend list.
+macro_rules! per_backend {
+    ($module:ident, $backend:expr, $poller:ty) => {
+        mod $module {
+            #[test]
+            fn hostile_table() {
+                super::hostile_table($backend.name());
+            }
+
+            #[test]
+            fn slowloris() {
+                super::slowloris($backend.name());
+            }
+        }
+    };
 }
 
-#[test]
-fn slowloris_poll() {
-    slowloris("poll");
-}
-
-#[test]
-fn slowloris_select() {
-    slowloris("select");
-}
+common::for_each_backend!(per_backend);
 
 /// One request of the property test's stream.
 #[derive(Clone, Debug)]

@@ -47,6 +47,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+mod common;
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use tripoll::{AnyPoller, Backend, Capabilities, Error, Events, Interest, Mode, Poller, Token};
@@ -123,6 +125,19 @@ enum Op {
     },
     /// `wait` with a zero timeout.
     Wait,
+    /// The registered descriptor is closed and its number taken by a new
+    /// socket at once (`dup2` over it: no moment where the number is free
+    /// for another thread to take). Poll and select watch numbers and go on
+    /// watching the new socket under the old registration; epoll watched
+    /// the closed file, and the number is not registered with it.
+    Reuse {
+        slot: usize,
+    },
+    /// We write until our send buffer is full (`WouldBlock`): not writable
+    /// until the peer has read everything (its next `PeerRead` drains all).
+    Fill {
+        slot: usize,
+    },
 }
 
 /// Any subset of readable, writable and priority.
@@ -131,7 +146,13 @@ fn interest_strategy() -> impl Strategy<Value = Interest> + Clone {
 }
 
 fn op_strategy(modes: &'static [Mode]) -> impl Strategy<Value = Op> {
-    let slot = 0..SLOTS;
+    op_strategy_with(modes, SLOTS, false)
+}
+
+/// Operations on `slots` slots; `extras` adds [`Op::Reuse`] and
+/// [`Op::Fill`].
+fn op_strategy_with(modes: &'static [Mode], slots: usize, extras: bool) -> BoxedStrategy<Op> {
+    let slot = 0..slots;
     let n = 1..=MAX_IO;
     let reg = (
         slot.clone(),
@@ -139,7 +160,7 @@ fn op_strategy(modes: &'static [Mode]) -> impl Strategy<Value = Op> {
         interest_strategy(),
         proptest::sample::select(modes),
     );
-    prop_oneof![
+    let base = prop_oneof![
         12 => reg.clone().prop_map(|(slot, token, interest, mode)| Op::Register { slot, token, interest, mode }),
         8 => reg.prop_map(|(slot, token, interest, mode)| Op::Modify { slot, token, interest, mode }),
         3 => slot.clone().prop_map(|slot| Op::Unregister { slot }),
@@ -150,9 +171,25 @@ fn op_strategy(modes: &'static [Mode]) -> impl Strategy<Value = Op> {
         2 => slot.clone().prop_map(|slot| Op::PeerShutWrite { slot }),
         1 => slot.clone().prop_map(|slot| Op::PeerShutRead { slot }),
         2 => slot.clone().prop_map(|slot| Op::PeerClose { slot }),
-        2 => slot.prop_map(|slot| Op::Renew { slot }),
+        2 => slot.clone().prop_map(|slot| Op::Renew { slot }),
         24 => Just(Op::Wait),
     ]
+    .boxed();
+    if !extras {
+        return base;
+    }
+    let slot = 0..slots;
+    prop_oneof![
+        82 => base,
+        2 => slot.clone().prop_map(|slot| Op::Reuse { slot }),
+        2 => slot.prop_map(|slot| Op::Fill { slot }),
+    ]
+    .boxed()
+}
+
+/// Longer sequences over more slots, with the extra operations.
+fn wide_ops_strategy(modes: &'static [Mode], slots: usize) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op_strategy_with(modes, slots, true), 1..=80)
 }
 
 fn ops_strategy(modes: &'static [Mode]) -> impl Strategy<Value = Vec<Op>> {
@@ -199,7 +236,13 @@ struct SlotModel {
     peer_closed: bool,
     /// `ECONNRESET` pending on `ours`.
     err: bool,
+    /// Our send buffer is full ([`Op::Fill`]): not writable.
+    full: bool,
     reg: Option<Reg>,
+    /// Epoll: the number was registered, then closed and reused, so the
+    /// kernel dropped the registration; the poller still remembers the
+    /// number, and unregistering it succeeds once (contract point 6).
+    remembered: bool,
     /// Byte counters for checking content: next byte the peer writes / we
     /// expect to read, and the same the other way.
     in_written: u64,
@@ -211,7 +254,7 @@ struct SlotModel {
 impl SlotModel {
     /// Readiness of `ours` as `EPOLL*` bits, before masking.
     fn readiness(&self) -> u32 {
-        let mut r = OUT;
+        let mut r = if self.full { 0 } else { OUT };
         if !self.inbound.is_empty() || self.rcv_shut {
             r |= IN;
         }
@@ -314,6 +357,9 @@ struct World {
     poller: AnyPoller,
     slots: Vec<Slot>,
     events: Events,
+    /// Per token: consecutive waits in which it was ready to report but
+    /// left out because `events` was full.
+    passed_over: BTreeMap<usize, usize>,
     /// Every step so far, for failure messages.
     trace: Vec<String>,
 }
@@ -343,20 +389,35 @@ fn unwrap_io<T>(backend: Backend, what: &str, r: io::Result<T>) -> Step<T> {
 
 impl World {
     fn new(backend: Backend) -> Step<World> {
+        // Far more events than can ever be ready at once: no fairness
+        // effects.
+        World::with(backend, SLOTS, 64)
+    }
+
+    /// `slots` slots and an `Events` of `capacity`.
+    fn with(backend: Backend, slots: usize, capacity: usize) -> Step<World> {
         let poller = AnyPoller::new(backend)
             .map_err(|e| TestCaseError::fail(format!("[{backend}] poller: {e}")))?;
-        let mut slots = Vec::with_capacity(SLOTS);
-        for _ in 0..SLOTS {
-            slots.push(unwrap_io(backend, "socketpair", Slot::open())?);
+        let mut all = Vec::with_capacity(slots);
+        for _ in 0..slots {
+            all.push(unwrap_io(backend, "socketpair", Slot::open())?);
         }
         Ok(World {
             backend,
             poller,
-            slots,
-            // Far more than can ever be ready at once: no fairness effects.
-            events: Events::with_capacity(64),
+            slots: all,
+            events: Events::with_capacity(capacity),
+            passed_over: BTreeMap::new(),
             trace: Vec::new(),
         })
+    }
+
+    /// Forgets the fairness count of `slot`'s tokens: its registration
+    /// changed.
+    fn reset_passed_over(&mut self, slot: usize) {
+        let first = slot * TOKENS_PER_SLOT;
+        self.passed_over
+            .retain(|t, _| !(first..first + TOKENS_PER_SLOT).contains(t));
     }
 
     fn supports(&self, mode: Mode, interest: Interest) -> bool {
@@ -365,20 +426,21 @@ impl World {
             && !(mode.is_exclusive() && interest.contains(Interest::PRIORITY))
     }
 
-    /// The model's events for a wait, updating arm and pending state.
-    fn predict_wait(&mut self) -> Report {
+    /// The events the model expects a wait to report if `Events` has room
+    /// for all of them. Changes nothing.
+    fn candidates(&self) -> Report {
         // Without READ_CLOSED (select) readiness comes from the three sets.
         let read_closed = self
             .poller
             .capabilities()
             .contains(Capabilities::READ_CLOSED);
         let mut report = Report::new();
-        for slot in &mut self.slots {
+        for slot in &self.slots {
             let ready = slot.model.readiness();
-            let Some(reg) = slot.model.reg.as_mut() else {
+            let Some(reg) = slot.model.reg.as_ref() else {
                 continue;
             };
-            if !reg.armed {
+            if !reg.armed || (reg.mode.is_edge() && !reg.pending) {
                 continue;
             }
             let bits = if read_closed {
@@ -386,21 +448,33 @@ impl World {
             } else {
                 select_bits(ready, reg.interest)
             };
-            if reg.mode.is_edge() {
-                let was_pending = std::mem::replace(&mut reg.pending, false);
-                if !was_pending {
-                    continue;
-                }
-            }
-            if bits == 0 {
-                continue;
-            }
-            report.insert(reg.token.0, bits);
-            if reg.mode.is_oneshot() {
-                reg.armed = false;
+            if bits != 0 {
+                report.insert(reg.token.0, bits);
             }
         }
         report
+    }
+
+    /// After a wait that reported `got` out of `candidates`: a reported
+    /// oneshot registration is disarmed, a reported edge is consumed, and
+    /// an edge that was due but left out (a full `Events`) stays due. An
+    /// edge that was due but not ready is dropped (the kernel finds it not
+    /// ready and takes it off its ready list; any later readiness comes
+    /// with a wake-up that queues it again).
+    fn consume(&mut self, candidates: &Report, got: &Report) {
+        for slot in &mut self.slots {
+            let Some(reg) = slot.model.reg.as_mut() else {
+                continue;
+            };
+            let t = reg.token.0;
+            let reported = got.contains_key(&t);
+            if reg.mode.is_edge() && (reported || !candidates.contains_key(&t)) {
+                reg.pending = false;
+            }
+            if reported && reg.mode.is_oneshot() {
+                reg.armed = false;
+            }
+        }
     }
 
     fn wait(&mut self) -> Step<Report> {
@@ -424,19 +498,57 @@ impl World {
                 ev.token()
             );
         }
-        let want = self.predict_wait();
+        let want = self.candidates();
         self.trace.push(format!("wait -> {}", show(&got)));
-        check!(
-            self,
-            got == want,
-            "wait reported {} but the model expects {}",
-            show(&got),
-            show(&want)
-        );
+        let cap = self.events.capacity();
+        if want.len() <= cap {
+            check!(
+                self,
+                got == want,
+                "wait reported {} but the model expects {}",
+                show(&got),
+                show(&want)
+            );
+        } else {
+            // More are due than `events` holds: a full buffer of them, each
+            // with the readiness the model expects.
+            check!(
+                self,
+                got.len() == cap && got.iter().all(|(t, b)| want.get(t) == Some(b)),
+                "wait reported {} with room for {cap}, but the model expects {cap} of {}",
+                show(&got),
+                show(&want)
+            );
+        }
+        self.check_fairness(&want, &got)?;
+        self.consume(&want, &got);
         Ok(got)
     }
 
+    /// Contract 8: a registration that stays due is not left out forever.
+    /// Each wait with a full buffer moves on past what it reported (epoll
+    /// rotates its ready list, poll and select their scan start), so one
+    /// left out is reported within as many waits as there are
+    /// registrations.
+    fn check_fairness(&mut self, want: &Report, got: &Report) -> Step {
+        let limit = self.slots.len();
+        self.passed_over
+            .retain(|t, _| want.contains_key(t) && !got.contains_key(t));
+        for t in want.keys().filter(|t| !got.contains_key(t)) {
+            let n = self.passed_over.entry(*t).or_insert(0);
+            *n += 1;
+            let n = *n;
+            check!(
+                self,
+                n <= limit,
+                "token {t} was due and left out of {n} waits in a row ({limit} registrations)"
+            );
+        }
+        Ok(())
+    }
+
     fn register(&mut self, slot: usize, token: usize, interest: Interest, mode: Mode) -> Step {
+        self.reset_passed_over(slot);
         let fd = self.slots[slot].fd();
         let token = Token(slot * TOKENS_PER_SLOT + token);
         let res = self.poller.register(fd, token, interest, mode);
@@ -464,6 +576,7 @@ impl World {
         }
         if res.is_ok() {
             let ready = self.slots[slot].model.readiness() & epoll_mask(interest, mode);
+            self.slots[slot].model.remembered = false;
             self.slots[slot].model.reg = Some(Reg {
                 token,
                 interest,
@@ -476,6 +589,7 @@ impl World {
     }
 
     fn modify(&mut self, slot: usize, token: usize, interest: Interest, mode: Mode) -> Step {
+        self.reset_passed_over(slot);
         let fd = self.slots[slot].fd();
         let token = Token(slot * TOKENS_PER_SLOT + token);
         let res = self.poller.modify(fd, token, interest, mode);
@@ -525,9 +639,11 @@ impl World {
     }
 
     fn unregister(&mut self, slot: usize) -> Step {
+        self.reset_passed_over(slot);
         let fd = self.slots[slot].fd();
         let res = self.poller.unregister(fd);
-        let registered = self.slots[slot].model.reg.is_some();
+        let model = &self.slots[slot].model;
+        let registered = model.reg.is_some() || model.remembered;
         match res {
             Ok(()) => check!(
                 self,
@@ -544,6 +660,7 @@ impl World {
             Err(e) => check!(self, false, "unregister failed: {e}"),
         }
         self.slots[slot].model.reg = None;
+        self.slots[slot].model.remembered = false;
         Ok(())
     }
 
@@ -622,6 +739,19 @@ impl World {
 
     fn write(&mut self, slot: usize, n: usize) -> Step {
         let s = &mut self.slots[slot];
+        if s.model.full {
+            let res = s.ours.write(&pattern(s.model.out_written, n));
+            if s.model.send_shut {
+                check!(
+                    self,
+                    err_is(&res, libc::EPIPE),
+                    "write to a gone reader: {res:?}"
+                );
+            } else {
+                check!(self, would_block(&res), "write with a full buffer: {res:?}");
+            }
+            return Ok(());
+        }
         if s.model.outbound.len() >= MAX_QUEUED_WRITES {
             return Ok(());
         }
@@ -648,6 +778,9 @@ impl World {
     }
 
     fn peer_read(&mut self, slot: usize, n: usize) -> Step {
+        if self.slots[slot].model.full {
+            return self.peer_drain(slot);
+        }
         let s = &mut self.slots[slot];
         let Some(peer) = s.peer.as_mut() else {
             return Ok(());
@@ -700,6 +833,96 @@ impl World {
         Ok(())
     }
 
+    /// The peer reads all we wrote (after [`Op::Fill`]): our buffer is
+    /// freed and we are writable again, with a wake-up for writers.
+    fn peer_drain(&mut self, slot: usize) -> Step {
+        let s = &mut self.slots[slot];
+        let Some(peer) = s.peer.as_mut() else {
+            return Ok(());
+        };
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let end = loop {
+            match peer.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(k) => got.extend_from_slice(&buf[..k]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let m = &mut s.model;
+        let queued: usize = m.outbound.iter().sum();
+        let expect = pattern(m.out_read, queued);
+        check!(
+            self,
+            end.is_ok() && got == expect,
+            "peer drain: {end:?}, {} bytes of {queued} (content equal: {})",
+            got.len(),
+            got == expect
+        );
+        let m = &mut self.slots[slot].model;
+        m.out_read += queued as u64;
+        m.outbound.clear();
+        m.full = false;
+        m.wake(Wake::Space);
+        Ok(())
+    }
+
+    /// We write until the send buffer is full.
+    fn fill(&mut self, slot: usize) -> Step {
+        let s = &mut self.slots[slot];
+        if s.model.full || s.model.send_shut {
+            return Ok(());
+        }
+        for _ in 0..10_000 {
+            let data = pattern(s.model.out_written, 16 * 1024);
+            match s.ours.write(&data) {
+                Ok(k) => {
+                    s.model.out_written += k as u64;
+                    s.model.outbound.push_back(k);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    s.model.full = true;
+                    return Ok(());
+                }
+                Err(e) => {
+                    check!(self, false, "filling the send buffer: {e}");
+                }
+            }
+        }
+        check!(self, false, "the send buffer took 160 MiB without filling");
+        Ok(())
+    }
+
+    /// Closes the registered descriptor and reuses its number at once.
+    fn reuse(&mut self, slot: usize) -> Step {
+        self.reset_passed_over(slot);
+        let (fresh, peer) = unwrap_io(self.backend, "socketpair", UnixStream::pair())?;
+        unwrap_io(self.backend, "nonblocking", fresh.set_nonblocking(true))?;
+        unwrap_io(self.backend, "nonblocking", peer.set_nonblocking(true))?;
+        let fd = self.slots[slot].fd();
+        // SAFETY: `fd` is open and owned by `ours`; dup2 closes the file it
+        // referred to and makes it refer to `fresh`'s socket in one step,
+        // so `ours` goes on owning an open descriptor of the same number.
+        let rc = unsafe { libc::dup2(fresh.as_raw_fd(), fd) };
+        check!(self, rc == fd, "dup2: {}", io::Error::last_os_error());
+        drop(fresh);
+        let s = &mut self.slots[slot];
+        let old = s.model.reg;
+        s.peer = Some(peer);
+        s.model = SlotModel::default();
+        if self.backend == Backend::Epoll {
+            // The watched file is gone, and with it the kernel's
+            // registration; the poller remembers the number.
+            s.model.remembered = old.is_some();
+        } else {
+            // The number is watched: the new socket under the old
+            // registration.
+            s.model.reg = old;
+        }
+        Ok(())
+    }
+
     fn peer_shutdown(&mut self, slot: usize, how: Shutdown) -> Step {
         let s = &mut self.slots[slot];
         let Some(peer) = s.peer.as_ref() else {
@@ -732,6 +955,8 @@ impl World {
         if !m.outbound.is_empty() {
             m.err = true;
         }
+        // Closing frees what the peer had not read: writable again.
+        m.full = false;
         m.outbound.clear();
         m.wake(Wake::All);
     }
@@ -773,6 +998,8 @@ impl World {
             Op::PeerShutRead { slot } => self.peer_shutdown(slot, Shutdown::Read)?,
             Op::PeerClose { slot } => self.peer_close(slot),
             Op::Renew { slot } => self.renew(slot)?,
+            Op::Reuse { slot } => self.reuse(slot)?,
+            Op::Fill { slot } => self.fill(slot)?,
             Op::Wait => return self.wait().map(Some),
         }
         Ok(None)
@@ -781,7 +1008,7 @@ impl World {
     /// Unregisters everything the model says is registered, so that a
     /// poller's bookkeeping and the model end in agreement.
     fn finish(&mut self) -> Step {
-        for slot in 0..SLOTS {
+        for slot in 0..self.slots.len() {
             if self.slots[slot].model.reg.is_some() {
                 self.unregister(slot)?;
             }
@@ -952,12 +1179,6 @@ macro_rules! model_test {
     };
 }
 
-model_test!(epoll_matches_the_model, Backend::Epoll, EPOLL_MODES);
-model_test!(poll_matches_the_model, Backend::Poll, USERSPACE_MODES);
-model_test!(select_matches_the_model, Backend::Select, USERSPACE_MODES);
-#[cfg(feature = "io-uring")]
-model_test!(uring_matches_the_model, Backend::IoUring, EPOLL_MODES);
-
 proptest! {
     #![proptest_config(config(500))]
     #[test]
@@ -1056,3 +1277,343 @@ fn epoll_edge_rules_hold_on_this_kernel() {
         panic!("{e}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Many ready descriptors and a small `Events`; closing and reusing numbers;
+// full send buffers
+
+/// Slots in the wide worlds: more than the small `Events` can hold.
+const WIDE_SLOTS: usize = 10;
+
+fn run_wide(backend: Backend, capacity: usize, ops: &[Op]) -> Step {
+    let mut world = World::with(backend, WIDE_SLOTS, capacity)?;
+    for op in ops {
+        world.apply(op)?;
+    }
+    world.finish()
+}
+
+/// Sequences over ten slots, with the close-and-reuse and fill operations,
+/// waited on with an `Events` of one to three: each wait must report a full
+/// buffer of what the model says is due, with the right readiness, and a
+/// registration left out must come round within as many waits as there are
+/// registrations (contract 8). Edge events left out stay due; a left-out
+/// oneshot stays armed.
+macro_rules! wide_model_test {
+    ($name:ident, $backend:expr, $modes:expr) => {
+        proptest! {
+            #![proptest_config(config(300))]
+            #[test]
+            fn $name(ops in wide_ops_strategy($modes, WIDE_SLOTS), capacity in 1..=3usize) {
+                run_wide($backend, capacity, &ops)?;
+            }
+        }
+    };
+}
+
+/// A fixed sequence through the new operations, so that a change in the
+/// kernel's behaviour (or a backend's) shows up as one readable failure.
+fn reuse_and_fill_rules(backend: Backend) {
+    use Op::*;
+    let r = Interest::READABLE;
+    let w = Interest::WRITABLE;
+    let ops = [
+        Register {
+            slot: 0,
+            token: 0,
+            interest: w,
+            mode: Mode::Level,
+        },
+        Wait, // writable
+        Fill { slot: 0 },
+        Wait, // not any more
+        Write { slot: 0, n: 1 },
+        PeerRead { slot: 0, n: 1 }, // drains everything
+        Wait,                       // writable again
+        Register {
+            slot: 1,
+            token: 0,
+            interest: r | w,
+            mode: Mode::Oneshot,
+        },
+        PeerWrite { slot: 1, n: 5 },
+        Reuse { slot: 1 }, // the new socket has nothing queued
+        Wait,              // poll, select: writable under the old token; epoll: nothing
+        PeerWrite { slot: 1, n: 2 },
+        Unregister { slot: 1 }, // epoll: NotRegistered
+        Register {
+            slot: 1,
+            token: 1,
+            interest: r,
+            mode: Mode::Level,
+        },
+        Wait,
+        Fill { slot: 1 },
+        PeerClose { slot: 1 }, // frees the buffer: writable, with a reset pending
+        Wait,
+    ];
+    if let Err(e) = run_wide(backend, 1, &ops) {
+        panic!("{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Threads: a waiting thread, a notifying thread, and timeouts
+
+/// What the other thread does, in order, each after a pause.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    /// Writes the next sequence byte to the peer of slot `0..3`.
+    Write(usize),
+    Notify,
+}
+
+/// One step of the other thread: a pause (microseconds), then an act.
+fn act_strategy() -> impl Strategy<Value = (u64, Act)> {
+    (
+        prop_oneof![Just(0u64), 0..200u64, 0..3000u64],
+        prop_oneof![
+            3 => (0..3usize).prop_map(Act::Write),
+            1 => Just(Act::Notify),
+        ],
+    )
+}
+
+/// Timeouts the waiting thread cycles through (`None` blocks).
+fn timeout_strategy() -> impl Strategy<Value = Vec<Option<Duration>>> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just(Some(Duration::ZERO)),
+            (1..5_000u64).prop_map(|us| Some(Duration::from_micros(us))),
+            Just(Some(Duration::from_millis(20))),
+            Just(None),
+        ],
+        1..6,
+    )
+}
+
+/// How late a wait may return past its timeout, or a blocking wait past
+/// the other thread's last act, before the test calls it hung. Generous:
+/// it only catches a broken implementation (a lost wake-up, a timeout
+/// ignored), it measures nothing.
+const LATE: Duration = Duration::from_secs(5);
+
+/// The waiting thread registers three socket pairs (level, oneshot, and
+/// edge where supported) and waits with the given timeouts in turn while
+/// the other thread writes sequence bytes and notifies. Checked:
+/// - every byte written is read exactly once and in order: no event lost
+///   (the waiter would miss data), none that makes it read twice;
+/// - every wait returns by its deadline (its timeout, plus [`LATE`]); a
+///   blocking wait returns by [`LATE`] after the other thread's last act
+///   (each act, a write or a notify, must wake it);
+/// - the events name only the registered tokens, each once per wait.
+fn run_threads(backend: Backend, acts: &[(u64, Act)], timeouts: &[Option<Duration>]) -> Step {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    let fail = |what: String| TestCaseError::fail(format!("[{backend}] {what}"));
+    let poller = Arc::new(AnyPoller::new(backend).map_err(|e| fail(format!("poller: {e}")))?);
+    let modes = [
+        Mode::Level,
+        Mode::Oneshot,
+        if poller.supports(Mode::Edge) {
+            Mode::Edge
+        } else {
+            Mode::Level
+        },
+    ];
+    let mut ours = Vec::new();
+    let mut peers = Vec::new();
+    for (i, mode) in modes.iter().enumerate() {
+        let (a, b) = UnixStream::pair().map_err(|e| fail(format!("socketpair: {e}")))?;
+        a.set_nonblocking(true).map_err(|e| fail(e.to_string()))?;
+        poller
+            .register(a.as_raw_fd(), Token(i), Interest::READABLE, *mode)
+            .map_err(|e| fail(format!("register: {e}")))?;
+        ours.push(a);
+        peers.push(b);
+    }
+
+    // The other thread: its acts, then `done`, then a last notify so that
+    // a blocking wait ends.
+    let done = Arc::new(AtomicBool::new(false));
+    let last_act = Arc::new(Mutex::new(Instant::now()));
+    let written: Vec<u8> = acts
+        .iter()
+        .filter_map(|(_, a)| match a {
+            Act::Write(s) => Some(*s as u8),
+            Act::Notify => None,
+        })
+        .collect();
+    let other = {
+        let poller = Arc::clone(&poller);
+        let done = Arc::clone(&done);
+        let last_act = Arc::clone(&last_act);
+        let acts = acts.to_vec();
+        std::thread::spawn(move || -> io::Result<()> {
+            let mut seq = [0u8; 3];
+            for (pause, act) in acts {
+                if pause > 0 {
+                    std::thread::sleep(Duration::from_micros(pause));
+                }
+                match act {
+                    Act::Write(s) => {
+                        peers[s].write_all(&[seq[s]])?;
+                        seq[s] = seq[s].wrapping_add(1);
+                    }
+                    Act::Notify => poller
+                        .notify()
+                        .map_err(|e| io::Error::new(ErrorKind::Other, e))?,
+                }
+                *last_act.lock().unwrap() = Instant::now();
+            }
+            done.store(true, Ordering::SeqCst);
+            *last_act.lock().unwrap() = Instant::now();
+            poller
+                .notify()
+                .map_err(|e| io::Error::new(ErrorKind::Other, e))?;
+            Ok(())
+        })
+    };
+
+    let expected: Vec<Vec<u8>> = (0..3)
+        .map(|s| {
+            let n = written.iter().filter(|&&w| usize::from(w) == s).count();
+            (0..n).map(|k| k as u8).collect()
+        })
+        .collect();
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); 3];
+    let mut events = Events::with_capacity(4);
+    let started = Instant::now();
+    let mut turn = 0;
+    let result = loop {
+        if done.load(Ordering::SeqCst) && got == expected {
+            break Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break Err(fail(format!(
+                "gave up after 30 s: read {got:?}, expected {expected:?}"
+            )));
+        }
+        let timeout = timeouts[turn % timeouts.len()];
+        turn += 1;
+        let t0 = Instant::now();
+        let n = match poller.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(e) => break Err(fail(format!("wait: {e}"))),
+        };
+        let took = t0.elapsed();
+        let late = match timeout {
+            Some(t) => took > t + LATE,
+            None => {
+                // Must have been woken by an act (or the final notify).
+                let last = *last_act.lock().unwrap();
+                Instant::now() > last.max(t0) + LATE
+            }
+        };
+        if late {
+            break Err(fail(format!("wait({timeout:?}) took {took:?}")));
+        }
+        if n != events.len() {
+            break Err(fail(format!("wait returned {n}, holds {}", events.len())));
+        }
+        let mut seen = [false; 3];
+        let mut bad = None;
+        for ev in events.iter() {
+            let s = ev.token().0;
+            if s >= 3 || std::mem::replace(&mut seen[s], true) {
+                bad = Some(format!("unexpected or repeated token {:?}", ev.token()));
+                break;
+            }
+            // Read all there is (edge mode needs it; it is fine for all).
+            let mut buf = [0u8; 256];
+            loop {
+                match ours[s].read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(k) => got[s].extend_from_slice(&buf[..k]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        bad = Some(format!("read: {e}"));
+                        break;
+                    }
+                }
+            }
+            if modes[s].is_oneshot() {
+                if let Err(e) =
+                    poller.modify(ours[s].as_raw_fd(), Token(s), Interest::READABLE, modes[s])
+                {
+                    bad = Some(format!("re-arm: {e}"));
+                }
+            }
+        }
+        if let Some(b) = bad {
+            break Err(fail(b));
+        }
+        if let Some(s) = (0..3).find(|&s| !expected[s].starts_with(&got[s])) {
+            break Err(fail(format!(
+                "slot {s} read {:?}, but {:?} was written",
+                got[s], expected[s]
+            )));
+        }
+    };
+    let joined = other.join();
+    result?;
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(fail(format!("the other thread: {e}"))),
+        Err(_) => Err(fail("the other thread panicked".into())),
+    }
+}
+
+macro_rules! threads_test {
+    ($name:ident, $backend:expr) => {
+        proptest! {
+            #![proptest_config(config(64))]
+            #[test]
+            fn $name(
+                acts in proptest::collection::vec(act_strategy(), 0..40),
+                timeouts in timeout_strategy(),
+            ) {
+                run_threads($backend, &acts, &timeouts)?;
+            }
+        }
+    };
+}
+
+/// The modes a backend's random sequences draw from: every trigger mode
+/// where it has edge-triggering, else level and oneshot with the edge modes
+/// now and then (to check that they are refused without any change).
+fn modes_for(backend: Backend) -> &'static [Mode] {
+    let poller = AnyPoller::new(backend).expect("poller");
+    if poller.supports(Mode::Edge) {
+        EPOLL_MODES
+    } else {
+        USERSPACE_MODES
+    }
+}
+
+/// Every property and fixed sequence, for one backend of the one backend
+/// list: `epoll::matches_the_model`, `poll::matches_the_model`, ...
+macro_rules! model_suite {
+    ($module:ident, $backend:expr, $poller:ty) => {
+        mod $module {
+            use super::*;
+
+            model_test!(matches_the_model, $backend, modes_for($backend));
+            wide_model_test!(
+                small_events_reuse_and_full_buffers,
+                $backend,
+                modes_for($backend)
+            );
+            threads_test!(waiter_notifier_and_timeouts, $backend);
+
+            #[test]
+            fn reuse_and_fill_rules_hold() {
+                reuse_and_fill_rules($backend);
+            }
+        }
+    };
+}
+
+common::for_each_backend!(model_suite);

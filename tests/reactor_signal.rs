@@ -7,14 +7,19 @@
 //! to one of the test harness's own threads, which do not block it, and its
 //! default action would end the process.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::mem::MaybeUninit;
+use std::process::Command;
 use std::rc::Rc;
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use tripoll::reactor::{Error, Reactor, SignalInfo};
-use tripoll::{Epoll, Poll, Poller, Select};
+use tripoll::reactor::{Error, Failure, Origin, Reactor, SignalInfo};
+use tripoll::{AnyPoller, Backend, Poller};
+
+mod common;
 
 const SAFETY: Duration = Duration::from_secs(30);
 
@@ -71,7 +76,7 @@ fn raise(signal: libc::c_int) {
     assert_eq!(unsafe { libc::raise(signal) }, 0);
 }
 
-fn turn_until<P: Poller>(r: &mut Reactor<P>, mut done: impl FnMut() -> bool) {
+fn turn_until<P: Poller + 'static>(r: &mut Reactor<P>, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + SAFETY;
     while !done() {
         assert!(Instant::now() < deadline, "no signal within {SAFETY:?}");
@@ -79,7 +84,7 @@ fn turn_until<P: Poller>(r: &mut Reactor<P>, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn signals_arrive_as_events<P: Poller>(poller: P) {
+fn signals_arrive_as_events<P: Poller + 'static>(poller: P) {
     let name = poller.name();
     assert!(!is_blocked(libc::SIGUSR1), "{name}: clean start");
     let mut r = Reactor::with_poller(poller);
@@ -143,7 +148,7 @@ fn signals_arrive_as_events<P: Poller>(poller: P) {
 }
 
 /// A signal the thread blocked before the reactor took it stays blocked.
-fn prior_mask_is_kept<P: Poller>(poller: P) {
+fn prior_mask_is_kept<P: Poller + 'static>(poller: P) {
     set_blocked(libc::SIGUSR2, true);
     let mut r = Reactor::with_poller(poller);
     r.on_signal(libc::SIGUSR2, |_, _| Ok(())).unwrap();
@@ -166,9 +171,13 @@ fn prior_mask_is_kept<P: Poller>(poller: P) {
     set_blocked(libc::SIGUSR2, false);
 }
 
-/// A panicking signal handler is reported, and the signal is let go.
-fn panicking_signal_handler<P: Poller>(poller: P) {
+/// A panicking signal handler is reported (once, naming the signal), and
+/// the signal is let go; the other signal is still served.
+fn panicking_signal_handler<P: Poller + 'static>(poller: P) {
     let mut r = Reactor::with_poller(poller);
+    let log: Rc<RefCell<Vec<Failure>>> = Rc::default();
+    let l = Rc::clone(&log);
+    r.set_error_handler(move |_, f| l.borrow_mut().push(f));
     r.on_signal(libc::SIGUSR1, |_, _| -> io::Result<()> {
         panic!("signal boom")
     })
@@ -181,34 +190,144 @@ fn panicking_signal_handler<P: Poller>(poller: P) {
     })
     .unwrap();
     raise(libc::SIGUSR1);
-    let err = loop {
-        match r.run_once(Some(SAFETY)) {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
-    match err {
-        Error::SignalPanicked { signal, message } => {
-            assert_eq!(signal, libc::SIGUSR1);
-            assert!(message.contains("signal boom"));
-        }
-        other => panic!("expected SignalPanicked, got {other:?}"),
-    }
+    turn_until(&mut r, || !log.borrow().is_empty());
+    assert_eq!(log.borrow().len(), 1);
+    assert_eq!(log.borrow()[0].origin, Origin::Signal(libc::SIGUSR1));
+    assert_eq!(log.borrow()[0].panic_message(), Some("signal boom"));
     assert!(!is_blocked(libc::SIGUSR1), "the failed signal is let go");
     raise(libc::SIGUSR2);
     turn_until(&mut r, || *ok.borrow() == 1);
+    assert_eq!(log.borrow().len(), 1);
     drop(r);
     assert!(!is_blocked(libc::SIGUSR2));
 }
 
+/// Two reactors of one thread watch SIGUSR1. Dropping the first leaves the
+/// signal blocked for the second, which still reads it; the mask is restored
+/// when the second lets go. (Before the watchers were counted, the drop
+/// unblocked the signal and the next one ended the process: hence the
+/// child process.)
+fn two_reactors_one_thread(backend: Backend) {
+    assert!(!is_blocked(libc::SIGUSR1), "clean start");
+    let mut first = Reactor::with_poller(AnyPoller::new(backend).unwrap());
+    first.on_signal(libc::SIGUSR1, |_, _| Ok(())).unwrap();
+    let mut second = Reactor::with_poller(AnyPoller::new(backend).unwrap());
+    let got = Rc::new(Cell::new(0));
+    let g = Rc::clone(&got);
+    second
+        .on_signal(libc::SIGUSR1, move |_, _| {
+            g.set(g.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    drop(first);
+    assert!(
+        is_blocked(libc::SIGUSR1),
+        "the second reactor still watches"
+    );
+    raise(libc::SIGUSR1);
+    turn_until(&mut second, || got.get() == 1);
+
+    // The other way round: the first to go is the one that came second.
+    let mut third = Reactor::with_poller(AnyPoller::new(backend).unwrap());
+    third.on_signal(libc::SIGUSR1, |_, _| Ok(())).unwrap();
+    assert!(third.remove_signal(libc::SIGUSR1));
+    assert!(is_blocked(libc::SIGUSR1));
+    raise(libc::SIGUSR1);
+    turn_until(&mut second, || got.get() == 2);
+    assert!(second.remove_signal(libc::SIGUSR1));
+    assert!(
+        !is_blocked(libc::SIGUSR1),
+        "the last watcher restores the mask"
+    );
+    drop((second, third));
+    assert!(!is_blocked(libc::SIGUSR1));
+}
+
+/// A reactor on each of two threads watches SIGUSR1 (masks are per
+/// thread, the watcher count is per thread too): each reads the signal
+/// raised in its thread, and the first one dropping changes nothing for
+/// the other.
+fn two_threads(backend: Backend) {
+    let both_watch = Arc::new(Barrier::new(2));
+    let first_gone = Arc::new(Barrier::new(2));
+    let spawn = |drops_first: bool| {
+        let both_watch = Arc::clone(&both_watch);
+        let first_gone = Arc::clone(&first_gone);
+        thread::spawn(move || {
+            let mut r = Reactor::with_poller(AnyPoller::new(backend).unwrap());
+            let got = Rc::new(Cell::new(0));
+            let g = Rc::clone(&got);
+            r.on_signal(libc::SIGUSR1, move |_, info| {
+                assert_eq!(info.signal, libc::SIGUSR1);
+                g.set(g.get() + 1);
+                Ok(())
+            })
+            .unwrap();
+            both_watch.wait();
+            raise(libc::SIGUSR1);
+            turn_until(&mut r, || got.get() == 1);
+            if drops_first {
+                drop(r);
+                assert!(!is_blocked(libc::SIGUSR1));
+                first_gone.wait();
+            } else {
+                first_gone.wait();
+                assert!(is_blocked(libc::SIGUSR1), "the other thread's drop left it");
+                raise(libc::SIGUSR1);
+                turn_until(&mut r, || got.get() == 2);
+                drop(r);
+                assert!(!is_blocked(libc::SIGUSR1));
+            }
+        })
+    };
+    let a = spawn(true);
+    let b = spawn(false);
+    a.join().expect("the first thread");
+    b.join().expect("the second thread");
+}
+
+/// Set in the child process that runs the shared-signal cases.
+const CHILD: &str = "TRIPOLL_SIGNAL_CHILD";
+
+/// Signals shared between reactors, run in a child process (this test
+/// again, alone): a signal that is wrongly unblocked ends the child, not the
+/// test runner, and the parent reports it.
+#[test]
+fn signals_shared_between_reactors() {
+    if std::env::var_os(CHILD).is_some() {
+        for backend in common::backends() {
+            two_reactors_one_thread(backend);
+            two_threads(backend);
+        }
+        println!("child: every case passed");
+        return;
+    }
+    let out = Command::new(std::env::current_exe().expect("current_exe"))
+        .args([
+            "--exact",
+            "signals_shared_between_reactors",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("child: every case passed"),
+        "the child failed ({:?}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn signals() {
-    signals_arrive_as_events(Epoll::new().unwrap());
-    signals_arrive_as_events(Poll::new().unwrap());
-    signals_arrive_as_events(Select::new().unwrap());
-    prior_mask_is_kept(Epoll::new().unwrap());
-    prior_mask_is_kept(Select::new().unwrap());
-    panicking_signal_handler(Epoll::new().unwrap());
-    panicking_signal_handler(Poll::new().unwrap());
-    panicking_signal_handler(Select::new().unwrap());
+    for backend in common::backends() {
+        let make = || AnyPoller::new(backend).unwrap();
+        signals_arrive_as_events(make());
+        prior_mask_is_kept(make());
+        panicking_signal_handler(make());
+    }
 }

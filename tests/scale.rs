@@ -765,7 +765,7 @@ fn assert_all_served(o: &Outcome, conns: usize) {
 /// not (select), the numbers from `FD_SETSIZE` up refused with a typed error
 /// and the rest served. A backend without edge mode refuses it.
 macro_rules! holds_10k {
-    ($module:ident, $backend:expr) => {
+    ($module:ident, $backend:expr, $poller:ty) => {
         mod $module {
             use super::*;
 

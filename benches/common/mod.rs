@@ -1,6 +1,7 @@
 //! Shared set-up for the criterion benches: descriptor fixtures, one
 //! `Driver` per row (the three tripoll backends, the same loop written on
-//! raw libc, mio and polling), and the criterion configuration.
+//! raw libc, mio, and polling in each of its modes), and the criterion
+//! configuration.
 //!
 //! Every driver registers the same descriptors for reading, level-triggered
 //! where the library offers it, with key `i` for `fds[i]`, and on each wait
@@ -19,6 +20,12 @@ use std::time::Duration;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion};
 use tripoll::{Events, Interest, Mode, Poller, Token, FD_SETSIZE};
+
+#[macro_use]
+#[path = "../../tests/common/backends.rs"]
+mod backends;
+#[allow(unused_imports, clippy::single_component_path_imports)]
+pub(crate) use for_each_backend;
 
 /// The registered-descriptor counts of the scaling benches. 16 384 is the
 /// largest power of two that fits under a hard `RLIMIT_NOFILE` of 20 000,
@@ -293,44 +300,37 @@ pub trait Driver: Sized {
     fn wait(&mut self, f: impl FnMut(usize)) -> usize;
 }
 
-/// A tripoll backend that can be made without arguments.
+/// A tripoll backend that can be made without arguments: every backend of
+/// the one backend list (`tests/common/backends.rs`).
 pub trait Backend: Poller + Sized {
     const NAME: &'static str;
     const SELECT: bool;
     fn create() -> tripoll::Result<Self>;
 }
 
-impl Backend for tripoll::Epoll {
-    const NAME: &'static str = "epoll";
-    const SELECT: bool = false;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Epoll::new()
-    }
+macro_rules! impl_backend {
+    ($module:ident, $backend:expr, $poller:ty) => {
+        impl Backend for $poller {
+            const NAME: &'static str = $backend.name();
+            const SELECT: bool = matches!($backend, tripoll::Backend::Select);
+            fn create() -> tripoll::Result<Self> {
+                <$poller>::new()
+            }
+        }
+    };
 }
 
-impl Backend for tripoll::Poll {
-    const NAME: &'static str = "poll";
-    const SELECT: bool = false;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Poll::new()
-    }
-}
+for_each_backend!(impl_backend);
 
-impl Backend for tripoll::Select {
-    const NAME: &'static str = "select";
-    const SELECT: bool = true;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Select::new()
+/// Visits every tripoll backend of the one backend list, each called
+/// directly.
+pub fn every_backend(v: &mut impl Visit) {
+    macro_rules! visit {
+        ($module:ident, $backend:expr, $poller:ty) => {
+            v.visit::<Tri<$poller>>();
+        };
     }
-}
-
-#[cfg(feature = "io-uring")]
-impl Backend for tripoll::Uring {
-    const NAME: &'static str = "uring";
-    const SELECT: bool = false;
-    fn create() -> tripoll::Result<Self> {
-        tripoll::Uring::new()
-    }
+    for_each_backend!(visit);
 }
 
 /// A tripoll backend, called directly (no `AnyPoller` dispatch).
@@ -599,24 +599,42 @@ impl Driver for Mio {
     }
 }
 
-/// `polling::Poller`. Its registrations are oneshot, so every event is
-/// followed by a `modify` that re-arms it: the cost a polling user pays.
+/// `polling::Poller` in one of its three modes (`PollMode`), the row's
+/// name saying which: `polling-oneshot` (its default, `Poller::add`: every
+/// event is followed by a `modify` that re-arms it), `polling-level` and
+/// `polling-edge` (`Poller::add_with_mode`: nothing to re-arm; each bench
+/// reads what it wrote, so every wait sees a fresh edge).
 #[derive(Debug)]
-pub struct Polling {
+pub struct Polling<const MODE: u8> {
     poller: polling::Poller,
     events: polling::Events,
     fds: Vec<RawFd>,
 }
 
-impl Driver for Polling {
-    const NAME: &'static str = "polling";
+/// The `MODE` of [`Polling`].
+pub const ONESHOT: u8 = 0;
+pub const LEVEL: u8 = 1;
+pub const EDGE: u8 = 2;
+
+impl<const MODE: u8> Driver for Polling<MODE> {
+    const NAME: &'static str = match MODE {
+        ONESHOT => "polling-oneshot",
+        LEVEL => "polling-level",
+        _ => "polling-edge",
+    };
 
     fn open(fds: &[RawFd]) -> Self {
         let poller = polling::Poller::new().expect("polling::Poller::new");
+        let mode = match MODE {
+            ONESHOT => polling::PollMode::Oneshot,
+            LEVEL => polling::PollMode::Level,
+            _ => polling::PollMode::Edge,
+        };
         for (i, &fd) in fds.iter().enumerate() {
             // SAFETY: `fd` stays open until after the poller is dropped (the
             // fixture outlives every driver).
-            unsafe { poller.add(fd, polling::Event::readable(i)) }.expect("polling add");
+            unsafe { poller.add_with_mode(fd, polling::Event::readable(i), mode) }
+                .expect("polling add");
         }
         let cap = NonZeroUsize::new(EVENTS).expect("EVENTS > 0");
         Polling {
@@ -638,11 +656,13 @@ impl Driver for Polling {
         for ev in self.events.iter() {
             n += 1;
             f(ev.key);
-            // SAFETY: the descriptor is open (see `open`).
-            let fd = unsafe { BorrowedFd::borrow_raw(self.fds[ev.key]) };
-            self.poller
-                .modify(fd, polling::Event::readable(ev.key))
-                .expect("polling modify");
+            if MODE == ONESHOT {
+                // SAFETY: the descriptor is open (see `open`).
+                let fd = unsafe { BorrowedFd::borrow_raw(self.fds[ev.key]) };
+                self.poller
+                    .modify(fd, polling::Event::readable(ev.key))
+                    .expect("polling modify");
+            }
         }
         n
     }
@@ -729,22 +749,19 @@ pub trait Visit {
     fn visit<D: Driver>(&mut self);
 }
 
-/// The backends and their raw floors (uring with the `io-uring` feature),
-/// then mio and polling.
+/// The backends of the one list and the raw floors (raw-uring with the
+/// `io-uring` feature), then mio and polling (in its three modes).
 pub fn every_row(v: &mut impl Visit) {
-    v.visit::<Tri<tripoll::Epoll>>();
+    every_backend(v);
     v.visit::<RawEpoll>();
-    v.visit::<Tri<tripoll::Poll>>();
     v.visit::<RawPoll>();
-    v.visit::<Tri<tripoll::Select>>();
     v.visit::<RawSelect>();
     #[cfg(feature = "io-uring")]
-    {
-        v.visit::<Tri<tripoll::Uring>>();
-        v.visit::<RawUring>();
-    }
+    v.visit::<RawUring>();
     v.visit::<Mio>();
-    v.visit::<Polling>();
+    v.visit::<Polling<ONESHOT>>();
+    v.visit::<Polling<LEVEL>>();
+    v.visit::<Polling<EDGE>>();
 }
 
 /// The `k`-th of `active` keys spread evenly over `0..n`, each in the

@@ -11,7 +11,7 @@ use std::mem;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tripoll::{AnyPoller, Backend};
 
@@ -69,7 +69,11 @@ impl Args {
 
     /// The value of option `flag`, parsed by `parse`; exits with a usage
     /// error if it is missing or does not parse.
-    pub fn value<T>(&mut self, flag: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+    pub fn value<T, E: std::fmt::Display>(
+        &mut self,
+        flag: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> T {
         let raw = match self.inline.take().or_else(|| self.rest.next()) {
             Some(v) => v,
             None => self.fail(&format!("{flag} needs a value")),
@@ -181,24 +185,66 @@ pub fn parse_size(min: u64) -> impl Fn(&str) -> Result<u64, String> {
     }
 }
 
-/// A duration: a number with an optional `ms`, `s` (the default) or `m`
-/// suffix. Zero is refused.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || "expected a duration such as 10, 10s, 500ms or 2m".to_owned();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    if !v.is_finite() || v <= 0.0 {
-        return Err("must be a positive duration".to_owned());
+/// The shortest duration a flag takes: durations are counted in whole
+/// milliseconds (the coarsest resolution among the backends' timeouts).
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
+/// The longest duration a flag takes. Longer ones are refused rather than
+/// clamped: a deadline that far away is a typo, and `Instant + Duration`
+/// must not overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Why a duration on the command line was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    /// Not a number with an optional `ms`, `s` or `m` suffix.
+    Malformed,
+    /// Zero, negative, or not finite.
+    NotPositive,
+    /// Positive, but zero once rounded to whole milliseconds.
+    TooShort,
+    /// Longer than [`MAX_DURATION`].
+    TooLong,
+}
+
+impl std::fmt::Display for DurationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurationError::Malformed => {
+                f.write_str("expected a duration such as 10, 10s, 500ms or 2m")
+            }
+            DurationError::NotPositive => f.write_str("must be a positive duration"),
+            DurationError::TooShort => f.write_str("must be at least 1ms"),
+            DurationError::TooLong => f.write_str("must be at most 365 days"),
+        }
     }
-    Duration::try_from_secs_f64(v * scale).map_err(|_| bad())
+}
+
+/// A duration: a number with an optional `ms`, `s` (the default) or `m`
+/// suffix, rounded to the nearest millisecond, from [`MIN_DURATION`] to
+/// [`MAX_DURATION`]. Every duration flag of every example goes through here.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let (num, ms_per_unit) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1e3)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60e3)
+    } else {
+        (s, 1e3)
+    };
+    let v: f64 = num.parse().map_err(|_| DurationError::Malformed)?;
+    if !v.is_finite() || v <= 0.0 {
+        return Err(DurationError::NotPositive);
+    }
+    let ms = (v * ms_per_unit).round();
+    if ms < 1.0 {
+        return Err(DurationError::TooShort);
+    }
+    if ms > MAX_DURATION.as_millis() as f64 {
+        return Err(DurationError::TooLong);
+    }
+    // In range: 1 ..= 3.2e10, exact in both f64 and u64.
+    Ok(Duration::from_millis(ms as u64))
 }
 
 /// A positive rate, per second.
@@ -325,34 +371,113 @@ pub fn is_per_connection(e: &io::Error) -> bool {
 /// descriptors. A connection left in the backlog would keep the listener
 /// readable and a level-triggered loop would spin; with the spare freed it
 /// can be accepted and closed at once.
+///
+/// Threads share one descriptor table, so the number a thread frees can be
+/// taken by another thread's `accept` before its own `accept` or the reopen
+/// gets it. Then this thread has no spare and the listener is still
+/// readable: [`Shed::Pause`] tells the caller to stop watching the listener
+/// for [`ACCEPT_PAUSE`] instead of spinning. Each later call first tries to
+/// take a spare back ([`Spare::recover`]), so the spare is not lost for good.
 pub struct Spare(Option<OwnedFd>);
+
+/// How long a server stops watching a listener when it is out of
+/// descriptors and has no spare to shed with. Connections wait in the
+/// backlog meanwhile; short enough that they are served soon after
+/// descriptors free up, long enough that a paused loop costs nothing.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+
+/// What [`Spare::shed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// One connection was accepted and closed at once; accepting may go on.
+    Refused,
+    /// The backlog is empty: stop accepting until the next report.
+    Empty,
+    /// Out of descriptors with no spare to shed with (another thread took
+    /// the number): stop watching the listener for [`ACCEPT_PAUSE`].
+    Pause,
+}
 
 impl Spare {
     pub fn new() -> io::Result<Spare> {
         Ok(Spare(Some(open_spare()?)))
     }
 
+    /// Whether the spare is held, reopening it first if it was lost.
+    pub fn recover(&mut self) -> bool {
+        if self.0.is_none() {
+            self.0 = open_spare().ok();
+        }
+        self.0.is_some()
+    }
+
     /// Out of descriptors: frees the spare, accepts one connection from
     /// `listener` and closes it (calling `refused`), and takes the spare
-    /// back. Returns whether accepting may go on.
-    pub fn shed(&mut self, prog: &str, listener: &TcpListener, refused: impl FnOnce()) -> bool {
-        if self.0.take().is_none() {
-            eprintln!("{prog}: out of descriptors and no spare left; pausing accept");
-            return false;
+    /// back. Says whether accepting may go on (see [`Shed`]).
+    pub fn shed(&mut self, listener: &TcpListener, refused: impl FnOnce()) -> Shed {
+        if !self.recover() {
+            return Shed::Pause;
         }
-        let go_on = match listener.accept() {
+        self.0 = None; // closes it: one descriptor free for the accept
+        let outcome = match listener.accept() {
             Ok((stream, _)) => {
                 drop(stream);
                 refused();
-                true
+                Shed::Refused
             }
-            Err(e) => !(e.kind() == io::ErrorKind::WouldBlock || is_fd_exhaustion(&e)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Shed::Empty,
+            // Another thread took the freed number first.
+            Err(e) if is_fd_exhaustion(&e) => Shed::Pause,
+            // That connection died in the backlog: the next may work.
+            Err(e) if is_per_connection(&e) => Shed::Refused,
+            Err(_) => Shed::Empty,
         };
-        match open_spare() {
-            Ok(fd) => self.0 = Some(fd),
-            Err(e) => eprintln!("{prog}: cannot reopen the spare descriptor: {e}"),
+        if !self.recover() {
+            return Shed::Pause;
         }
-        go_on && self.0.is_some()
+        outcome
+    }
+}
+
+/// At most one line per `every` for one kind of recurring trouble (out of
+/// descriptors, over the memory budget), with the count of the occurrences
+/// not printed since the last line: a server under pressure tells what
+/// happens without flooding its log.
+pub struct LogLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    pub const fn new(every: Duration) -> LogLimit {
+        LogLimit {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Prints `prog: msg` unless a line was printed less than `every` ago,
+    /// in which case it is only counted.
+    pub fn note(&mut self, prog: &str, msg: impl std::fmt::Display) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            if now.duration_since(last) < self.every {
+                self.suppressed += 1;
+                return;
+            }
+        }
+        if self.suppressed > 0 {
+            eprintln!(
+                "{prog}: {msg} ({} more since the last report)",
+                self.suppressed
+            );
+        } else {
+            eprintln!("{prog}: {msg}");
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
     }
 }
 

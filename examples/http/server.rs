@@ -4,17 +4,18 @@
 //! Everything here lives on one thread, so the state the callbacks share is
 //! in `Rc`s and `Cell`s.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tripoll::reactor::{Context, Reactor, TimerId};
 use tripoll::{Event, Interest, Mode, Token};
 
-use crate::common::{self, send_nosignal, Spare};
+use crate::common::{self, send_nosignal, LogLimit, Shed, Spare, ACCEPT_PAUSE};
 use crate::date::{self, DATE_LEN};
 use crate::proto::{self, Limits, Parsed, Persist, Request, Responses, Status};
 use crate::PROG;
@@ -40,7 +41,25 @@ pub struct Settings {
     /// Output a connection may have pending before the server stops reading
     /// (and parsing) its requests until the peer catches up.
     pub max_pending: usize,
+    /// The budget for the buffers of all connections of the process
+    /// together (every thread's): see [`BUFFERED`].
+    pub max_buffered: usize,
     pub limits: Limits,
+}
+
+/// What the input and output buffers of every connection hold, summed over
+/// all threads (their capacity: what the allocator gave). While it is at or
+/// over the budget, a connection with output pending reads nothing more;
+/// if it passes the budget, a connection left holding unsent output after
+/// its turn is closed. A client that reads its responses has none pending
+/// after its turn, so it is served throughout.
+static BUFFERED: AtomicUsize = AtomicUsize::new(0);
+/// The most [`BUFFERED`] ever was.
+static PEAK_BUFFERED: AtomicUsize = AtomicUsize::new(0);
+
+/// The most the buffers of all connections held together.
+pub fn peak_buffered() -> usize {
+    PEAK_BUFFERED.load(Ordering::Relaxed)
 }
 
 /// What one reactor did, summed over threads at shutdown.
@@ -58,6 +77,10 @@ pub struct Stats {
     pub timeouts: u64,
     /// The most output one connection had pending.
     pub peak_pending: usize,
+    /// Times the listener was paused: out of descriptors, no spare.
+    pub pauses: u64,
+    /// Connections closed because the process was over its buffer budget.
+    pub shed_budget: u64,
 }
 
 impl Stats {
@@ -68,6 +91,8 @@ impl Stats {
         self.errors += other.errors;
         self.timeouts += other.timeouts;
         self.peak_pending = self.peak_pending.max(other.peak_pending);
+        self.pauses += other.pauses;
+        self.shed_budget += other.shed_budget;
     }
 }
 
@@ -79,6 +104,9 @@ pub struct Shared {
     date: Cell<[u8; DATE_LEN]>,
     stats: Cell<Stats>,
     warned_register: Cell<bool>,
+    /// Recurring trouble (out of descriptors, over the budget) is reported
+    /// at most once a second.
+    log: RefCell<LogLimit>,
 }
 
 impl Shared {
@@ -106,6 +134,7 @@ pub fn start(
         date: Cell::new(date::now()),
         stats: Cell::new(Stats::default()),
         warned_register: Cell::new(false),
+        log: RefCell::new(LogLimit::new(Duration::from_secs(1))),
     });
 
     // The date changes on the second: tick just after each boundary, so the
@@ -126,8 +155,8 @@ pub fn start(
         listener,
         Interest::READABLE,
         Mode::Level,
-        move |ctx, listener, _| {
-            accept(ctx, listener, &acceptor, &mut spare);
+        move |ctx, listener, ev| {
+            accept(ctx, listener, ev.token(), &acceptor, &mut spare);
             Ok(())
         },
     )?;
@@ -144,9 +173,17 @@ fn until_next_second() -> Duration {
 /// Accepts what the backlog holds, up to [`ACCEPTS_PER_TURN`]. Never fails:
 /// an error that is not about one connection is reported and accepting
 /// resumes on the next report.
+///
+/// Out of descriptors, the spare sheds connections one by one. When this
+/// thread has no spare to shed with (another thread's accept took the
+/// number it freed), the listener is paused: its interest is dropped for
+/// [`ACCEPT_PAUSE`], so its level-triggered readiness does not make the
+/// loop spin, and a timer restores it; the next report tries to take the
+/// spare back first.
 fn accept(
-    ctx: &mut Context<'_>,
+    ctx: &mut Context,
     listener: &mut TcpListener,
+    token: Token,
     shared: &Rc<Shared>,
     spare: &mut Spare,
 ) {
@@ -155,22 +192,59 @@ fn accept(
             Ok((stream, _)) => add(ctx, stream, shared),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if common::is_fd_exhaustion(&e) => {
-                if !spare.shed(PROG, listener, || shared.count(|s| s.refused += 1)) {
-                    return;
+                match spare.shed(listener, || shared.count(|s| s.refused += 1)) {
+                    Shed::Refused => {}
+                    Shed::Empty => return,
+                    Shed::Pause => {
+                        pause_accepting(ctx, token, shared);
+                        return;
+                    }
                 }
             }
             // The connection died in the backlog, or a transient error.
             Err(e) if common::is_per_connection(&e) => {}
             Err(e) => {
-                eprintln!("{PROG}: accept: {e}");
+                shared
+                    .log
+                    .borrow_mut()
+                    .note(PROG, format_args!("accept: {e}"));
                 return;
             }
         }
     }
 }
 
+/// Stops watching the listener for [`ACCEPT_PAUSE`]. If the listener cannot
+/// be paused or resumed (the poller refused), it is left watched: the loop
+/// may then turn more often, but it still serves.
+fn pause_accepting(ctx: &mut Context, token: Token, shared: &Rc<Shared>) {
+    shared.count(|s| s.pauses += 1);
+    shared.log.borrow_mut().note(
+        PROG,
+        format_args!(
+            "out of descriptors and no spare to shed with: not accepting for {} ms",
+            ACCEPT_PAUSE.as_millis()
+        ),
+    );
+    if ctx.modify(token, Interest::empty(), Mode::Level).is_err() {
+        return;
+    }
+    let resumed = ctx.set_timer(ACCEPT_PAUSE, move |ctx, _| {
+        // The listener lives as long as the reactor: this cannot fail for
+        // an unknown token, and a refusal leaves it paused for no longer
+        // than the next attempt, so say so.
+        if let Err(e) = ctx.modify(token, Interest::READABLE, Mode::Level) {
+            eprintln!("{PROG}: cannot resume accepting: {e}");
+        }
+        Ok(())
+    });
+    if resumed.is_err() {
+        let _ = ctx.modify(token, Interest::READABLE, Mode::Level);
+    }
+}
+
 /// Registers a new connection and its idle timer.
-fn add(ctx: &mut Context<'_>, stream: TcpStream, shared: &Rc<Shared>) {
+fn add(ctx: &mut Context, stream: TcpStream, shared: &Rc<Shared>) {
     if stream.set_nonblocking(true).is_err() {
         return;
     }
@@ -196,6 +270,7 @@ fn add(ctx: &mut Context<'_>, stream: TcpStream, shared: &Rc<Shared>) {
         read_closed: false,
         interest: Interest::READABLE,
         peak: 0,
+        accounted: 0,
         idle: Rc::clone(&idle),
         shared: Rc::clone(shared),
     };
@@ -234,7 +309,7 @@ struct Idle {
 }
 
 fn arm_idle(
-    ctx: &mut Context<'_>,
+    ctx: &mut Context,
     idle: Rc<Idle>,
     shared: Rc<Shared>,
     token: Token,
@@ -252,7 +327,7 @@ fn arm_idle(
 
 /// Moves the deadline to `at`, which may be earlier than the pending timer
 /// (the short linger after the last response).
-fn set_deadline(ctx: &mut Context<'_>, conn: &Conn, token: Token, at: Instant) {
+fn set_deadline(ctx: &mut Context, conn: &Conn, token: Token, at: Instant) {
     conn.idle.deadline.set(at);
     let Some((id, fires)) = conn.idle.armed.get() else {
         return;
@@ -274,7 +349,7 @@ fn set_deadline(ctx: &mut Context<'_>, conn: &Conn, token: Token, at: Instant) {
     }
 }
 
-fn on_idle(ctx: &mut Context<'_>, idle: Rc<Idle>, shared: Rc<Shared>, token: Token) {
+fn on_idle(ctx: &mut Context, idle: Rc<Idle>, shared: Rc<Shared>, token: Token) {
     let Some(fd) = ctx.fd_of(token) else {
         return; // closed meanwhile
     };
@@ -344,8 +419,16 @@ struct Conn {
     /// The interest currently registered.
     interest: Interest,
     peak: usize,
+    /// What this connection's buffers add to [`BUFFERED`].
+    accounted: usize,
     idle: Rc<Idle>,
     shared: Rc<Shared>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        BUFFERED.fetch_sub(self.accounted, Ordering::Relaxed);
+    }
 }
 
 impl AsRawFd for Conn {
@@ -355,12 +438,26 @@ impl AsRawFd for Conn {
 }
 
 /// The handler of every connection.
-fn on_event(ctx: &mut Context<'_>, conn: &mut Conn, ev: Event) -> io::Result<()> {
+fn on_event(ctx: &mut Context, conn: &mut Conn, ev: Event) -> io::Result<()> {
     let token = ev.token();
     let next = match conn.drive(ev) {
         Ok(next) => next,
         Err(_) => Next::Close, // reset by the peer, or the like
     };
+    let total = conn.account();
+    let budget = conn.shared.settings.max_buffered;
+    if next != Next::Close && total > budget && conn.pending() > 0 {
+        conn.shared.count(|s| s.shed_budget += 1);
+        conn.shared.log.borrow_mut().note(
+            PROG,
+            format_args!(
+                "over the buffer budget ({total} bytes held, budget {budget}): closing \
+                 connections that hold unsent output"
+            ),
+        );
+        close(ctx, conn, token);
+        return Ok(());
+    }
     if next == Next::Linger && conn.phase != Phase::Lingering {
         if conn.stream.shutdown(Shutdown::Write).is_err() {
             close(ctx, conn, token);
@@ -386,7 +483,7 @@ fn on_event(ctx: &mut Context<'_>, conn: &mut Conn, ev: Event) -> io::Result<()>
     Ok(())
 }
 
-fn close(ctx: &mut Context<'_>, conn: &Conn, token: Token) {
+fn close(ctx: &mut Context, conn: &Conn, token: Token) {
     if let Some((id, _)) = conn.idle.armed.take() {
         ctx.cancel_timer(id);
     }
@@ -399,6 +496,30 @@ impl Conn {
         self.out.len() - self.sent
     }
 
+    /// Brings [`BUFFERED`] up to date with this connection's buffers and
+    /// returns the new total.
+    fn account(&mut self) -> usize {
+        let held = self.out.capacity() + self.inbuf.capacity();
+        let total = if held >= self.accounted {
+            BUFFERED.fetch_add(held - self.accounted, Ordering::Relaxed) + (held - self.accounted)
+        } else {
+            BUFFERED.fetch_sub(self.accounted - held, Ordering::Relaxed) - (self.accounted - held)
+        };
+        self.accounted = held;
+        PEAK_BUFFERED.fetch_max(total, Ordering::Relaxed);
+        total
+    }
+
+    /// Whether to read more: the peer has not closed, the output is under
+    /// the cap, and, while the process is at or over its buffer budget,
+    /// none is pending.
+    fn may_read(&self) -> bool {
+        let over = BUFFERED.load(Ordering::Relaxed) >= self.shared.settings.max_buffered;
+        !self.read_closed
+            && self.pending() < self.shared.settings.max_pending
+            && !(over && self.pending() > 0)
+    }
+
     /// The interest the connection needs now.
     fn wanted(&self) -> Interest {
         match self.phase {
@@ -406,7 +527,7 @@ impl Conn {
             Phase::Closing => Interest::WRITABLE,
             Phase::Open => {
                 let mut i = Interest::empty();
-                if !self.read_closed && self.pending() < self.shared.settings.max_pending {
+                if self.may_read() {
                     i |= Interest::READABLE;
                 }
                 // With a backlog and nothing pending, a writable socket is
@@ -431,10 +552,7 @@ impl Conn {
         }
         // Requests left unanswered when the output cap was reached.
         self.serve_buffered()?;
-        let may_read = self.phase == Phase::Open
-            && !self.read_closed
-            && !self.backlog
-            && self.pending() < self.shared.settings.max_pending;
+        let may_read = self.phase == Phase::Open && !self.backlog && self.may_read();
         if may_read && (ev.is_readable() || ev.is_error() || ev.is_hangup()) && self.read()? {
             self.serve_buffered()?;
         }
@@ -552,6 +670,9 @@ impl Conn {
             self.inbuf.copy_within(pos..self.filled, 0);
             self.filled -= pos;
         }
+        if self.filled == 0 && self.inbuf.capacity() > 4 * READ_CHUNK {
+            self.inbuf = Vec::new();
+        }
         self.backlog =
             self.phase == Phase::Open && self.filled > 0 && self.pending() >= max_pending;
         if completed && self.phase == Phase::Open {
@@ -578,7 +699,13 @@ impl Conn {
     fn flush(&mut self) -> io::Result<()> {
         common::send_pending(self.stream.as_raw_fd(), &self.out, &mut self.sent)?;
         if self.sent == self.out.len() {
-            self.out.clear();
+            // Give back a buffer a burst made large: the budget counts what
+            // connections hold, not only what they have pending.
+            if self.out.capacity() > 4 * READ_CHUNK {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
             self.sent = 0;
         } else if self.sent * 2 >= self.out.len() {
             self.out.drain(..self.sent);

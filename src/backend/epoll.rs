@@ -171,13 +171,14 @@ impl Poller for Epoll {
 
     fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
         rules::check_modify(CAPABILITIES, Backend::Epoll, fd, token, interest, mode)?;
-        let table = self.registered();
         let mask = event_mask(interest, mode);
+        // A modify changes nothing that is remembered, so only its errors
+        // look at the table.
         match sys::ctl(self.epfd.as_fd(), Ctl::Modify, fd, mask, token.0 as u64) {
             Ok(()) => Ok(()),
             Err(e) => Err(match errno(&e) {
                 // The kernel keeps EPOLLEXCLUSIVE registrations as they were made.
-                libc::EINVAL if recalled(&table, fd) == Registration::Exclusive => {
+                libc::EINVAL if recalled(&self.registered(), fd) == Registration::Exclusive => {
                     Error::ModifyExclusive { fd }
                 }
                 libc::ENOENT | libc::EBADF | libc::EPERM => Error::NotRegistered { fd },

@@ -1,97 +1,26 @@
 //! What the reactor's calls and its loop can fail with.
 
-use std::io;
-use std::os::fd::RawFd;
-
-use super::TimerId;
+use super::Failure;
 use crate::Token;
+use std::io;
 
 /// Everything a [`Reactor`](super::Reactor) call can fail with.
 ///
-/// The variants that name a callback ([`Handler`](Error::Handler),
-/// [`Panicked`](Error::Panicked), [`Timer`](Error::Timer), ...) come out of
-/// [`run`](super::Reactor::run) and [`run_once`](super::Reactor::run_once)
-/// when a callback returned an error or panicked. By then the reactor has
-/// already dropped that callback and unregistered its source (cancelled its
-/// timer, stopped watching its signal), and it stays usable: call `run`
-/// again to go on serving everything else. Events that were ready in the
-/// same turn are not lost; the next turn delivers them first.
+/// A failing callback does not come out of [`run`](super::Reactor::run):
+/// the loop hands it to its error handler and goes on (see the [module
+/// docs](super#errors-and-panics)). `run` fails only with the poller's own
+/// errors ([`Error::Poller`], [`Error::Os`] for the signal descriptor).
 ///
 /// `Error` converts into [`io::Error`], so `?` works in handlers.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O handler returned an error. The source was unregistered.
-    #[error("handler of fd {fd} ({token:?}) failed: {source}")]
-    Handler {
-        /// The source's descriptor.
-        fd: RawFd,
-        /// The source's token.
-        token: Token,
-        /// What the handler returned.
-        #[source]
-        source: io::Error,
-    },
-    /// An I/O handler panicked. The source was unregistered.
-    #[error("handler of fd {fd} ({token:?}) panicked: {message}")]
-    Panicked {
-        /// The source's descriptor.
-        fd: RawFd,
-        /// The source's token.
-        token: Token,
-        /// The panic message (`"<non-string panic payload>"` if it had none).
-        message: String,
-    },
-    /// A timer callback returned an error. The timer was cancelled.
-    #[error("timer {timer:?} failed: {source}")]
-    Timer {
-        /// The timer.
-        timer: TimerId,
-        /// What the callback returned.
-        #[source]
-        source: io::Error,
-    },
-    /// A timer callback panicked. The timer was cancelled.
-    #[error("timer {timer:?} panicked: {message}")]
-    TimerPanicked {
-        /// The timer.
-        timer: TimerId,
-        /// The panic message.
-        message: String,
-    },
-    /// A signal handler returned an error. The reactor stopped watching
-    /// the signal and restored its mask.
-    #[error("handler of signal {signal} failed: {source}")]
-    Signal {
-        /// The signal number.
-        signal: libc::c_int,
-        /// What the handler returned.
-        #[source]
-        source: io::Error,
-    },
-    /// A signal handler panicked. The reactor stopped watching the signal
-    /// and restored its mask.
-    #[error("handler of signal {signal} panicked: {message}")]
-    SignalPanicked {
-        /// The signal number.
-        signal: libc::c_int,
-        /// The panic message.
-        message: String,
-    },
-    /// A closure sent with [`Handle::post`](super::Handle::post) returned
-    /// an error.
-    #[error("posted closure failed: {source}")]
-    Posted {
-        /// What the closure returned.
-        #[source]
-        source: io::Error,
-    },
-    /// A closure sent with [`Handle::post`](super::Handle::post) panicked.
-    #[error("posted closure panicked: {message}")]
-    PostPanicked {
-        /// The panic message.
-        message: String,
-    },
+    /// A callback returned an error or panicked. [`run`](super::Reactor::run)
+    /// never returns this: it hands failures to the error handler (see
+    /// [`set_error_handler`](super::Context::set_error_handler)); it is here
+    /// so that a handler can turn a [`Failure`] into an `Error`, or `?` it.
+    #[error(transparent)]
+    Callback(#[from] Failure),
     /// The poller refused a call (registering a descriptor twice, a mode
     /// the backend lacks, a wait that failed, ...).
     #[error(transparent)]
@@ -120,6 +49,10 @@ pub enum Error {
     /// Every token (or timer id) is taken.
     #[error("the reactor has no room for another source or timer")]
     Full,
+    /// [`modify_owned`](super::Context::modify_owned) named a source that
+    /// was registered without an owned object, or with one of another type.
+    #[error("{0:?} does not own an object of the type asked for")]
+    NotOwned(Token),
     /// The reactor this [`Handle`](super::Handle) belongs to was dropped.
     #[error("the reactor is gone")]
     Closed,
@@ -139,32 +72,15 @@ impl Error {
     /// The [`io::ErrorKind`] this error converts to.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::Handler { source, .. }
-            | Error::Timer { source, .. }
-            | Error::Signal { source, .. }
-            | Error::Posted { source }
-            | Error::Os { source, .. } => source.kind(),
+            Error::Callback(f) => f.error().map_or(io::ErrorKind::Other, io::Error::kind),
+            Error::Os { source, .. } => source.kind(),
             Error::Poller(e) => e.kind(),
             Error::UnknownToken(_) => io::ErrorKind::NotFound,
+            Error::NotOwned(_) => io::ErrorKind::InvalidInput,
             Error::InvalidSignal { .. } | Error::ZeroPeriod => io::ErrorKind::InvalidInput,
             Error::SignalInUse { .. } => io::ErrorKind::AlreadyExists,
             Error::Full => io::ErrorKind::OutOfMemory,
             Error::Closed => io::ErrorKind::BrokenPipe,
-            Error::Panicked { .. }
-            | Error::TimerPanicked { .. }
-            | Error::SignalPanicked { .. }
-            | Error::PostPanicked { .. } => io::ErrorKind::Other,
-        }
-    }
-
-    /// The descriptor and token of the I/O source whose handler failed or
-    /// panicked, if that is what this error is about.
-    pub fn failed_source(&self) -> Option<(RawFd, Token)> {
-        match self {
-            Error::Handler { fd, token, .. } | Error::Panicked { fd, token, .. } => {
-                Some((*fd, *token))
-            }
-            _ => None,
         }
     }
 }

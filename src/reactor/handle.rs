@@ -1,49 +1,66 @@
-//! The part of a reactor other threads can reach: its poller (to wake it),
-//! a queue of closures to run on the loop thread, and a stop flag.
+//! The part of a reactor other threads can reach (its poller, to wake it;
+//! a queue of closures to run on the loop thread; a stop flag), and the
+//! running of those posted closures.
+//!
+//! The queue has no bound. Posting is how other threads hand work to the
+//! loop, and a bound would force a policy on them (block, or fail and make
+//! them keep the work) that only the application can choose; each closure
+//! costs one box until it runs, or until the reactor is dropped, which
+//! closes the queue and drops what is left. An application that posts
+//! faster than its loop runs, or posts while the loop is stopped for long,
+//! should count what it has in flight (a semaphore, a channel with a
+//! bound) on its side.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::failure::{guarded, Origin};
 use super::{Context, Error, Result};
 use crate::Poller;
 
 /// A closure posted from another thread.
-pub(crate) type Job<P> = Box<dyn FnOnce(&mut Context<'_, P>) -> io::Result<()> + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut Context) -> io::Result<()> + Send>;
 
-pub(crate) struct Queue<P: Poller> {
-    pub(crate) jobs: Vec<Job<P>>,
+pub(crate) struct Queue {
+    pub(crate) jobs: Vec<Job>,
     /// Set when the reactor is dropped; posting then fails.
     pub(crate) closed: bool,
 }
 
-pub(crate) struct Shared<P: Poller> {
-    pub(crate) poller: P,
-    queue: Mutex<Queue<P>>,
+/// What the loop shares with its handles. `P` is the poller's type for the
+/// reactor (its wait is dispatched statically) and `dyn Poller` for
+/// everything else.
+pub(crate) struct Shared<P: ?Sized> {
+    queue: Mutex<Queue>,
     /// The queue may be non-empty: lets the loop skip the lock when idle.
     pub(crate) posted: AtomicBool,
     /// A stop was asked for from another thread.
     pub(crate) stop: AtomicBool,
+    pub(crate) poller: P,
 }
 
-impl<P: Poller> Shared<P> {
+impl<P> Shared<P> {
     pub(crate) fn new(poller: P) -> Shared<P> {
         Shared {
-            poller,
             queue: Mutex::new(Queue {
                 jobs: Vec::new(),
                 closed: false,
             }),
             posted: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            poller,
         }
     }
+}
 
+impl<P: ?Sized> Shared<P> {
     /// Locks the queue. A thread that panicked while holding the lock left
     /// it valid (every change is a single push or drain), so poisoning is
     /// ignored.
-    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue<P>> {
+    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -52,12 +69,27 @@ impl<P: Poller> Shared<P> {
 /// loop, run a closure on the loop thread, or ask the loop to stop.
 ///
 /// Cheap to clone; `Send` and `Sync`. Posting allocates one box per
-/// closure; nothing else here allocates.
-pub struct Handle<P: Poller = crate::AnyPoller> {
-    pub(crate) shared: Arc<Shared<P>>,
+/// closure; nothing else here allocates. The same type serves a reactor
+/// over any poller.
+///
+/// ```
+/// use tripoll::reactor::Reactor;
+///
+/// # fn main() -> tripoll::reactor::Result<()> {
+/// let mut reactor = Reactor::new()?;
+/// let handle = reactor.handle();
+/// std::thread::spawn(move || handle.post(|ctx| Ok(ctx.stop())))
+///     .join()
+///     .expect("poster")?;
+/// reactor.run()?; // runs the closure, which stops the loop
+/// # Ok(())
+/// # }
+/// ```
+pub struct Handle {
+    pub(crate) shared: Arc<Shared<dyn Poller>>,
 }
 
-impl<P: Poller> Handle<P> {
+impl Handle {
     /// Wakes the loop: a blocked [`run_once`](super::Reactor::run_once)
     /// returns. Wake-ups sent before the loop waits coalesce into one.
     ///
@@ -72,11 +104,12 @@ impl<P: Poller> Handle<P> {
 
     /// Runs `f` on the loop thread during the loop's next turn, after the
     /// I/O events and timers of that turn. Closures run in the order they
-    /// were posted. An error `f` returns, or a panic, comes out of
-    /// [`run`](super::Reactor::run) as [`Error::Posted`] or
-    /// [`Error::PostPanicked`].
+    /// were posted. An error `f` returns, or a panic, goes to the reactor's
+    /// error handler as a [`Failure`](super::Failure) of
+    /// [`Origin::Posted`](super::Origin::Posted); the loop goes on.
     ///
-    /// A closure accepted here but still queued when the reactor is dropped
+    /// The queue has no bound (see the [module docs](super#threads)). A
+    /// closure accepted here but still queued when the reactor is dropped
     /// is dropped without running.
     ///
     /// # Errors
@@ -86,7 +119,7 @@ impl<P: Poller> Handle<P> {
     /// and runs at the loop's next turn).
     pub fn post<F>(&self, f: F) -> Result<()>
     where
-        F: FnOnce(&mut Context<'_, P>) -> io::Result<()> + Send + 'static,
+        F: FnOnce(&mut Context) -> io::Result<()> + Send + 'static,
     {
         {
             let mut q = self.shared.queue();
@@ -121,19 +154,65 @@ impl<P: Poller> Handle<P> {
     }
 }
 
-impl<P: Poller> Clone for Handle<P> {
-    fn clone(&self) -> Handle<P> {
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
         Handle {
             shared: Arc::clone(&self.shared),
         }
     }
 }
 
-impl<P: Poller> fmt::Debug for Handle<P> {
+impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("poller", &self.shared.poller)
+            // `&&`: a `&dyn Poller` as `&dyn Debug` would need trait upcasting
+            // (Rust 1.86); the crate supports 1.70.
+            .field("poller", &&self.shared.poller)
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+impl Context {
+    /// Runs the closures posted from other threads, in order; one that
+    /// fails is reported. Returns how many ran.
+    #[inline]
+    pub(crate) fn run_posted(&mut self) -> usize {
+        // Load first: the swap is a locked instruction, and nothing is
+        // posted on nearly every turn.
+        if self.posted.is_empty() && !self.shared.posted.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.run_queued()
+    }
+
+    fn run_queued(&mut self) -> usize {
+        if self.shared.posted.swap(false, Ordering::AcqRel) {
+            let mut queue = self.shared.queue();
+            self.posted.extend(queue.jobs.drain(..));
+        }
+        let mut ran = 0;
+        while let Some(job) = self.posted.pop_front() {
+            ran += 1;
+            // Consumed by the call: what it owns is dropped inside it.
+            if let Err(failure) = guarded(Origin::Posted, || job(self)) {
+                self.fail(failure);
+            }
+        }
+        ran
+    }
+
+    /// Drops the closures still queued, without running them, and closes
+    /// the queue: posting fails from now on.
+    pub(crate) fn close_posted(&mut self) {
+        let queued = {
+            let mut queue = self.shared.queue();
+            queue.closed = true;
+            std::mem::take(&mut queue.jobs)
+        };
+        let local: VecDeque<Job> = std::mem::take(&mut self.posted);
+        for job in local.into_iter().chain(queued) {
+            self.drop_guarded(Origin::Posted, job);
+        }
     }
 }

@@ -1,15 +1,28 @@
 //! Signals as events: the watched signals are blocked in the reactor's
 //! thread and read from a `signalfd`, which the poller watches like any
 //! other descriptor.
+//!
+//! Masks are per thread, and several reactors (or a reactor and the code
+//! around it) may want the same signal in the same thread. A process-wide
+//! table counts the watchers of each signal in each thread: the first one
+//! blocks it, and only the last one to go restores the mask it found.
 
 use std::fmt;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 
-use super::{Error, Result, SignalFn};
-use crate::sys::syscall;
-use crate::Poller;
+use super::failure::{guarded, Origin};
+use super::{Context, Error, Result};
+use crate::sys::signal::{self as sys, SigSet};
+
+/// A signal handler.
+pub(crate) type SignalFn = Box<dyn FnMut(&mut Context, SignalInfo) -> io::Result<()>>;
+
+/// Signals read per readiness report of the signalfd; the rest wait for the
+/// next turn, so a flood of queued real-time signals cannot starve I/O.
+const SIGNALS_PER_TURN: usize = 64;
 
 /// What a signal handler learns about one delivered signal (from the
 /// kernel's `signalfd_siginfo`).
@@ -26,51 +39,87 @@ pub struct SignalInfo {
     pub code: i32,
 }
 
-struct Slot<P: Poller> {
-    /// Out of the slot while the handler runs.
-    handler: Option<SignalFn<P>>,
-    /// Tells this registration from a later one for the same signal.
-    id: u64,
-    /// The signal was already blocked in this thread before the reactor
-    /// took it; it stays blocked afterwards.
+/// The watchers of one signal in one thread, across every reactor.
+struct Watch {
+    thread: ThreadId,
+    signal: libc::c_int,
+    count: usize,
+    /// The thread had the signal blocked before the first watcher took it;
+    /// it stays blocked after the last one goes.
     was_blocked: bool,
 }
 
-pub(crate) struct Signals<P: Poller> {
+/// Every watched signal of the process, by thread. A handful of entries at
+/// most, so a list.
+static WATCHES: Mutex<Vec<Watch>> = Mutex::new(Vec::new());
+
+/// Locks the table. Each change is one push, removal or count update that
+/// cannot panic halfway, so a poisoned lock still guards a valid table.
+fn watches() -> MutexGuard<'static, Vec<Watch>> {
+    WATCHES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One more watcher of `signal` in this thread; the first blocks it.
+fn acquire(signal: libc::c_int) -> io::Result<()> {
+    let thread = thread::current().id();
+    let mut table = watches();
+    if let Some(w) = table
+        .iter_mut()
+        .find(|w| w.thread == thread && w.signal == signal)
+    {
+        w.count += 1;
+        return Ok(());
+    }
+    let was_blocked = sys::block(signal)?;
+    table.push(Watch {
+        thread,
+        signal,
+        count: 1,
+        was_blocked,
+    });
+    Ok(())
+}
+
+/// One watcher of `signal` in this thread fewer. The last one gives the
+/// signal back its mask from before the first: a signal that was not
+/// blocked is unblocked, after discarding pending instances the watchers
+/// had claimed but not read (they would otherwise be delivered with the
+/// default action, which for most signals ends the process).
+fn release(signal: libc::c_int) {
+    let thread = thread::current().id();
+    let mut table = watches();
+    let Some(at) = table
+        .iter()
+        .position(|w| w.thread == thread && w.signal == signal)
+    else {
+        return;
+    };
+    table[at].count -= 1;
+    if table[at].count > 0 {
+        return;
+    }
+    let watch = table.swap_remove(at);
+    if !watch.was_blocked {
+        sys::discard_pending(signal);
+        // Cannot fail: the arguments are valid.
+        let _ = sys::unblock(signal);
+    }
+}
+
+struct Slot {
+    /// Out of the slot while the handler runs.
+    handler: Option<SignalFn>,
+    /// Tells this registration from a later one for the same signal.
+    id: u64,
+}
+
+pub(crate) struct Signals {
     fd: OwnedFd,
     /// The signals the signalfd reads.
-    mask: libc::sigset_t,
+    mask: SigSet,
     /// Indexed by signal number.
-    slots: Vec<Option<Slot<P>>>,
+    slots: Vec<Option<Slot>>,
     next_id: u64,
-}
-
-fn empty_set() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the whole set it is given.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        set.assume_init()
-    }
-}
-
-fn set_of(signal: libc::c_int) -> libc::sigset_t {
-    let mut set = empty_set();
-    // SAFETY: `set` is an initialised sigset_t and `signal` was checked to be
-    // in range, so sigaddset cannot fail.
-    unsafe { libc::sigaddset(&mut set, signal) };
-    set
-}
-
-/// `pthread_sigmask`, which reports failure through its return value.
-fn thread_mask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
-    let mut old = empty_set();
-    // SAFETY: both pointers are to valid, initialised sigset_t values.
-    let rc = unsafe { libc::pthread_sigmask(how, set, &mut old) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    Ok(old)
 }
 
 /// Whether the reactor may take `signal`.
@@ -96,37 +145,14 @@ fn check(signal: libc::c_int) -> Result<()> {
     Ok(())
 }
 
-/// Consumes every pending instance of `signal` (which must be blocked), so
-/// that unblocking it does not deliver one the reactor had already claimed.
-fn discard_pending(signal: libc::c_int) {
-    let set = set_of(signal);
-    let zero = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // Real-time signals queue; a bound keeps a sender in a loop from holding
-    // us here.
-    for _ in 0..4096 {
-        // SAFETY: `set` and `zero` are valid; a null siginfo is allowed.
-        match syscall!(sigtimedwait(&set, std::ptr::null_mut(), &zero)) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
+fn os(op: &'static str) -> impl Fn(io::Error) -> Error {
+    move |source| Error::Os { op, source }
 }
 
-impl<P: Poller> Signals<P> {
-    pub(crate) fn new() -> Result<Signals<P>> {
-        let mask = empty_set();
-        let fd = syscall!(signalfd(-1, &mask, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC)).map_err(
-            |source| Error::Os {
-                op: "signalfd",
-                source,
-            },
-        )?;
-        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+impl Signals {
+    pub(crate) fn new() -> Result<Signals> {
+        let mask = SigSet::empty();
+        let fd = sys::signalfd(&mask).map_err(os("signalfd"))?;
         let slots = (0..=libc::SIGRTMAX()).map(|_| None).collect();
         Ok(Signals {
             fd,
@@ -140,34 +166,19 @@ impl<P: Poller> Signals<P> {
         self.fd.as_raw_fd()
     }
 
-    /// Points the signalfd at the current mask.
-    fn update_fd(&self) -> io::Result<()> {
-        syscall!(signalfd(
-            self.fd.as_raw_fd(),
-            &self.mask,
-            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC
-        ))?;
-        Ok(())
-    }
-
     /// Blocks `signal` in this thread and delivers it to `handler` from now
     /// on.
-    pub(crate) fn add(&mut self, signal: libc::c_int, handler: SignalFn<P>) -> Result<()> {
+    pub(crate) fn add(&mut self, signal: libc::c_int, handler: SignalFn) -> Result<()> {
         check(signal)?;
         let index = signal as usize;
         if matches!(self.slots.get(index), Some(Some(_))) {
             return Err(Error::SignalInUse { signal });
         }
-        let os = |op| move |source| Error::Os { op, source };
-        let old = thread_mask(libc::SIG_BLOCK, &set_of(signal)).map_err(os("pthread_sigmask"))?;
-        // SAFETY: `old` is an initialised sigset_t and `signal` is in range.
-        let was_blocked = unsafe { libc::sigismember(&old, signal) } == 1;
-        // SAFETY: `self.mask` is initialised and `signal` is in range.
-        unsafe { libc::sigaddset(&mut self.mask, signal) };
-        if let Err(e) = self.update_fd() {
-            // SAFETY: as above.
-            unsafe { libc::sigdelset(&mut self.mask, signal) };
-            restore(signal, was_blocked);
+        acquire(signal).map_err(os("pthread_sigmask"))?;
+        self.mask.add(signal);
+        if let Err(e) = sys::signalfd_set_mask(self.fd.as_fd(), &self.mask) {
+            self.mask.remove(signal);
+            release(signal);
             return Err(os("signalfd")(e));
         }
         let id = self.next_id;
@@ -176,23 +187,21 @@ impl<P: Poller> Signals<P> {
             *slot = Some(Slot {
                 handler: Some(handler),
                 id,
-                was_blocked,
             });
         }
         Ok(())
     }
 
-    /// Stops watching `signal` and restores its mask. Returns `None` if it
-    /// was not watched, else its handler (`None` while it runs) for the
-    /// caller to drop.
-    pub(crate) fn remove(&mut self, signal: libc::c_int) -> Option<Option<SignalFn<P>>> {
+    /// Stops watching `signal` and lets go of it (see [`release`]). Returns
+    /// `None` if it was not watched, else its handler (`None` while it runs)
+    /// for the caller to drop.
+    pub(crate) fn remove(&mut self, signal: libc::c_int) -> Option<Option<SignalFn>> {
         let slot = self.slots.get_mut(usize::try_from(signal).ok()?)?.take()?;
-        // SAFETY: `self.mask` is initialised and `signal` was in range when added.
-        unsafe { libc::sigdelset(&mut self.mask, signal) };
+        self.mask.remove(signal);
         // If this fails the signalfd still lists the signal, which is
-        // harmless: once unblocked below it is never pending for it to read.
-        let _ = self.update_fd();
-        restore(signal, slot.was_blocked);
+        // harmless: it reads only what is pending for this thread.
+        let _ = sys::signalfd_set_mask(self.fd.as_fd(), &self.mask);
+        release(signal);
         Some(slot.handler)
     }
 
@@ -206,7 +215,7 @@ impl<P: Poller> Signals<P> {
 
     /// Takes the handler of `signal` out to run it, with the id of its
     /// registration.
-    pub(crate) fn take(&mut self, signal: libc::c_int) -> Option<(SignalFn<P>, u64)> {
+    fn take(&mut self, signal: libc::c_int) -> Option<(SignalFn, u64)> {
         let slot = self
             .slots
             .get_mut(usize::try_from(signal).ok()?)?
@@ -216,12 +225,7 @@ impl<P: Poller> Signals<P> {
 
     /// Puts a handler back after it ran, unless its registration was removed
     /// meanwhile: then it is given back for the caller to drop.
-    pub(crate) fn put_back(
-        &mut self,
-        signal: libc::c_int,
-        id: u64,
-        handler: SignalFn<P>,
-    ) -> Option<SignalFn<P>> {
+    fn put_back(&mut self, signal: libc::c_int, id: u64, handler: SignalFn) -> Option<SignalFn> {
         let slot = usize::try_from(signal)
             .ok()
             .and_then(|i| self.slots.get_mut(i))
@@ -236,7 +240,7 @@ impl<P: Poller> Signals<P> {
     }
 
     /// Whether the registration `id` of `signal` is still in place.
-    pub(crate) fn is_current(&self, signal: libc::c_int, id: u64) -> bool {
+    fn is_current(&self, signal: libc::c_int, id: u64) -> bool {
         usize::try_from(signal)
             .ok()
             .and_then(|i| self.slots.get(i))
@@ -245,62 +249,75 @@ impl<P: Poller> Signals<P> {
     }
 
     /// Reads one pending signal, `None` when there is none.
-    pub(crate) fn read_one(&self) -> Result<Option<SignalInfo>> {
-        // SAFETY: signalfd_siginfo is plain integers, for which all zeroes is
-        // a valid value.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        loop {
-            // SAFETY: `info` is a writable buffer of exactly `size` bytes.
-            let res = syscall!(read(
-                self.fd.as_raw_fd(),
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size
-            ));
-            match res {
-                Ok(n) if n as usize == size => break,
-                Ok(_) => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(source) => {
-                    return Err(Error::Os {
-                        op: "read(signalfd)",
-                        source,
-                    })
-                }
-            }
-        }
-        Ok(Some(SignalInfo {
-            signal: info.ssi_signo as libc::c_int,
-            pid: info.ssi_pid,
-            uid: info.ssi_uid,
-            code: info.ssi_code,
+    fn read_one(&self) -> Result<Option<SignalInfo>> {
+        let info = sys::read_signalfd(self.fd.as_fd()).map_err(os("read(signalfd)"))?;
+        Ok(info.map(|i| SignalInfo {
+            signal: i.signal,
+            pid: i.pid,
+            uid: i.uid,
+            code: i.code,
         }))
     }
 
     /// Stops watching every signal, handing each handler to `drop_one`.
-    pub(crate) fn clear(&mut self, mut drop_one: impl FnMut(Option<SignalFn<P>>)) {
+    pub(crate) fn clear(&mut self, mut drop_one: impl FnMut(libc::c_int, Option<SignalFn>)) {
         for signal in 0..self.slots.len() as libc::c_int {
             if let Some(handler) = self.remove(signal) {
-                drop_one(handler);
+                drop_one(signal, handler);
             }
         }
     }
 }
 
-/// Gives `signal` back its mask from before the reactor took it: a signal
-/// that was not blocked is unblocked, after discarding pending instances
-/// the reactor had claimed but not read.
-fn restore(signal: libc::c_int, was_blocked: bool) {
-    if was_blocked {
-        return;
+impl Context {
+    /// Reads the pending signals (up to [`SIGNALS_PER_TURN`]) and runs their
+    /// handlers. A handler that fails stops watching its signal and is
+    /// reported. Returns how many handlers ran.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] if the signalfd cannot be read.
+    pub(crate) fn dispatch_signals(&mut self) -> Result<usize> {
+        let mut ran = 0;
+        for _ in 0..SIGNALS_PER_TURN {
+            let Some(signals) = self.signals.as_mut() else {
+                break;
+            };
+            let Some(info) = signals.read_one()? else {
+                break;
+            };
+            // Read but no longer watched (removed since it was raised).
+            let Some((mut handler, id)) = signals.take(info.signal) else {
+                continue;
+            };
+            ran += 1;
+            let signal = info.signal;
+            let origin = Origin::Signal(signal);
+            match guarded(origin, || handler(self, info)) {
+                Ok(()) => {
+                    let leftover = match self.signals.as_mut() {
+                        Some(signals) => signals.put_back(signal, id, handler),
+                        None => Some(handler),
+                    };
+                    self.drop_guarded(origin, leftover);
+                }
+                Err(failure) => {
+                    self.fail(failure);
+                    if let Some(signals) = self.signals.as_mut() {
+                        if signals.is_current(signal, id) {
+                            let slot = signals.remove(signal);
+                            self.drop_guarded(origin, slot);
+                        }
+                    }
+                    self.drop_guarded(origin, handler);
+                }
+            }
+        }
+        Ok(ran)
     }
-    discard_pending(signal);
-    // Cannot fail: the arguments are valid.
-    let _ = thread_mask(libc::SIG_UNBLOCK, &set_of(signal));
 }
 
-impl<P: Poller> fmt::Debug for Signals<P> {
+impl fmt::Debug for Signals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let watched: Vec<libc::c_int> = (0..self.slots.len() as libc::c_int)
             .filter(|s| self.contains(*s))

@@ -3,9 +3,17 @@
 //! Freeing a slot bumps its generation, so a key handed out for an earlier
 //! occupant of the slot no longer finds anything: that is what keeps a stale
 //! token or timer id from reaching a newer owner.
+//!
+//! The slab gives memory back after a burst: once at most a quarter of its
+//! slots are occupied (and enough removals have happened to pay for the
+//! scan), the vacant slots past the last occupied one are cut off. Slots
+//! created later start at a generation past every one cut off, so a key
+//! from before the cut stays dead.
 
 /// Marks the end of the free list.
 const NIL: u32 = u32::MAX;
+/// A slab this small is never shrunk.
+const MIN_SHRINK: usize = 64;
 
 #[derive(Debug)]
 enum State<T> {
@@ -30,6 +38,11 @@ pub(crate) struct Slab<T> {
     max_slots: u32,
     /// Generations wrap within this mask (it must fit the key's bits).
     generation_mask: u32,
+    /// The generation a newly created slot starts at: past the generation
+    /// of every slot cut off by [`shrink`](Slab::shrink).
+    fresh_generation: u32,
+    /// Removals since the last shrink, which pay for the next one.
+    removals: usize,
 }
 
 impl<T> Slab<T> {
@@ -42,7 +55,14 @@ impl<T> Slab<T> {
             len: 0,
             max_slots,
             generation_mask,
+            fresh_generation: 0,
+            removals: 0,
         }
+    }
+
+    /// How many slots the slab has room for without reallocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.capacity()
     }
 
     /// How many slots are occupied.
@@ -71,12 +91,13 @@ impl<T> Slab<T> {
         if index >= self.max_slots as usize {
             return Err(value);
         }
+        let generation = self.fresh_generation;
         self.slots.push(Slot {
-            generation: 0,
+            generation,
             state: State::Occupied(value),
         });
         self.len += 1;
-        Ok((index as u32, 0))
+        Ok((index as u32, generation))
     }
 
     /// The value at `index` if its generation is still `generation`.
@@ -116,9 +137,56 @@ impl<T> Slab<T> {
         slot.generation = slot.generation.wrapping_add(1) & self.generation_mask;
         self.free_head = index;
         self.len -= 1;
+        self.removals += 1;
+        if self.worth_shrinking() {
+            self.shrink();
+        }
         match old {
             State::Occupied(v) => Some(v),
             State::Vacant { .. } => None,
+        }
+    }
+
+    /// Whether [`shrink`](Slab::shrink) would give memory back at a cost
+    /// the removals have paid for: the last slot is vacant, and the slab is
+    /// empty, or at most a quarter full with an eighth of its slots removed
+    /// since the last shrink.
+    fn worth_shrinking(&self) -> bool {
+        let slots = self.slots.len();
+        let last_vacant = matches!(
+            self.slots.last(),
+            Some(Slot {
+                state: State::Vacant { .. },
+                ..
+            })
+        );
+        slots >= MIN_SHRINK
+            && last_vacant
+            && (self.len == 0 || (self.len * 4 <= slots && self.removals * 8 >= slots))
+    }
+
+    /// Cuts off the vacant slots past the last occupied one, gives their
+    /// memory back and rebuilds the free list, lowest index first. Costs
+    /// one pass over the slots: the cut-off ones were paid for when they
+    /// were created, the rest by the removals since the last shrink.
+    fn shrink(&mut self) {
+        self.removals = 0;
+        let keep = self
+            .slots
+            .iter()
+            .rposition(|s| matches!(s.state, State::Occupied(_)))
+            .map_or(0, |i| i + 1);
+        for slot in &self.slots[keep..] {
+            self.fresh_generation = self.fresh_generation.max(slot.generation);
+        }
+        self.slots.truncate(keep);
+        self.slots.shrink_to(keep.max(MIN_SHRINK / 2));
+        self.free_head = NIL;
+        for (index, slot) in self.slots.iter_mut().enumerate().rev() {
+            if let State::Vacant { next_free } = &mut slot.state {
+                *next_free = self.free_head;
+                self.free_head = index as u32;
+            }
         }
     }
 
@@ -170,6 +238,31 @@ mod tests {
             slab.remove(i, g).unwrap();
         }
         assert_eq!(seen, [0, 1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn shrinks_after_a_burst_and_old_keys_stay_dead() {
+        let mut slab = Slab::new(u32::MAX, u32::MAX);
+        let keep = slab.insert(usize::MAX).unwrap();
+        let keys: Vec<_> = (0..100_000).map(|i| slab.insert(i).unwrap()).collect();
+        assert!(slab.capacity() >= 100_001);
+        for (i, g) in &keys {
+            slab.remove(*i, *g).unwrap();
+        }
+        assert_eq!(slab.len(), 1);
+        assert!(
+            slab.capacity() <= MIN_SHRINK,
+            "capacity {}",
+            slab.capacity()
+        );
+        assert_eq!(slab.get(keep.0, keep.1), Some(&usize::MAX));
+        // New slots at the old indices do not answer to the old keys.
+        let fresh: Vec<_> = (0..1000).map(|i| slab.insert(i).unwrap()).collect();
+        for (i, g) in &keys[..1000] {
+            assert_eq!(slab.get(*i, *g), None);
+        }
+        assert!(fresh.iter().all(|k| !keys.contains(k)));
+        assert_eq!(slab.len(), 1001);
     }
 
     #[test]

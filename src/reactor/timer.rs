@@ -10,10 +10,17 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::io;
 use std::time::{Duration, Instant};
 
+use super::failure::{guarded, Origin};
 use super::slab::Slab;
-use super::{RepeatFn, TimerFn};
+use super::Context;
+
+/// A one-shot timer's callback.
+pub(crate) type TimerFn = Box<dyn FnOnce(&mut Context, TimerId) -> io::Result<()>>;
+/// A repeating timer's callback.
+pub(crate) type RepeatFn = Box<dyn FnMut(&mut Context, TimerId) -> io::Result<()>>;
 
 /// The longest delay a timer can have. Longer ones are clamped to it: a
 /// timer a century away is as good as never, and stays representable.
@@ -21,7 +28,7 @@ pub(crate) const MAX_DELAY: Duration = Duration::from_secs(100 * 365 * 24 * 60 *
 
 /// Names one timer. It goes stale when the timer fires for the last time or
 /// is cancelled, and a stale id never reaches a timer set later in the same
-/// slot: [`cancel_timer`](super::Reactor::cancel_timer) with it returns
+/// slot: [`cancel_timer`](super::Context::cancel_timer) with it returns
 /// `false`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
@@ -30,16 +37,16 @@ pub struct TimerId {
 }
 
 /// What runs when a timer fires.
-pub(crate) enum Callback<P: crate::Poller> {
+pub(crate) enum Callback {
     /// A one-shot timer.
-    Once(TimerFn<P>),
+    Once(TimerFn),
     /// A repeating timer and its period.
-    Repeat(RepeatFn<P>, Duration),
+    Repeat(RepeatFn, Duration),
 }
 
-struct Timer<P: crate::Poller> {
+struct Timer {
     /// Out of the slot while a repeating timer's callback runs.
-    callback: Option<Callback<P>>,
+    callback: Option<Callback>,
     /// An entry for this generation is in the heap.
     scheduled: bool,
 }
@@ -54,22 +61,28 @@ struct Entry {
 }
 
 /// A timer that is due, taken out of the queue to be run.
-pub(crate) struct Due<P: crate::Poller> {
+pub(crate) struct Due {
     pub(crate) id: TimerId,
     pub(crate) deadline: Instant,
-    pub(crate) callback: Callback<P>,
+    pub(crate) callback: Callback,
 }
 
-pub(crate) struct Timers<P: crate::Poller> {
-    slab: Slab<Timer<P>>,
+pub(crate) struct Timers {
+    slab: Slab<Timer>,
     heap: BinaryHeap<Reverse<Entry>>,
     /// Heap entries whose timer was cancelled.
     dead: usize,
     next_seq: u64,
 }
 
-impl<P: crate::Poller> Timers<P> {
-    pub(crate) fn new() -> Timers<P> {
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers::new()
+    }
+}
+
+impl Timers {
+    pub(crate) fn new() -> Timers {
         Timers {
             slab: Slab::new(u32::MAX, u32::MAX),
             heap: BinaryHeap::new(),
@@ -84,6 +97,11 @@ impl<P: crate::Poller> Timers<P> {
         self.slab.len()
     }
 
+    /// How many timers the slab has room for: shrinks back after a burst.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slab.capacity()
+    }
+
     /// How many entries the heap holds, dead ones included.
     #[cfg(test)]
     fn heap_len(&self) -> usize {
@@ -92,7 +110,7 @@ impl<P: crate::Poller> Timers<P> {
 
     /// Sets a timer; `None` (dropping the callback) when every one of the
     /// 2³² slots is taken.
-    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback<P>) -> Option<TimerId> {
+    pub(crate) fn insert(&mut self, deadline: Instant, callback: Callback) -> Option<TimerId> {
         let timer = Timer {
             callback: Some(callback),
             scheduled: true,
@@ -117,7 +135,7 @@ impl<P: crate::Poller> Timers<P> {
     /// caller drops it after the bookkeeping is done. `None` if `id` is
     /// stale; `Some(None)` for a repeating timer cancelled from its own
     /// callback.
-    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Option<Callback<P>>> {
+    pub(crate) fn cancel(&mut self, id: TimerId) -> Option<Option<Callback>> {
         let timer = self.slab.remove(id.index, id.generation)?;
         if timer.scheduled {
             self.dead += 1;
@@ -149,6 +167,7 @@ impl<P: crate::Poller> Timers<P> {
     }
 
     /// Drops dead entries from the top of the heap.
+    #[inline]
     fn prune(&mut self) {
         while let Some(Reverse(top)) = self.heap.peek() {
             if self.is_live(top) {
@@ -160,6 +179,7 @@ impl<P: crate::Poller> Timers<P> {
     }
 
     /// The earliest pending deadline.
+    #[inline]
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.prune();
         self.heap.peek().map(|Reverse(e)| e.deadline)
@@ -179,7 +199,7 @@ impl<P: crate::Poller> Timers<P> {
     /// queue for good; a repeating one keeps its slot until [`restore`].
     ///
     /// [`restore`]: Timers::restore
-    pub(crate) fn pop_due(&mut self, now: Instant, mark: u64) -> Option<Due<P>> {
+    pub(crate) fn pop_due(&mut self, now: Instant, mark: u64) -> Option<Due> {
         loop {
             self.prune();
             let Reverse(top) = self.heap.peek()?;
@@ -217,11 +237,11 @@ impl<P: crate::Poller> Timers<P> {
     pub(crate) fn restore(
         &mut self,
         id: TimerId,
-        f: RepeatFn<P>,
+        f: RepeatFn,
         period: Duration,
         fired: Instant,
         now: Instant,
-    ) -> Option<RepeatFn<P>> {
+    ) -> Option<RepeatFn> {
         let Some(timer) = self.slab.get_mut(id.index, id.generation) else {
             return Some(f);
         };
@@ -232,15 +252,60 @@ impl<P: crate::Poller> Timers<P> {
     }
 
     /// Empties the queue, handing each callback to `drop_one`.
-    pub(crate) fn clear(&mut self, mut drop_one: impl FnMut(Option<Callback<P>>)) {
+    pub(crate) fn clear(&mut self, mut drop_one: impl FnMut(TimerId, Option<Callback>)) {
         self.heap.clear();
         self.dead = 0;
         let keys: Vec<(u32, u32)> = self.slab.keys().collect();
         for (index, generation) in keys {
             if let Some(t) = self.slab.remove(index, generation) {
-                drop_one(t.callback);
+                drop_one(TimerId { index, generation }, t.callback);
             }
         }
+    }
+}
+
+impl Context {
+    /// Runs every timer due now. Timers set by these callbacks wait for the
+    /// next turn, even with a zero delay. A callback that fails is
+    /// cancelled and reported. Returns how many callbacks ran.
+    #[inline]
+    pub(crate) fn fire_timers(&mut self) -> usize {
+        if self.timers.len() == 0 {
+            return 0;
+        }
+        self.fire_due_timers()
+    }
+
+    fn fire_due_timers(&mut self) -> usize {
+        let now = Instant::now();
+        let mark = self.timers.round_mark();
+        let mut ran = 0;
+        while let Some(due) = self.timers.pop_due(now, mark) {
+            ran += 1;
+            let id = due.id;
+            let origin = Origin::Timer(id);
+            match due.callback {
+                // Consumed by the call: what it owns is dropped inside it.
+                Callback::Once(f) => {
+                    if let Err(failure) = guarded(origin, || f(self, id)) {
+                        self.fail(failure);
+                    }
+                }
+                Callback::Repeat(mut f, period) => match guarded(origin, || f(self, id)) {
+                    Ok(()) => {
+                        let cancelled = self.timers.restore(id, f, period, due.deadline, now);
+                        self.drop_guarded(origin, cancelled);
+                    }
+                    Err(failure) => {
+                        self.fail(failure);
+                        let callback = self.timers.cancel(id);
+                        self.drop_guarded(origin, callback);
+                        self.drop_guarded(origin, f);
+                    }
+                },
+            }
+        }
+        ran
     }
 }
 
@@ -272,15 +337,14 @@ pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Epoll;
 
-    fn once() -> Callback<Epoll> {
+    fn once() -> Callback {
         Callback::Once(Box::new(|_, _| Ok(())))
     }
 
     #[test]
     fn cancelled_entries_are_compacted() {
-        let mut t: Timers<Epoll> = Timers::new();
+        let mut t: Timers = Timers::new();
         let now = Instant::now();
         let ids: Vec<TimerId> = (0..100_000u64)
             .map(|i| {
@@ -306,7 +370,7 @@ mod tests {
 
     #[test]
     fn due_timers_come_out_in_deadline_then_set_order() {
-        let mut t: Timers<Epoll> = Timers::new();
+        let mut t: Timers = Timers::new();
         let now = Instant::now();
         let late = t.insert(now + Duration::from_secs(2), once()).unwrap();
         let a = t.insert(now, once()).unwrap();
@@ -325,7 +389,7 @@ mod tests {
 
     #[test]
     fn timers_set_during_a_round_wait_for_the_next() {
-        let mut t: Timers<Epoll> = Timers::new();
+        let mut t: Timers = Timers::new();
         let now = Instant::now();
         let mark = t.round_mark();
         t.insert(now, once()).unwrap();

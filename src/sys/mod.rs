@@ -9,8 +9,11 @@
 
 pub(crate) mod epoll;
 pub(crate) mod eventfd;
+pub(crate) mod net;
 pub(crate) mod poll;
 pub(crate) mod select;
+
+pub(crate) mod signal;
 
 use std::io;
 use std::os::fd::RawFd;

@@ -10,23 +10,24 @@ pub mod alloc;
 pub mod child;
 pub mod seccomp;
 
-/// The one list of backends that every per-backend suite is instantiated
-/// over: `common::for_each_backend!(suite)` expands to
-/// `suite!(epoll, tripoll::Backend::Epoll);` and so on, one line per
-/// backend. A new backend joins the conformance, model, reactor, faults,
-/// scale, HTTP and example suites by one line here.
-#[allow(unused_macros)]
-macro_rules! for_each_backend {
-    ($suite:ident) => {
-        $suite!(epoll, tripoll::Backend::Epoll);
-        $suite!(poll, tripoll::Backend::Poll);
-        $suite!(select, tripoll::Backend::Select);
-        #[cfg(feature = "io-uring")]
-        $suite!(uring, tripoll::Backend::IoUring);
-    };
-}
-#[allow(unused_imports)]
+#[macro_use]
+#[path = "backends.rs"]
+mod backends;
+// Reached as `common::for_each_backend!` from each test binary.
+#[allow(unused_imports, clippy::single_component_path_imports)]
 pub(crate) use for_each_backend;
+
+/// The one backend list as values, for tests that loop over the backends.
+pub fn backends() -> Vec<tripoll::Backend> {
+    let mut all = Vec::new();
+    macro_rules! push {
+        ($module:ident, $backend:expr, $poller:ty) => {
+            all.push($backend);
+        };
+    }
+    for_each_backend!(push);
+    all
+}
 
 use std::cell::Cell;
 use std::fs::File;

@@ -67,6 +67,9 @@ struct State {
     waiting: bool,
     /// A thread holds the scan (the kernel set): others queue on `turn`.
     scanning: bool,
+    /// How many threads queue on `turn`, so that handing the scan back
+    /// costs a wake-up only when someone waits for it.
+    queued: usize,
 }
 
 #[derive(Debug, Default)]
@@ -97,17 +100,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One waiter's hold on the kernel set; handing it back wakes the next.
-struct Turn<'a, S> {
-    owner: &'a Scanner<S>,
-    scan: Option<MutexGuard<'a, Scan<S>>>,
-}
+/// Hands the scan back if a wait unwinds while holding it, so that a panic
+/// in one thread never leaves the others queued forever.
+struct Unwinding<'a, S>(&'a Scanner<S>);
 
-impl<S> Drop for Turn<'_, S> {
+impl<S> Drop for Unwinding<'_, S> {
     fn drop(&mut self) {
-        drop(self.scan.take());
-        lock(&self.owner.state).scanning = false;
-        self.owner.turn.notify_one();
+        if std::thread::panicking() {
+            lock(&self.0.state).scanning = false;
+            self.0.turn.notify_all();
+        }
     }
 }
 
@@ -136,14 +138,22 @@ impl<S: ScanSet> Scanner<S> {
         Ok(out)
     }
 
-    /// Waits for the kernel set until `deadline`: one thread scans at a
-    /// time, the others queue here rather than inside the lock, so each
-    /// returns by its own deadline (`None` if it passes first).
-    fn take_turn(&self, deadline: Deadline) -> Option<Turn<'_, S>> {
-        let mut st = lock(&self.state);
+    /// Takes the kernel set for this wait, queueing until `deadline` while
+    /// another thread holds it: one thread scans at a time, and the others
+    /// wait here rather than inside a lock, so each returns by its own
+    /// deadline (`None` if it passes first).
+    fn take_turn<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Deadline,
+    ) -> Option<MutexGuard<'a, State>> {
         while st.scanning {
-            st = match deadline.remaining() {
-                Some(Duration::ZERO) => return None,
+            let left = deadline.remaining();
+            if left == Some(Duration::ZERO) {
+                return None;
+            }
+            st.queued += 1;
+            st = match left {
                 None => self.turn.wait(st).unwrap_or_else(|p| p.into_inner()),
                 Some(left) => {
                     let (st, _) = self
@@ -153,13 +163,63 @@ impl<S: ScanSet> Scanner<S> {
                     st
                 }
             };
+            st.queued -= 1;
         }
         st.scanning = true;
-        drop(st);
-        Some(Turn {
-            owner: self,
-            scan: Some(lock(&self.scan)),
-        })
+        Some(st)
+    }
+
+    /// Waits on the kernel set (rebuilt when the registrations changed)
+    /// until something is reported, a user notification arrives, or the
+    /// deadline passes. Called and returning with the state locked.
+    fn scan<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        scan: &mut Scan<S>,
+        deadline: Deadline,
+        events: &mut Events,
+    ) -> (MutexGuard<'a, State>, Result<usize>) {
+        loop {
+            let generation = st.registry.generation();
+            if scan.built != Some(generation) {
+                scan.set.prepare(self.notifier.fd(), st.registry.entries());
+                scan.built = Some(generation);
+            }
+            st.waiting = true;
+            drop(st);
+            let res = deadline.retry_eintr(deadline.remaining(), |left| scan.set.wait(left));
+            st = lock(&self.state);
+            st.waiting = false;
+            let time_is_up = deadline.is_past();
+            let hits = match res {
+                Ok(hits) => hits,
+                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                    reap_closed(&mut st.registry, events);
+                    if !events.is_empty() || time_is_up {
+                        return (st, Ok(events.len()));
+                    }
+                    continue;
+                }
+                Err(e) => return (st, Err(Error::io(Op::Wait)(e))),
+            };
+            let mut user_notified = false;
+            if hits > 0 {
+                let mut hits = hits;
+                if scan.set.waker_ready() {
+                    hits -= 1;
+                    if let Err(e) = self.notifier.drain() {
+                        return (st, Err(Error::io(Op::Wait)(e)));
+                    }
+                    user_notified = self.notifier.take();
+                }
+                collect(scan, &mut st.registry, events, hits);
+            }
+            if !events.is_empty() || user_notified || time_is_up {
+                return (st, Ok(events.len()));
+            }
+            // Woken only because the registrations changed: wait again on
+            // the new set with the time that is left.
+        }
     }
 }
 
@@ -195,53 +255,19 @@ impl<S: ScanSet + std::fmt::Debug> Poller for Scanner<S> {
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         let deadline = Deadline::after(timeout);
         events.clear();
-        let Some(mut turn) = self.take_turn(deadline) else {
+        let Some(st) = self.take_turn(lock(&self.state), deadline) else {
             return Ok(0);
         };
-        let Some(scan) = turn.scan.as_deref_mut() else {
-            return Ok(0);
-        };
-        loop {
-            {
-                let mut st = lock(&self.state);
-                let generation = st.registry.generation();
-                if scan.built != Some(generation) {
-                    scan.set.prepare(self.notifier.fd(), st.registry.entries());
-                    scan.built = Some(generation);
-                }
-                st.waiting = true;
-            }
-            let res = deadline.retry_eintr(deadline.remaining(), |left| scan.set.wait(left));
-            let mut st = lock(&self.state);
-            st.waiting = false;
-            let time_is_up = deadline.is_past();
-            let hits = match res {
-                Ok(hits) => hits,
-                Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                    reap_closed(&mut st.registry, events);
-                    if !events.is_empty() || time_is_up {
-                        return Ok(events.len());
-                    }
-                    continue;
-                }
-                Err(e) => return Err(Error::io(Op::Wait)(e)),
-            };
-            let mut user_notified = false;
-            if hits > 0 {
-                let mut hits = hits;
-                if scan.set.waker_ready() {
-                    hits = hits.saturating_sub(1);
-                    self.notifier.drain().map_err(Error::io(Op::Wait))?;
-                    user_notified = self.notifier.take();
-                }
-                collect(scan, &mut st.registry, events, hits);
-            }
-            if !events.is_empty() || user_notified || time_is_up {
-                return Ok(events.len());
-            }
-            // Woken only because the registrations changed: wait again on
-            // the new set with the time that is left.
+        let unwinding = Unwinding(self);
+        let mut scan = lock(&self.scan);
+        let (mut st, res) = self.scan(st, &mut scan, deadline, events);
+        drop(scan);
+        st.scanning = false;
+        if st.queued > 0 {
+            self.turn.notify_one();
         }
+        drop(unwinding);
+        res
     }
 }
 

@@ -62,36 +62,28 @@ pub(crate) struct PollSet {
     fds: Vec<PollFd>,
 }
 
+// On Linux `poll(2)` and `epoll(7)` spell readiness with the same bits,
+// so one mask serves both: what a registration asks for, and what it reads.
+const _: () = {
+    assert!(libc::POLLIN as u32 == bits::IN && libc::POLLOUT as u32 == bits::OUT);
+    assert!(libc::POLLPRI as u32 == bits::PRI && libc::POLLRDHUP as u32 == bits::RDHUP);
+    assert!(libc::POLLERR as u32 == bits::ERR && libc::POLLHUP as u32 == bits::HUP);
+};
+
 /// The `pollfd` `events` that ask for `interest`.
 fn poll_events(interest: Interest) -> libc::c_short {
-    let mut out = 0;
-    if interest.contains(Interest::READABLE) {
-        out |= libc::POLLIN | libc::POLLRDHUP;
-    }
-    if interest.contains(Interest::WRITABLE) {
-        out |= libc::POLLOUT;
-    }
-    if interest.contains(Interest::PRIORITY) {
-        out |= libc::POLLPRI;
-    }
-    out
+    interest.readiness_mask() as libc::c_short
 }
 
 /// A `pollfd`'s `revents` as the `EPOLL*` readiness bits every backend
-/// reports (plus [`CLOSED`] for `POLLNVAL`).
+/// reports, with [`CLOSED`] for `POLLNVAL`.
 fn readiness(revents: libc::c_short) -> u32 {
-    const MAP: [(libc::c_short, u32); 7] = [
-        (libc::POLLIN, bits::IN),
-        (libc::POLLOUT, bits::OUT),
-        (libc::POLLPRI, bits::PRI),
-        (libc::POLLERR, bits::ERR),
-        (libc::POLLHUP, bits::HUP),
-        (libc::POLLRDHUP, bits::RDHUP),
-        (libc::POLLNVAL, CLOSED),
-    ];
-    MAP.iter()
-        .filter(|(p, _)| revents & p != 0)
-        .fold(0, |acc, (_, e)| acc | e)
+    let known = bits::IN | bits::OUT | bits::PRI | bits::ERR | bits::HUP | bits::RDHUP;
+    let mut out = revents as u16 as u32 & known;
+    if revents & libc::POLLNVAL != 0 {
+        out |= CLOSED;
+    }
+    out
 }
 
 impl ScanSet for PollSet {

@@ -1,0 +1,75 @@
+//! An echo server written with `tripoll::task`: one task per connection,
+//! code that reads like a thread per client, run by one reactor on one
+//! thread. `examples/reactor_echo.rs` is the same server with callbacks.
+//!
+//! `cargo run --example async_echo [ADDR]` (default `127.0.0.1:8001`; the
+//! backend comes from `TRIPOLL_BACKEND`); Ctrl-C stops it.
+//!
+//! `write_all` waits until the socket takes everything before the task
+//! reads again, so a client that sends without reading fills its own
+//! buffers, not the server's memory; a client that resets ends its own
+//! task (one line on stderr) and nothing else.
+
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+use tripoll::reactor::Reactor;
+use tripoll::task::{Async, Executor, Spawner};
+use tripoll::{Mode, Poller};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1);
+    let addr = addr.as_deref().unwrap_or("127.0.0.1:8001");
+    let mut reactor = Reactor::new()?; // the backend comes from TRIPOLL_BACKEND
+    reactor.on_signal(libc::SIGINT, |ctx, _| {
+        ctx.stop(); // ends `ex.run` below
+        Ok(())
+    })?;
+    let backend = reactor.poller().name();
+    let mode = if reactor.poller().supports(Mode::Edge) {
+        "edge"
+    } else {
+        "oneshot"
+    };
+    let ex = Executor::new();
+    // `Async::new` registers with the reactor driving the task it runs in.
+    let listener = ex.block_on(&mut reactor, async { Async::new(TcpListener::bind(addr)?) })??;
+    println!(
+        "async_echo: listening on {} (backend {backend}, mode {mode})",
+        listener.get_ref().local_addr()?
+    );
+    ex.spawn(accept(listener, ex.spawner()));
+    ex.run(&mut reactor)?; // until Ctrl-C
+    Ok(())
+}
+
+async fn accept(listener: Async<TcpListener>, ex: Spawner) {
+    loop {
+        let (conn, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e) => {
+                // Out of descriptors, say: wait for some to close, not spin.
+                eprintln!("async_echo: accept: {e}");
+                let _ = tripoll::task::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        ex.spawn(async move {
+            if let Err(e) = echo(conn).await {
+                eprintln!("async_echo: connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+async fn echo(conn: Async<TcpStream>) -> io::Result<()> {
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = conn.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(()); // the peer closed; dropping `conn` closes ours
+        }
+        conn.write_all(&buf[..n]).await?;
+    }
+}

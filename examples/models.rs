@@ -1,0 +1,381 @@
+//! Server models side by side: one echo protocol served by every model the
+//! classic tutorials walk through, each driven by the same `client` and
+//! measured as the number of connections grows.
+//!
+//! ```text
+//! cargo build --release --example models --example client
+//! target/release/examples/models                      # the whole sweep, a table
+//! target/release/examples/models --quick              # a smoke run
+//! target/release/examples/models --csv --svg docs/models.svg
+//! target/release/examples/models --serve thread --port 8001   # one model as a server
+//! ```
+//!
+//! The models, one short server function each:
+//!
+//! | model | file | how it serves N clients |
+//! |---|---|---|
+//! | `blocking` | `models/blocking.rs` | one thread, one client at a time |
+//! | `fork` | `models/blocking.rs` | a process per connection |
+//! | `thread` | `models/blocking.rs` | a thread per connection |
+//! | `pool` | `models/blocking.rs` | a fixed pool of threads, each serving one client at a time |
+//! | `busy` | `models/nonblocking.rs` | one thread, non-blocking sockets, tries every socket in turn (spins) |
+//! | `select-level`, `poll-level`, `epoll-level`, `epoll-edge` | `models/nonblocking.rs` | one thread, one tripoll event loop |
+//!
+//! The readiness rows come from [`tripoll::Backend::ALL`] and every mode the
+//! backend [`supports`](tripoll::Poller::supports) among level and edge, so a
+//! new backend joins the sweep without an edit here.
+//!
+//! The driver (`models/sweep.rs`) starts each model as a child process of
+//! itself (`models --serve MODEL`), so the CPU time and memory it reads from
+//! `/proc` are the server's own, loads it with the `client` example (built
+//! next to this one) for a fixed duration at each N, and reports messages
+//! per second, latency percentiles, server CPU time per message, peak
+//! memory and the threads and processes used. A model that cannot serve N
+//! says why in its cell instead of being run into a timeout.
+
+#[allow(dead_code)]
+mod common;
+
+#[path = "models/blocking.rs"]
+mod blocking;
+#[path = "models/nonblocking.rs"]
+mod nonblocking;
+#[path = "models/report.rs"]
+mod report;
+#[path = "models/sweep.rs"]
+mod sweep;
+#[path = "models/tasks.rs"]
+mod tasks;
+
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use common::Args;
+use tripoll::{AnyPoller, Backend, Mode, Poller, FD_SETSIZE};
+
+const PROG: &str = "models";
+
+const USAGE: &str = "\
+models: the same echo protocol served by each server model, measured
+
+Usage: models [OPTIONS]            run the sweep and print a table
+       models --serve MODEL [--port PORT]
+                                   serve one model (prints its address)
+       models --list               the models, one per line, with the
+                                   most clients each can serve at once
+
+The sweep starts each model as a child process, loads it with the client
+example (which must be built next to this binary: cargo build --release
+--example client) and measures messages/s, p50/p99 latency, server CPU per
+message, peak memory and threads/processes, for each number of connections.
+
+Options:
+  --connections LIST  Connection counts (default: 1,10,100,1000,5000,10000).
+  --models LIST       Only these models (comma-separated names, see --list).
+  --duration TIME     Load time per cell (default: 3s; 300ms with --quick).
+  --size BYTES        Bytes per message (default: 64).
+  --runs K            Runs per cell; the run with the median messages/s is
+                      reported (default: 1).
+  --quick             Smoke run: connections 1,10,100 and 300ms per cell.
+  --csv               Print the results as CSV instead of the table.
+  --json              Print the results as JSON instead of the table.
+  --svg PATH          Also draw messages/s and CPU per message against N.
+  --from-csv FILE     Print (and with --svg draw) the results of an earlier
+                      --csv run instead of running the sweep.
+  --serve MODEL       Serve MODEL on 127.0.0.1 until killed.
+  --port PORT         The port for --serve (default: 0, any free port).
+  --list              Print the models and exit.
+  -h, --help          Print this help.
+";
+
+/// Workers of the `pool` model.
+const POOL_SIZE: usize = 128;
+
+/// Descriptors a server holds besides its connections: stdio, the
+/// listener, the poller and its waker, with room to spare.
+const FD_MARGIN: usize = 64;
+
+/// One way to serve many clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Accept, serve that client until it leaves, accept the next.
+    Blocking,
+    /// A `fork`ed process per connection.
+    Fork,
+    /// A thread per connection.
+    Thread,
+    /// [`POOL_SIZE`] threads, each accepting and serving one client at a time.
+    Pool,
+    /// One thread trying every non-blocking socket in turn, without waiting.
+    Busy,
+    /// One thread on a tripoll event loop with this backend and mode.
+    Readiness(Backend, Mode),
+    /// A task per connection (async/await on `tripoll::task`), one reactor
+    /// on one thread with this backend: coroutines.
+    Tasks(Backend),
+}
+
+impl Model {
+    /// Every model, in the order of the tutorials' story.
+    pub fn all() -> Vec<Model> {
+        let mut all = vec![
+            Model::Blocking,
+            Model::Fork,
+            Model::Thread,
+            Model::Pool,
+            Model::Busy,
+        ];
+        for backend in Backend::ALL {
+            // A backend this kernel cannot create still gets its row, whose
+            // cells then say why (see `cannot`).
+            let Ok(poller) = AnyPoller::new(backend) else {
+                all.push(Model::Readiness(backend, Mode::Level));
+                continue;
+            };
+            for mode in [Mode::Level, Mode::Edge] {
+                if poller.supports(mode) {
+                    all.push(Model::Readiness(backend, mode));
+                }
+            }
+        }
+        // Coroutines on the platform's best backend: the last step of the
+        // tutorials' story.
+        all.push(Model::Tasks(Backend::default()));
+        all
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            Model::Blocking => "blocking".to_owned(),
+            Model::Fork => "fork".to_owned(),
+            Model::Thread => "thread".to_owned(),
+            Model::Pool => "pool".to_owned(),
+            Model::Busy => "busy".to_owned(),
+            Model::Readiness(backend, mode) => {
+                let mode = if mode.is_edge() { "edge" } else { "level" };
+                format!("{}-{mode}", backend.name())
+            }
+            Model::Tasks(backend) => format!("async-{}", backend.name()),
+        }
+    }
+
+    fn parse(name: &str) -> Result<Model, String> {
+        Model::all()
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<String> = Model::all().into_iter().map(Model::name).collect();
+                format!("expected one of {}", names.join(", "))
+            })
+    }
+
+    /// The most clients this model can serve at the same time, if it has
+    /// a limit of its own (descriptor and process limits aside).
+    pub fn capacity(self) -> Option<usize> {
+        match self {
+            Model::Blocking => Some(1),
+            Model::Pool => Some(POOL_SIZE),
+            Model::Readiness(Backend::Select, _) => Some(FD_SETSIZE - FD_MARGIN),
+            _ => None,
+        }
+    }
+
+    /// Why this model cannot serve `n` connections on this machine now,
+    /// decided before trying, or `None` if it should.
+    pub fn cannot(self, n: usize, limits: &sweep::Limits) -> Option<String> {
+        if let Some(cap) = self.capacity().filter(|&cap| n > cap) {
+            return Some(match self {
+                Model::Blocking => format!(
+                    "serves one client at a time: the other {} would wait until the first leaves",
+                    n - 1
+                ),
+                Model::Pool => format!(
+                    "{cap} workers each hold one client until it leaves: {} would wait",
+                    n - cap
+                ),
+                _ => format!("select watches descriptors below {FD_SETSIZE} only ({cap} clients)"),
+            });
+        }
+        if let Model::Readiness(backend, _) | Model::Tasks(backend) = self {
+            if let Err(e) = AnyPoller::new(backend) {
+                return Some(format!("no {} poller here: {e}", backend.name()));
+            }
+        }
+        if (n + FD_MARGIN) as u64 > limits.fds {
+            return Some(format!(
+                "the descriptor limit is {} (hard limit; raising it needs CAP_SYS_RESOURCE)",
+                limits.fds
+            ));
+        }
+        let tasks = match self {
+            Model::Fork => "processes",
+            Model::Thread => "threads",
+            _ => return None,
+        };
+        // Room for the client and whatever else starts meanwhile.
+        let wanted = n as u64 + 1024;
+        if wanted > limits.nproc {
+            return Some(format!(
+                "{n} {tasks} would pass the process limit of {} (RLIMIT_NPROC, shared by the \
+                 user's processes and threads)",
+                limits.nproc
+            ));
+        }
+        if wanted > limits.free_tasks {
+            return Some(format!(
+                "{n} {tasks} do not fit: the system has room for {} more tasks now (pid_max, \
+                 threads-max)",
+                limits.free_tasks
+            ));
+        }
+        None
+    }
+
+    /// Serves clients on `listener` until an error stops it.
+    fn serve(self, listener: TcpListener) -> io::Result<()> {
+        match self {
+            Model::Blocking => blocking::one_at_a_time(listener),
+            Model::Fork => blocking::process_per_connection(listener),
+            Model::Thread => blocking::thread_per_connection(listener),
+            Model::Pool => blocking::thread_pool(listener, POOL_SIZE),
+            Model::Busy => nonblocking::busy_loop(listener),
+            Model::Readiness(backend, mode) => {
+                nonblocking::event_loop(listener, AnyPoller::new(backend)?, mode)
+            }
+            Model::Tasks(backend) => tasks::tasks(listener, AnyPoller::new(backend)?),
+        }
+    }
+}
+
+/// What the command line asked for.
+enum Command {
+    Sweep(sweep::Config),
+    Serve { model: Model, port: u16 },
+    List,
+}
+
+fn parse_args() -> Command {
+    let mut cfg = sweep::Config::default();
+    let mut connections = None;
+    let mut duration = None;
+    let mut serve = None;
+    let mut port = 0;
+    let mut list = false;
+    let mut args = Args::from_env(PROG, USAGE);
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "-h" | "--help" => args.help(),
+            "--connections" => connections = Some(args.value(&flag, common::parse_list(1))),
+            "--models" => cfg.models = args.value(&flag, parse_models),
+            "--duration" => duration = Some(args.value(&flag, common::parse_duration)),
+            "--size" => cfg.size = args.value(&flag, common::parse_size(1)),
+            "--runs" => cfg.runs = common::to_usize(args.value(&flag, common::parse_count(1))),
+            "--quick" => cfg.quick = true,
+            "--csv" => cfg.format = report::Format::Csv,
+            "--json" => cfg.format = report::Format::Json,
+            "--svg" => cfg.svg = Some(args.value(&flag, |s| Ok::<_, String>(s.into()))),
+            "--from-csv" => cfg.from_csv = Some(args.value(&flag, |s| Ok::<_, String>(s.into()))),
+            "--serve" => serve = Some(args.value(&flag, Model::parse)),
+            "--port" => port = args.value(&flag, common::parse_port),
+            "--list" => list = true,
+            _ => args.unknown(&flag),
+        }
+    }
+    if list {
+        return Command::List;
+    }
+    if let Some(model) = serve {
+        return Command::Serve { model, port };
+    }
+    let default_n: &[u64] = if cfg.quick {
+        &[1, 10, 100]
+    } else {
+        &[1, 10, 100, 1000, 5000, 10000]
+    };
+    cfg.connections = connections
+        .unwrap_or_else(|| default_n.to_vec())
+        .into_iter()
+        .map(common::to_usize)
+        .collect();
+    cfg.duration = duration.unwrap_or(if cfg.quick {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(3)
+    });
+    Command::Sweep(cfg)
+}
+
+fn parse_models(s: &str) -> Result<Vec<Model>, String> {
+    s.split(',').map(|name| Model::parse(name.trim())).collect()
+}
+
+fn main() {
+    match parse_args() {
+        Command::List => {
+            for m in Model::all() {
+                let cap = m.capacity().map_or("any".to_owned(), |c| c.to_string());
+                println!("{}\t{cap}", m.name());
+            }
+        }
+        Command::Serve { model, port } => serve(model, port),
+        Command::Sweep(cfg) => {
+            if let Err(e) = sweep::run(&cfg) {
+                common::die(PROG, e);
+            }
+        }
+    }
+}
+
+/// `--serve`: listens, prints `models: listening on ADDR (MODEL)` and
+/// serves until killed.
+fn serve(model: Model, port: u16) -> ! {
+    // The driver may die without killing us (a panic, a ^C): go with it.
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no
+    // pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let _ = tripoll::raise_fd_limit(1 << 20);
+    let listener = listen(port).unwrap_or_else(|e| common::die(PROG, format!("listen: {e}")));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| common::die(PROG, format!("local_addr: {e}")));
+    println!("{PROG}: listening on {addr} ({})", model.name());
+    let _ = io::stdout().flush();
+    match model.serve(listener) {
+        Ok(()) => common::die(PROG, format!("{} server stopped", model.name())),
+        Err(e) => common::die(PROG, format!("{} server: {e}", model.name())),
+    }
+}
+
+/// Accept queue length: a slow acceptor (`fork`) must not make the
+/// client's connects wait for SYN retransmits. The kernel caps it at
+/// `net.core.somaxconn`.
+const BACKLOG: libc::c_int = 4096;
+
+/// A blocking listener on 127.0.0.1:`port` with a long accept queue (std's
+/// `TcpListener::bind` does not take a backlog).
+fn listen(port: u16) -> io::Result<TcpListener> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let fd = common::tcp_socket(addr)?;
+    let (storage, len) = common::sockaddr(addr);
+    // SAFETY: `storage` holds a valid address of `len` bytes; `fd` is open.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain listen(2) on a descriptor we own.
+    if unsafe { libc::listen(fd.as_raw_fd(), BACKLOG) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let listener = TcpListener::from(fd);
+    // Each model chooses for itself; the tutorials' first servers block.
+    listener.set_nonblocking(false)?;
+    Ok(listener)
+}

@@ -1,0 +1,63 @@
+//! The `compare` example and `TRIPOLL_BACKEND`: set, it restricts the table
+//! to that backend, as `--backend` does; an unknown name is an error, as in
+//! every other example; `--backend` wins over the variable.
+
+mod common;
+
+use common::child::Proc;
+
+/// The backends `compare` printed a row for.
+fn rows(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let n = w.next()?;
+            n.parse::<usize>().ok().map(|_| name.to_owned())
+        })
+        .collect()
+}
+
+const QUICK: [&str; 6] = ["--sizes", "10", "--waits", "20", "--reps", "1"];
+
+#[test]
+fn compare_runs_every_backend_without_the_variable() {
+    let done = Proc::spawn("compare", &QUICK).finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(
+        rows(&done.stdout),
+        ["epoll", "poll", "select"],
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn compare_honours_tripoll_backend() {
+    for backend in ["epoll", "poll", "select"] {
+        let done = Proc::spawn_env("compare", &QUICK, &[("TRIPOLL_BACKEND", backend)]).finish();
+        assert!(done.status.success(), "{backend}: {}", done.stderr);
+        assert_eq!(rows(&done.stdout), [backend], "{}", done.stdout);
+    }
+}
+
+#[test]
+fn compare_refuses_an_unknown_tripoll_backend() {
+    let done = Proc::spawn_env("compare", &QUICK, &[("TRIPOLL_BACKEND", "bogus")]).finish();
+    assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
+    assert!(
+        done.stderr.contains("unknown backend \"bogus\""),
+        "{}",
+        done.stderr
+    );
+    assert!(rows(&done.stdout).is_empty(), "no table: {}", done.stdout);
+}
+
+#[test]
+fn compare_backend_flag_wins_over_the_variable() {
+    let args = [&QUICK[..], &["--backend", "poll"]].concat();
+    let done = Proc::spawn_env("compare", &args, &[("TRIPOLL_BACKEND", "select")]).finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert_eq!(rows(&done.stdout), ["poll"], "{}", done.stdout);
+}
