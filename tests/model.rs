@@ -896,6 +896,14 @@ impl World {
 
     /// Closes the registered descriptor and reuses its number at once.
     fn reuse(&mut self, slot: usize) -> Step {
+        if self.backend == Backend::IoUring {
+            // Not modelled for io_uring: its request in flight keeps the
+            // closed file open, while re-arms go to the number, so a close
+            // and reuse behaves as neither epoll nor poll (the contract
+            // leaves closing a registered descriptor backend-specific; the
+            // file being kept is pinned down in tests/uring.rs). A no-op here.
+            return Ok(());
+        }
         self.reset_passed_over(slot);
         let (fresh, peer) = unwrap_io(self.backend, "socketpair", UnixStream::pair())?;
         unwrap_io(self.backend, "nonblocking", fresh.set_nonblocking(true))?;

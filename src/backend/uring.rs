@@ -211,6 +211,8 @@ struct State {
     later: std::collections::VecDeque<RawFd>,
     /// How many more of those the current wait checks.
     budget: usize,
+    /// The current wait replaced a multishot request to check it again.
+    rechecked_multishot: bool,
 }
 
 impl State {
@@ -725,6 +727,7 @@ impl Uring {
     /// arming polls the file as it is now.
     fn check_again(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
         let multishot = matches!(st.get_mut(fd), Some(reg) if reg.mode == Mode::Edge);
+        st.rechecked_multishot |= multishot;
         self.cancel(st, fd)?;
         self.arm(st, fd, multishot)
     }
@@ -965,6 +968,19 @@ impl Poller for Uring {
         if notified {
             // Return without blocking, with whatever is ready now.
             deadline = Deadline::after(Some(Duration::ZERO));
+        }
+        if std::mem::take(&mut st.rechecked_multishot) && !st.rearm.is_empty() {
+            // A new multishot request reports through task work, after
+            // everything that completes at submission: submitted together
+            // with the level re-arms, it would queue behind them, and a
+            // full `Events` could leave it out wait after wait. So the
+            // checks go first, in a call of their own.
+            self.enter(self.queued(&mut st), 0, EnterFlags::GETEVENTS, None)
+                .or_else(|e| match e.kind() {
+                    io::ErrorKind::Interrupted => Ok(0),
+                    _ => Err(e),
+                })
+                .map_err(Error::io(Op::Wait))?;
         }
         self.flush_rearms(&mut st).map_err(Error::io(Op::Wait))?;
         loop {
