@@ -30,7 +30,7 @@
 #   CONNECTIONS       wrk connections (default 50)
 #   WRK_THREADS       wrk threads (default 1)
 #   DEPTH             requests per write in the pipelined runs (default 16)
-#   BACKENDS          backends of the example (default "epoll poll select")
+#   BACKENDS          backends of the example (default "epoll poll select uring")
 #   SERVERS           servers to run (default: http/<each backend>, ref-mio,
 #                     ref-epoll, nginx)
 #   THREADS           reactor threads of the example (default 1, as nginx's
@@ -51,7 +51,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 DEPTH=${DEPTH:-16}
-BACKENDS=${BACKENDS:-epoll poll select}
+BACKENDS=${BACKENDS:-epoll poll select uring}
 THREADS=${THREADS:-1}
 
 die() {
@@ -88,9 +88,9 @@ if [[ -z ${SERVERS:-} ]]; then
 fi
 for s in $SERVERS; do
     case $s in
-    http/epoll | http/poll | http/select | ref-mio | ref-epoll) ;;
+    http/epoll | http/poll | http/select | http/uring | ref-mio | ref-epoll) ;;
     nginx) [[ -n $NGINX ]] || die "SERVERS has nginx, which is not installed" ;;
-    *) die "unknown server $s (http/epoll, http/poll, http/select, ref-mio, ref-epoll, nginx)" ;;
+    *) die "unknown server $s (http/epoll, http/poll, http/select, http/uring, ref-mio, ref-epoll, nginx)" ;;
     esac
 done
 
@@ -147,7 +147,7 @@ if [[ $SYSCALL_DURATION -gt 0 ]]; then
 fi
 
 echo "==> building the http example and the reference servers (release)"
-cargo build --quiet --release --example http --example ref_http_mio --example ref_http_epoll
+cargo build --quiet --release --features io-uring --example http --example ref_http_mio --example ref_http_epoll
 BIN_DIR=${CARGO_TARGET_DIR:-target}/release/examples
 for b in http ref_http_mio ref_http_epoll; do
     [[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b is missing after the build"

@@ -48,7 +48,7 @@ connections worked and no byte was lost or wrong; 1 otherwise; 2 for a bad
 command line.
 
 Options:
-  --backend epoll|poll|select
+  --backend epoll|poll|select|uring
         The readiness backend. Default: $TRIPOLL_BACKEND, or epoll. Select
         can only watch descriptors below 1024, so it takes at most about
         1000 connections.

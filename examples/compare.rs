@@ -69,8 +69,9 @@ Options:
                       smallest N).
   --waits W           Waits timed per repetition (default: 2000).
   --reps R            Repetitions; the median is shown (default: 5).
-  --backend B         Only this backend (epoll, poll or select); default:
-                      $TRIPOLL_BACKEND if set, else all three.
+  --backend B         Only this backend (epoll, poll, select or uring);
+                      default: $TRIPOLL_BACKEND if set, else all (uring
+                      where it is available).
   -h, --help          Print this help.
 
 Select's row for an N whose descriptors reach FD_SETSIZE (1024) reads
@@ -132,7 +133,19 @@ fn backends_from_env() -> Vec<Backend> {
 }
 
 fn main() {
-    let cfg = parse_args();
+    let mut cfg = parse_args();
+    if cfg.backends.len() > 1 {
+        // Every backend by default: leave out, saying why, one this program
+        // cannot use here (io_uring without its feature, or forbidden). One
+        // asked for by name is made anyway, and its error ends the run.
+        cfg.backends.retain(|&b| match AnyPoller::new(b) {
+            Err(e @ Error::Unavailable { .. }) => {
+                println!("{b}: not run: {e}");
+                false
+            }
+            _ => true,
+        });
+    }
     let largest = cfg.sizes.iter().copied().max().unwrap_or(0) as u64;
     // One descriptor per watched socket, one more per active one, plus the
     // poller's own and stdio.

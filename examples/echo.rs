@@ -52,7 +52,7 @@ line saying where it listens, with which backend and mode, and runs until
 SIGINT (Ctrl-C) or SIGTERM, then exits with status 0.
 
 Options:
-  --backend epoll|poll|select
+  --backend epoll|poll|select|uring
         The readiness backend. Default: $TRIPOLL_BACKEND, or epoll.
   --mode level|edge|oneshot
         How readiness is reported (default: level).

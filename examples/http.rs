@@ -66,7 +66,7 @@ with which backend, how many threads and which trigger mode, and runs until
 SIGINT (Ctrl-C) or SIGTERM, then prints a summary on stderr and exits 0.
 
 Options:
-  --backend epoll|poll|select
+  --backend epoll|poll|select|uring
         The readiness backend. Default: $TRIPOLL_BACKEND, or epoll.
   --addr IP
         The address to listen on (default: 127.0.0.1; ::1 for IPv6).

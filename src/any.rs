@@ -36,18 +36,27 @@ pub enum Backend {
     /// `select(2)`: three `FD_SETSIZE`-bit bitmaps per wait; descriptors must
     /// be below 1024.
     Select,
+    /// `io_uring(7)` readiness (`IORING_OP_POLL_ADD`), named `uring`: the
+    /// kernel completes one poll request per readiness report. Needs the
+    /// `io-uring` cargo feature and a kernel and system that allow io_uring;
+    /// otherwise [`AnyPoller::new`] fails with [`Error::Unavailable`] (never
+    /// a quiet fall-back to another backend).
+    IoUring,
 }
 
 /// Every backend and its name, from the most scalable to the least: the
 /// one list that [`Backend::ALL`], [`Backend::name`] and parsing read.
-const NAMES: [(Backend, &str); 3] = [
+const NAMES: [(Backend, &str); 4] = [
     (Backend::Epoll, "epoll"),
     (Backend::Poll, "poll"),
     (Backend::Select, "select"),
+    (Backend::IoUring, "uring"),
 ];
 
 impl Backend {
-    /// Every backend, from the most scalable to the least.
+    /// Every backend, from the most scalable to the least. One may be
+    /// unavailable where the program runs ([`Error::Unavailable`]): io_uring
+    /// without its cargo feature, or where the system forbids it.
     pub const ALL: [Backend; NAMES.len()] = {
         let mut all = [Backend::Epoll; NAMES.len()];
         let mut i = 0;
@@ -151,6 +160,9 @@ pub enum AnyPoller {
     Poll(Poll),
     /// The select backend.
     Select(Select),
+    /// The io_uring backend.
+    #[cfg(feature = "io-uring")]
+    IoUring(crate::Uring),
 }
 
 impl AnyPoller {
@@ -165,6 +177,15 @@ impl AnyPoller {
             Backend::Epoll => AnyPoller::Epoll(Epoll::new()?),
             Backend::Poll => AnyPoller::Poll(Poll::new()?),
             Backend::Select => AnyPoller::Select(Select::new()?),
+            #[cfg(feature = "io-uring")]
+            Backend::IoUring => AnyPoller::IoUring(crate::Uring::new()?),
+            #[cfg(not(feature = "io-uring"))]
+            Backend::IoUring => {
+                return Err(Error::Unavailable {
+                    backend,
+                    reason: "tripoll was built without its `io-uring` feature".to_owned(),
+                })
+            }
         })
     }
 
@@ -172,7 +193,8 @@ impl AnyPoller {
     /// would report something, for nesting this poller in another event
     /// loop: the epoll instance's own (see [`Epoll`'s `AsFd`](Epoll#impl-AsFd-for-Epoll)),
     /// or `None` for poll and select, which keep their set in user space and
-    /// have no kernel object that could become readable.
+    /// have no kernel object that could become readable, and for io_uring,
+    /// whose pending submissions its ring's descriptor does not show.
     ///
     /// ```
     /// use tripoll::{AnyPoller, Backend};
@@ -186,6 +208,10 @@ impl AnyPoller {
         match self {
             AnyPoller::Epoll(p) => Some(p.as_fd()),
             AnyPoller::Poll(_) | AnyPoller::Select(_) => None,
+            // The ring's descriptor is readable when completions wait, but
+            // registrations queued and not yet submitted would not show.
+            #[cfg(feature = "io-uring")]
+            AnyPoller::IoUring(_) => None,
         }
     }
 
@@ -209,6 +235,8 @@ macro_rules! dispatch {
             AnyPoller::Epoll($p) => $call,
             AnyPoller::Poll($p) => $call,
             AnyPoller::Select($p) => $call,
+            #[cfg(feature = "io-uring")]
+            AnyPoller::IoUring($p) => $call,
         }
     };
 }

@@ -194,7 +194,7 @@ pub enum Error {
     ReservedToken(Token),
     /// `TRIPOLL_BACKEND` or a parsed backend name is not one of `epoll`,
     /// `poll`, `select`.
-    #[error("unknown backend {name:?}: expected one of epoll, poll, select")]
+    #[error("unknown backend {name:?}: expected one of epoll, poll, select, uring")]
     UnknownBackend {
         /// The name that was given.
         name: String,
@@ -209,6 +209,17 @@ pub enum Error {
         name: String,
         /// The names that would have been accepted, comma-separated.
         expected: &'static str,
+    },
+    /// The backend cannot run here: built without its cargo feature, or
+    /// the kernel or the system's policy refuses it (an old kernel,
+    /// `io_uring_disabled`, a seccomp filter). Nothing falls back to another
+    /// backend silently; choose one that is available.
+    #[error("the {backend} backend is unavailable: {reason}")]
+    Unavailable {
+        /// The backend that cannot be created.
+        backend: Backend,
+        /// Why, in words.
+        reason: String,
     },
     /// The operating system refused a call.
     #[error("{op} failed: {source}")]
@@ -237,7 +248,9 @@ impl Error {
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownBackend { .. } | Error::UnknownName { .. } => io::ErrorKind::InvalidInput,
-            Error::Unsupported { .. } | Error::ModifyExclusive { .. } => io::ErrorKind::Unsupported,
+            Error::Unsupported { .. }
+            | Error::ModifyExclusive { .. }
+            | Error::Unavailable { .. } => io::ErrorKind::Unsupported,
             Error::Io { source, .. } => source.kind(),
         }
     }

@@ -436,6 +436,14 @@ impl Events {
         true
     }
 
+    /// Adds readiness bits to the event at `index`, if there is one.
+    #[cfg(feature = "io-uring")]
+    pub(crate) fn add_readiness(&mut self, index: usize, readiness: u32) {
+        if let Some(ev) = self.buf.get_mut(index) {
+            ev.events |= readiness;
+        }
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.buf.len() == self.buf.capacity()
     }

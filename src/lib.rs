@@ -61,6 +61,8 @@ mod sys;
 pub mod task;
 
 pub use any::{AnyPoller, Backend};
+#[cfg(feature = "io-uring")]
+pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Token};

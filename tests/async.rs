@@ -768,10 +768,12 @@ fn send_until_stuck(s: &TcpStream, data: &[u8]) -> usize {
 /// a resetter drops its connection mid-stream (as `reactor_echo` must).
 fn async_echo_survives_hostile_clients(backend: Backend) {
     const NAME: &str = "async_echo";
-    let name = format!("{backend:?}").to_lowercase();
-    let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", &name)]);
+    let name = backend.name();
+    let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", name)]);
     let banner = server.line();
-    let mode = if backend == Backend::Epoll {
+    // The async layer registers edge-triggered where the backend can.
+    let poller = tripoll::AnyPoller::new(backend).expect("poller");
+    let mode = if tripoll::Poller::supports(&poller, tripoll::Mode::Edge) {
         "edge"
     } else {
         "oneshot"
@@ -837,13 +839,15 @@ fn async_echo_survives_hostile_clients(backend: Backend) {
 fn async_http_serves_and_refuses(backend: Backend) {
     use http_support::{assert_hello, get, Client, End};
     const NAME: &str = "async_http";
-    let name = format!("{backend:?}").to_lowercase();
+    let name = backend.name();
     let mut server = Proc::spawn(
         NAME,
-        &["--port", "0", "--backend", &name, "--idle-timeout", "1"],
+        &["--port", "0", "--backend", name, "--idle-timeout", "1"],
     );
     let banner = server.line();
-    let mode = if backend == Backend::Epoll {
+    // The async layer registers edge-triggered where the backend can.
+    let poller = tripoll::AnyPoller::new(backend).expect("poller");
+    let mode = if tripoll::Poller::supports(&poller, tripoll::Mode::Edge) {
         "edge"
     } else {
         "oneshot"

@@ -623,7 +623,7 @@ fn every_example_rejects_a_bad_backend_clearly() {
         assert_eq!(done.status.code(), Some(2), "{name}: {}", done.stderr);
         assert!(
             done.stderr.contains(
-                "invalid value \"kqueue\" for --backend: expected one of epoll, poll, select"
+                "invalid value \"kqueue\" for --backend: expected one of epoll, poll, select, uring"
             ),
             "{name}: {}",
             done.stderr

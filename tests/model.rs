@@ -896,6 +896,14 @@ impl World {
 
     /// Closes the registered descriptor and reuses its number at once.
     fn reuse(&mut self, slot: usize) -> Step {
+        if self.backend == Backend::IoUring {
+            // Not modelled for io_uring: its request in flight keeps the
+            // closed file open, while re-arms go to the number, so a close
+            // and reuse behaves as neither epoll nor poll (the contract
+            // leaves closing a registered descriptor backend-specific; the
+            // file being kept is pinned down in tests/uring.rs). A no-op here.
+            return Ok(());
+        }
         self.reset_passed_over(slot);
         let (fresh, peer) = unwrap_io(self.backend, "socketpair", UnixStream::pair())?;
         unwrap_io(self.backend, "nonblocking", fresh.set_nonblocking(true))?;
@@ -1066,20 +1074,25 @@ fn run_one(backend: Backend, ops: &[Op]) -> Step {
     world.finish()
 }
 
-/// Runs the same sequence on all three backends in lock step: each must
-/// match its model, epoll and poll must report identical events, and select
-/// must report their projection onto its read and write sets.
+/// Runs the same sequence on all three backends (and io_uring, when built
+/// in) in lock step: each must match its model, epoll and poll (and uring)
+/// must report identical events, and select must report their projection
+/// onto its read and write sets.
 fn run_agreement(ops: &[Op]) -> Step {
     let mut worlds = Vec::new();
-    for b in Backend::ALL {
+    for b in [Backend::Epoll, Backend::Poll, Backend::Select] {
         worlds.push(World::new(b)?);
+    }
+    // io_uring, built in, must agree with epoll too.
+    if cfg!(feature = "io-uring") {
+        worlds.push(World::new(Backend::IoUring)?);
     }
     for op in ops {
         let mut reports = Vec::new();
         for w in &mut worlds {
             reports.push(w.apply(op)?);
         }
-        let [Some(epoll), Some(poll), Some(select)] = &reports[..] else {
+        let [Some(epoll), Some(poll), Some(select), more @ ..] = &reports[..] else {
             continue;
         };
         let trace = worlds[0].trace.join("\n    ");
@@ -1089,6 +1102,14 @@ fn run_agreement(ops: &[Op]) -> Step {
             "epoll and poll disagree\n  trace:\n    {}",
             trace
         );
+        if let [Some(uring)] = more {
+            prop_assert_eq!(
+                epoll,
+                uring,
+                "epoll and uring disagree\n  trace:\n    {}",
+                trace
+            );
+        }
         let interests: BTreeMap<usize, Interest> = worlds[0]
             .slots
             .iter()

@@ -677,18 +677,96 @@ impl<const MODE: u8> Driver for Polling<MODE> {
     }
 }
 
+/// The same loop on the `io-uring` crate, the floor for the uring backend:
+/// a oneshot `IORING_OP_POLL_ADD` per descriptor, and each wait one
+/// `io_uring_enter` that submits the re-arms of the last wait's events and
+/// sleeps for a completion, whose readiness is taken as it comes (no second
+/// look at completions that waited in the ring, no locks).
+#[cfg(feature = "io-uring")]
+pub struct RawUring {
+    ring: io_uring::IoUring,
+    fds: Vec<RawFd>,
+}
+
+#[cfg(feature = "io-uring")]
+impl std::fmt::Debug for RawUring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawUring")
+            .field("fds", &self.fds.len())
+            .finish()
+    }
+}
+
+#[cfg(feature = "io-uring")]
+impl RawUring {
+    fn arm(&mut self, key: usize) {
+        let fd = io_uring::types::Fd(self.fds[key]);
+        let entry = io_uring::opcode::PollAdd::new(fd, EPOLL_READ)
+            .build()
+            .user_data(key as u64);
+        loop {
+            // SAFETY: a poll request points at no memory of ours.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            self.ring.submit().expect("io_uring submit");
+        }
+    }
+}
+
+#[cfg(feature = "io-uring")]
+impl Driver for RawUring {
+    const NAME: &'static str = "raw-uring";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let ring = io_uring::IoUring::new(256).expect("io_uring_setup");
+        let mut raw = RawUring {
+            ring,
+            fds: fds.to_vec(),
+        };
+        for key in 0..fds.len() {
+            raw.arm(key);
+        }
+        raw.ring.submit().expect("io_uring submit");
+        raw
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return 0,
+            Err(e) => panic!("io_uring_enter: {e}"),
+        }
+        let mut n = 0;
+        loop {
+            let Some(cqe) = self.ring.completion().next() else {
+                break;
+            };
+            let key = cqe.user_data() as usize;
+            assert!(cqe.result() >= 0, "poll {key}: {}", cqe.result());
+            n += 1;
+            f(key);
+            self.arm(key);
+        }
+        n
+    }
+}
+
 /// Something that runs a bench for one row type.
 pub trait Visit {
     fn visit<D: Driver>(&mut self);
 }
 
-/// The three backends and their raw floors, then mio and polling (in its
-/// three modes).
+/// The backends of the one list and the raw floors (raw-uring with the
+/// `io-uring` feature), then mio and polling (in its three modes).
 pub fn every_row(v: &mut impl Visit) {
     every_backend(v);
     v.visit::<RawEpoll>();
     v.visit::<RawPoll>();
     v.visit::<RawSelect>();
+    #[cfg(feature = "io-uring")]
+    v.visit::<RawUring>();
     v.visit::<Mio>();
     v.visit::<Polling<ONESHOT>>();
     v.visit::<Polling<LEVEL>>();

@@ -116,7 +116,7 @@ pub fn die(prog: &str, msg: impl std::fmt::Display) -> ! {
 
 pub fn parse_backend(s: &str) -> Result<Backend, String> {
     s.parse::<Backend>()
-        .map_err(|_| "expected one of epoll, poll, select".to_owned())
+        .map_err(|_| "expected one of epoll, poll, select, uring".to_owned())
 }
 
 /// The poller `--backend` asked for, or the one `TRIPOLL_BACKEND` names.

@@ -12,5 +12,7 @@ macro_rules! for_each_backend {
         $suite!(epoll, tripoll::Backend::Epoll, tripoll::Epoll);
         $suite!(poll, tripoll::Backend::Poll, tripoll::Poll);
         $suite!(select, tripoll::Backend::Select, tripoll::Select);
+        #[cfg(feature = "io-uring")]
+        $suite!(uring, tripoll::Backend::IoUring, tripoll::Uring);
     };
 }

@@ -62,6 +62,11 @@ fn build(profile_dir: &Path, name: &str) {
         .args(["build", "--quiet", "--target-dir"])
         .arg(target_dir)
         .args(["--example", name]);
+    // The same features as this test binary, so that `--backend uring` works
+    // in the examples under `cargo test --all-features`.
+    if cfg!(feature = "io-uring") {
+        cmd.args(["--features", "io-uring"]);
+    }
     match profile {
         "debug" => {}
         "release" => {
