@@ -135,6 +135,7 @@ mod suite {
                 Capabilities::EDGE
                     | Capabilities::ONESHOT
                     | Capabilities::READ_CLOSED
+                    | Capabilities::WRITE_CLOSED
                     | Capabilities::UNBOUNDED_FDS
             }
             other => panic!("{other}: add its capabilities to this table"),

@@ -119,6 +119,7 @@ pub struct Uring {
 const CAPABILITIES: Capabilities = Capabilities::EDGE
     .union(Capabilities::ONESHOT)
     .union(Capabilities::READ_CLOSED)
+    .union(Capabilities::WRITE_CLOSED)
     .union(Capabilities::UNBOUNDED_FDS);
 
 /// The default number of submission entries. More registrations than
