@@ -22,13 +22,14 @@
 #[allow(dead_code)]
 #[path = "http/date.rs"]
 mod date;
+#[path = "ref_http/shared.rs"]
+mod shared;
 
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process;
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::{Response, MAX_INPUT, READ_CHUNK};
 
 const PROG: &str = "ref_http_epoll";
 const USAGE: &str = "\
@@ -43,13 +44,7 @@ example's 200 response, and runs until killed.
 
 /// The listener's key; a connection's key is its descriptor.
 const LISTENER: u64 = u64::MAX;
-const READ_CHUNK: usize = 8 * 1024;
-const MAX_INPUT: usize = 64 * 1024;
 const EVENTS: usize = 1024;
-
-const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: tripoll\r\nContent-Type: text/plain\r\n\
-Content-Length: 13\r\nDate: ";
-const TAIL: &[u8] = b"\r\n\r\nHello, world!";
 
 struct Conn {
     stream: TcpStream,
@@ -62,35 +57,7 @@ struct Conn {
 }
 
 fn main() {
-    let port = parse_port();
-    if let Err(e) = serve(port) {
-        eprintln!("{PROG}: {e}");
-        process::exit(1);
-    }
-}
-
-fn parse_port() -> u16 {
-    let mut args = std::env::args().skip(1);
-    let mut port = 8080;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                process::exit(0);
-            }
-            "--port" => match args.next().map(|p| p.parse::<u16>()) {
-                Some(Ok(p)) => port = p,
-                _ => usage_error("--port needs a number from 0 to 65535"),
-            },
-            other => usage_error(&format!("unknown argument {other:?}")),
-        }
-    }
-    port
-}
-
-fn usage_error(msg: &str) -> ! {
-    eprintln!("{PROG}: {msg} (see --help)");
-    process::exit(2);
+    shared::main(PROG, USAGE, serve);
 }
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -147,20 +114,10 @@ fn serve(port: u16) -> io::Result<()> {
 
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut events: Vec<libc::epoll_event> = Vec::with_capacity(EVENTS);
-    let mut second = u64::MAX;
-    let mut response = Vec::new();
+    let mut response = Response::new();
     loop {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        if now.as_secs() != second {
-            second = now.as_secs();
-            response.clear();
-            response.extend_from_slice(HEAD);
-            response.extend_from_slice(&date::imf_fixdate(second));
-            response.extend_from_slice(TAIL);
-        }
-        let timeout_ms = 1000 - now.subsec_millis() as libc::c_int;
+        let next_second = response.refresh();
+        let timeout_ms = next_second.as_millis() as libc::c_int + 1;
         match epoll.wait(&mut events, timeout_ms) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -176,7 +133,7 @@ fn serve(port: u16) -> io::Result<()> {
             let Some(conn) = conns.get_mut(fd).and_then(Option::as_mut) else {
                 continue;
             };
-            if conn.drive(&epoll, flags, &response).is_err() {
+            if conn.drive(&epoll, flags, &response.bytes).is_err() {
                 // Dropping the stream closes it, which removes it from the
                 // epoll set.
                 conns[fd] = None;
@@ -242,22 +199,7 @@ impl Conn {
     }
 
     fn answer(&mut self, response: &[u8]) -> io::Result<()> {
-        let mut pos = 0;
-        while pos < self.filled {
-            let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); 16];
-            let mut req = httparse::Request::new(&mut []);
-            match req.parse_with_uninit_headers(&self.inbuf[pos..self.filled], &mut headers) {
-                Ok(httparse::Status::Complete(len)) => {
-                    pos += len;
-                    self.out.extend_from_slice(response);
-                }
-                Ok(httparse::Status::Partial) => break,
-                Err(_) => return Err(io::ErrorKind::InvalidData.into()),
-            }
-        }
-        self.inbuf.copy_within(pos..self.filled, 0);
-        self.filled -= pos;
-        Ok(())
+        shared::answer(&mut self.inbuf, &mut self.filled, &mut self.out, response)
     }
 
     /// Writes what is pending; asks for writable interest while some is

@@ -17,15 +17,16 @@
 #[allow(dead_code)]
 #[path = "http/date.rs"]
 mod date;
+#[path = "ref_http/shared.rs"]
+mod shared;
 
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::process;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+
+use shared::{Response, MAX_INPUT, READ_CHUNK};
 
 const PROG: &str = "ref_http_mio";
 const USAGE: &str = "\
@@ -39,14 +40,6 @@ example's 200 response, and runs until killed.
 ";
 
 const LISTENER: Token = Token(usize::MAX);
-const READ_CHUNK: usize = 8 * 1024;
-/// The longest a request head may be before the connection is closed.
-const MAX_INPUT: usize = 64 * 1024;
-
-/// The http example's response to a GET, the date in the middle.
-const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: tripoll\r\nContent-Type: text/plain\r\n\
-Content-Length: 13\r\nDate: ";
-const TAIL: &[u8] = b"\r\n\r\nHello, world!";
 
 struct Conn {
     stream: TcpStream,
@@ -56,70 +49,8 @@ struct Conn {
     sent: usize,
 }
 
-/// The whole response, re-rendered when the second changes.
-struct Response {
-    bytes: Vec<u8>,
-    second: u64,
-}
-
-impl Response {
-    fn new() -> Response {
-        let mut r = Response {
-            bytes: Vec::new(),
-            second: u64::MAX,
-        };
-        r.refresh();
-        r
-    }
-
-    /// Renders the date again if the second changed; returns the time to
-    /// the next second.
-    fn refresh(&mut self) -> Duration {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        if now.as_secs() != self.second {
-            self.second = now.as_secs();
-            self.bytes.clear();
-            self.bytes.extend_from_slice(HEAD);
-            self.bytes
-                .extend_from_slice(&date::imf_fixdate(self.second));
-            self.bytes.extend_from_slice(TAIL);
-        }
-        Duration::from_nanos(u64::from(1_000_000_000 - now.subsec_nanos()))
-    }
-}
-
 fn main() {
-    let port = parse_port();
-    if let Err(e) = serve(port) {
-        eprintln!("{PROG}: {e}");
-        process::exit(1);
-    }
-}
-
-fn parse_port() -> u16 {
-    let mut args = std::env::args().skip(1);
-    let mut port = 8080;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                process::exit(0);
-            }
-            "--port" => match args.next().map(|p| p.parse::<u16>()) {
-                Some(Ok(p)) => port = p,
-                _ => usage_error("--port needs a number from 0 to 65535"),
-            },
-            other => usage_error(&format!("unknown argument {other:?}")),
-        }
-    }
-    port
-}
-
-fn usage_error(msg: &str) -> ! {
-    eprintln!("{PROG}: {msg} (see --help)");
-    process::exit(2);
+    shared::main(PROG, USAGE, serve);
 }
 
 fn serve(port: u16) -> io::Result<()> {
@@ -222,22 +153,7 @@ impl Conn {
     }
 
     fn answer(&mut self, response: &[u8]) -> io::Result<()> {
-        let mut pos = 0;
-        while pos < self.filled {
-            let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); 16];
-            let mut req = httparse::Request::new(&mut []);
-            match req.parse_with_uninit_headers(&self.inbuf[pos..self.filled], &mut headers) {
-                Ok(httparse::Status::Complete(len)) => {
-                    pos += len;
-                    self.out.extend_from_slice(response);
-                }
-                Ok(httparse::Status::Partial) => break,
-                Err(_) => return Err(io::ErrorKind::InvalidData.into()),
-            }
-        }
-        self.inbuf.copy_within(pos..self.filled, 0);
-        self.filled -= pos;
-        Ok(())
+        shared::answer(&mut self.inbuf, &mut self.filled, &mut self.out, response)
     }
 
     fn flush(&mut self) -> io::Result<()> {
