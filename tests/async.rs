@@ -736,34 +736,6 @@ fn holds_10k(backend: Backend) {
 // ---------------------------------------------------------------------------
 // The examples
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    s.set_write_timeout(Some(PATIENCE)).unwrap();
-    s
-}
-
-fn pattern(tag: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(i as u64 >> 9) as u8 ^ tag)
-        .collect()
-}
-
-/// Sends without reading until the socket takes no more.
-fn send_until_stuck(s: &TcpStream, data: &[u8]) -> usize {
-    s.set_nonblocking(true).unwrap();
-    let mut sent = 0;
-    while sent < data.len() {
-        match (&*s).write(&data[sent..]) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) => panic!("the hog's write failed: {e}"),
-        }
-    }
-    s.set_nonblocking(false).unwrap();
-    sent
-}
-
 /// `async_echo` keeps serving while a hog sends 10 MB without reading and
 /// a resetter drops its connection mid-stream (as `reactor_echo` must).
 fn async_echo_survives_hostile_clients(backend: Backend) {
@@ -784,42 +756,7 @@ fn async_echo_survives_hostile_clients(backend: Backend) {
     );
     let addr = listen_addrs(NAME, &banner)[0];
 
-    let hog = connect(addr);
-    let hog_data = pattern(1, 10 << 20);
-    let hog_sent = send_until_stuck(&hog, &hog_data);
-    assert!(hog_sent > 0);
-
-    let mut resetter = connect(addr);
-    resetter.write_all(&pattern(2, 100_000)).unwrap();
-    let mut first = [0; 1];
-    resetter.read_exact(&mut first).unwrap();
-    common::set_linger_zero(&resetter);
-    drop(resetter);
-
-    let mut good = connect(addr);
-    let good_data = pattern(3, 1 << 20);
-    let mut back = vec![0; 16 << 10];
-    for chunk in good_data.chunks(16 << 10) {
-        good.write_all(chunk).unwrap();
-        let back = &mut back[..chunk.len()];
-        good.read_exact(back).expect("the good client's echo");
-        assert!(back == chunk, "the good client's echo differs");
-    }
-    good.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    good.read_to_end(&mut rest).unwrap();
-    assert!(
-        rest.is_empty(),
-        "nothing after the echo, then a clean close"
-    );
-
-    let writer = hog.try_clone().unwrap();
-    let rest_of_hog = hog_data[hog_sent..].to_vec();
-    let sender = thread::spawn(move || (&writer).write_all(&rest_of_hog));
-    let mut echoed = vec![0; hog_data.len()];
-    (&hog).read_exact(&mut echoed).expect("the hog's echo");
-    sender.join().unwrap().expect("the rest of the hog's data");
-    assert!(echoed == hog_data, "the hog's echo differs");
+    common::hostile::echo_survives_hostile_clients(addr);
 
     let stderr = server.stop();
     let lines: Vec<&str> = stderr.lines().collect();

@@ -9,32 +9,9 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::thread;
-
-use common::child::{listen_addrs, Proc, PATIENCE};
+use common::child::{listen_addrs, Proc};
 
 const NAME: &str = "reactor_echo";
-/// What the hog sends without reading.
-const HOG_BYTES: usize = 10 * 1024 * 1024;
-/// What the well-behaved client has echoed, in chunks of `CHUNK`.
-const GOOD_BYTES: usize = 1024 * 1024;
-const CHUNK: usize = 16 * 1024;
-
-/// Byte `i` of a stream tagged `tag`.
-fn pattern(tag: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u64).wrapping_mul(31).wrapping_add(i as u64 >> 9) as u8 ^ tag)
-        .collect()
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    s.set_write_timeout(Some(PATIENCE)).unwrap();
-    s
-}
 
 #[test]
 fn the_readme_shows_the_example() {
@@ -49,22 +26,6 @@ fn the_readme_shows_the_example() {
     );
 }
 
-/// Sends without reading until the socket takes no more (or all of `data`
-/// is sent); returns how much it sent.
-fn send_until_stuck(s: &TcpStream, data: &[u8]) -> usize {
-    s.set_nonblocking(true).unwrap();
-    let mut sent = 0;
-    while sent < data.len() {
-        match (&*s).write(&data[sent..]) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => panic!("the hog's write failed: {e}"),
-        }
-    }
-    s.set_nonblocking(false).unwrap();
-    sent
-}
-
 fn survives_hostile_clients(backend: &str) {
     let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", backend)]);
     let banner = server.line();
@@ -74,47 +35,7 @@ fn survives_hostile_clients(backend: &str) {
     );
     let addr = listen_addrs(NAME, &banner)[0];
 
-    // The hog: 10 MB, not reading, until its socket takes no more.
-    let hog = connect(addr);
-    let hog_data = pattern(1, HOG_BYTES);
-    let hog_sent = send_until_stuck(&hog, &hog_data);
-    assert!(hog_sent > 0);
-
-    // The resetter: sends, sees the echo start, then resets (SO_LINGER 0).
-    let mut resetter = connect(addr);
-    resetter.write_all(&pattern(2, 100_000)).unwrap();
-    let mut first = [0; 1];
-    resetter.read_exact(&mut first).unwrap();
-    assert_eq!(first[0], pattern(2, 1)[0]);
-    common::set_linger_zero(&resetter);
-    drop(resetter);
-
-    // The well-behaved client, served in full while the others misbehave.
-    let mut good = connect(addr);
-    let good_data = pattern(3, GOOD_BYTES);
-    let mut back = vec![0; CHUNK];
-    for chunk in good_data.chunks(CHUNK) {
-        good.write_all(chunk).unwrap();
-        let back = &mut back[..chunk.len()];
-        good.read_exact(back).expect("the good client's echo");
-        assert!(back == chunk, "the good client's echo differs");
-    }
-    good.shutdown(Shutdown::Write).unwrap();
-    let mut rest = Vec::new();
-    good.read_to_end(&mut rest).unwrap();
-    assert!(
-        rest.is_empty(),
-        "nothing after the echo, then a clean close"
-    );
-
-    // The hog reads at last, and sends the rest: every byte comes back.
-    let writer = hog.try_clone().unwrap();
-    let rest_of_hog = hog_data[hog_sent..].to_vec();
-    let sender = thread::spawn(move || (&writer).write_all(&rest_of_hog));
-    let mut echoed = vec![0; HOG_BYTES];
-    (&hog).read_exact(&mut echoed).expect("the hog's echo");
-    sender.join().unwrap().expect("the rest of the hog's data");
-    assert!(echoed == hog_data, "the hog's echo differs");
+    common::hostile::echo_survives_hostile_clients(addr);
 
     // One failure reported (the reset connection), one line; exit 0 on SIGINT.
     let stderr = server.stop();

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod child;
+pub mod hostile;
 pub mod seccomp;
 
 #[macro_use]
