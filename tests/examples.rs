@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::child::{field, listen_addrs, run, Proc, PATIENCE};
+use common::child::{cpu_ticks, field, listen_addrs, rss_bytes, run, Proc, PATIENCE};
 use tripoll::{AnyPoller, Backend, Mode, Poller};
 
 /// A running echo example and the addresses it printed.
@@ -957,33 +957,6 @@ fn edge_mode_serves_each_connection_once_per_turn() {
 #[test]
 fn level_mode_serves_each_connection_once_per_turn() {
     edge_fairness("level");
-}
-
-/// The server's resident memory, from `/proc/PID/status`.
-fn rss_bytes(pid: libc::pid_t) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value");
-    kib * 1024
-}
-
-/// CPU time (user + system) the process `pid` has used, in clock ticks.
-fn cpu_ticks(pid: libc::pid_t) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    // The command name may hold spaces: the fields after it start past ')'.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime: fields 14 and 15 of the line, 12 and 13 after ')'.
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    utime + stime
 }
 
 /// Clients that write and never read, non-blocking: writes until each has

@@ -20,6 +20,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::child::{cpu_ticks, rss_bytes};
 use http_support::{
     assert_hello, field, get, parse_imf_fixdate, Client, End, Server, BACKENDS, PATIENCE,
 };
@@ -607,41 +608,6 @@ fn half_close_after_request_gets_the_response() {
 // ---------------------------------------------------------------------------
 // At the limits: several threads out of descriptors, a total buffer budget
 
-/// CPU time (user + system) the process `pid` has used, in clock ticks.
-fn cpu_ticks(pid: libc::pid_t) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
-    // The command name may hold spaces: the fields after it start past ')'.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here
-    // (counting from 1 after the state field, which is field 3).
-    let utime: u64 = fields[11].parse().expect("utime");
-    let stime: u64 = fields[12].parse().expect("stime");
-    utime + stime
-}
-
-fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    assert!(t > 0, "sysconf(_SC_CLK_TCK)");
-    t as u64
-}
-
-/// The server's resident memory, from `/proc/PID/status`.
-fn rss_bytes(pid: libc::pid_t) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS value");
-    kib * 1024
-}
-
 /// `--threads 4 --max-fds 40` at its descriptor limit, with connections
 /// arriving from several threads at once. The workers share one descriptor
 /// table, so the number one worker frees (its spare, to shed a connection)
@@ -669,7 +635,7 @@ fn rss_bytes(pid: libc::pid_t) -> u64 {
 /// ticks, or 0.5–2.5 MB of log).
 #[test]
 fn threads_at_the_descriptor_limit_neither_spin_nor_flood_the_log() {
-    use crate::common::child::{listen_addrs, Proc};
+    use crate::common::child::{clock_ticks_per_second, listen_addrs, Proc};
     const HELD: usize = 80;
     const CHURNERS: usize = 4;
     const EACH: usize = 1500;

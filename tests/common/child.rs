@@ -283,3 +283,39 @@ pub fn field(text: &str, key: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("no number after {key:?} in {text:?}"))
 }
+
+/// CPU time (user + system) the process `pid` has used, in clock ticks
+/// (see [`clock_ticks_per_second`]), from `/proc/PID/stat`.
+pub fn cpu_ticks(pid: libc::pid_t) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // The command name may hold spaces: the fields after it start past ')'.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of the line, 12 and 13 after ')'.
+    let utime: u64 = fields[11].parse().expect("utime");
+    let stime: u64 = fields[12].parse().expect("stime");
+    utime + stime
+}
+
+/// How many clock ticks make a second (`_SC_CLK_TCK`).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    assert!(t > 0, "sysconf(_SC_CLK_TCK)");
+    t as u64
+}
+
+/// The resident memory of process `pid`, from `/proc/PID/status`.
+pub fn rss_bytes(pid: libc::pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS value");
+    kib * 1024
+}
