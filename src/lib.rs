@@ -1,12 +1,16 @@
 //! # tripoll
 //!
 //! A thin, safe wrapper over Linux `epoll(7)`, with `poll(2)` and
-//! `select(2)` backends behind the same [`Poller`] trait, so the three I/O
-//! multiplexing models can be swapped with one word and compared.
+//! `select(2)` backends (and `io_uring` with the `io-uring` feature) behind
+//! the same [`Poller`] trait and one contract, so the I/O multiplexing models
+//! can be swapped with one word and compared. On top: a callback
+//! [`reactor`] and an async/await layer, [`task`].
 //!
 //! - [`Epoll`] offers every trigger [`Mode`]: level (the default), edge,
 //!   oneshot, edge + oneshot, and `EPOLLEXCLUSIVE`.
 //! - [`Poll`] and [`Select`] offer level and (emulated) oneshot.
+//! - `Uring` (feature `io-uring`) offers level, edge, oneshot and edge +
+//!   oneshot through `IORING_OP_POLL_ADD`.
 //! - [`AnyPoller`] picks one at run time, from a [`Backend`] or from the
 //!   `TRIPOLL_BACKEND` environment variable.
 //!
