@@ -132,8 +132,7 @@ mod suite {
             }
             Backend::Select => Capabilities::ONESHOT,
             Backend::IoUring => {
-                Capabilities::EDGE
-                    | Capabilities::ONESHOT
+                Capabilities::ONESHOT
                     | Capabilities::READ_CLOSED
                     | Capabilities::WRITE_CLOSED
                     | Capabilities::UNBOUNDED_FDS

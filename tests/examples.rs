@@ -193,9 +193,12 @@ fn slow_reader(backend: &str, mode: &str, cap: Option<&str>, total: usize) {
     }
     let stalled_at = *sent.lock().unwrap();
     let mut back = Vec::with_capacity(total);
-    reader
-        .read_to_end(&mut back)
-        .unwrap_or_else(|e| panic!("{backend} {mode}: read everything back: {e} after {} of {total} bytes", back.len()));
+    reader.read_to_end(&mut back).unwrap_or_else(|e| {
+        panic!(
+            "{backend} {mode}: read everything back: {e} after {} of {total} bytes",
+            back.len()
+        )
+    });
     w.join().expect("writer thread");
     assert_eq!(back.len(), total, "bytes echoed");
     if let Some(i) = back.iter().zip(data.iter()).position(|(a, b)| a != b) {
