@@ -37,10 +37,11 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 ///   same thing here.)
 /// - [`Mode::Edge`] and [`Mode::EdgeOneshot`]: refused with
 ///   [`Error::Unsupported`] for now. Edge mode was one multishot request
-///   (`IORING_POLL_ADD_MULTI`), and under a reader that stops reading (the
-///   echo example's slow-reader test) it lost the peer's final hang-up about
-///   one run in four; until that is found and fixed, the backend refuses
-///   the mode rather than miss an event.
+///   (`IORING_POLL_ADD_MULTI`); under a reader that stops reading (the echo
+///   example's slow-reader test), about one run in four left a poll request
+///   in the kernel after `unregister`, so closing the descriptor did not
+///   close the socket (the ring's fdinfo showed the stray request). Until
+///   every cancellation is confirmed, the backend refuses the mode.
 /// - [`Mode::Exclusive`] and [`Mode::EdgeExclusive`]: refused with
 ///   [`Error::Unsupported`]. io_uring's exclusive poll wakes one *request*,
 ///   and this backend would have to re-arm it after every event, which
