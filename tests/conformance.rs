@@ -132,7 +132,8 @@ mod suite {
             }
             Backend::Select => Capabilities::ONESHOT,
             Backend::IoUring => {
-                Capabilities::ONESHOT
+                Capabilities::EDGE
+                    | Capabilities::ONESHOT
                     | Capabilities::READ_CLOSED
                     | Capabilities::WRITE_CLOSED
                     | Capabilities::UNBOUNDED_FDS
@@ -1300,6 +1301,72 @@ mod suite {
         assert_eq!(a.read(&mut [0; 8]).unwrap(), 0, "end of stream");
     }
 
+    /// Contract point 4: after `unregister` the poller keeps nothing of the
+    /// descriptor, so closing it closes the file and the peer reads end of
+    /// stream. An io_uring poll request holds the file; a cancellation that
+    /// loses a race with a wake-up would leave the request, and the socket,
+    /// alive. So the registration goes through modifies and waits while
+    /// another thread keeps waking it, every mode the backend has, many
+    /// rounds.
+    pub(crate) fn unregister_lets_go_of_the_file<P: Poller + 'static>(make: fn() -> P) {
+        const ROUNDS: usize = 150;
+        const CHANGES: usize = 12;
+        let p = make();
+        let mut events = Events::with_capacity(8);
+        let modes = [Mode::Level, Mode::Edge, Mode::Oneshot, Mode::EdgeOneshot];
+        for mode in modes.into_iter().filter(|&m| p.supports(m)) {
+            for round in 0..ROUNDS {
+                let (mut a, b) = socket_pair();
+                let fd = a.as_raw_fd();
+                let stop = Arc::new(AtomicBool::new(false));
+                let writer = {
+                    let stop = Arc::clone(&stop);
+                    thread::spawn(move || {
+                        let mut b = b;
+                        while !stop.load(Ordering::Relaxed) {
+                            match b.write(b"wake") {
+                                Ok(_) => {}
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                    thread::yield_now();
+                                }
+                                Err(e) => panic!("write: {e}"),
+                            }
+                        }
+                        b
+                    })
+                };
+                p.register(fd, T1, Interest::READABLE, mode).unwrap();
+                for change in 0..CHANGES {
+                    p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+                    drain(&mut a);
+                    let interest = if change % 2 == 0 {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    p.modify(fd, T1, interest, mode).unwrap();
+                }
+                p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+                p.unregister(fd).unwrap();
+                stop.store(true, Ordering::Relaxed);
+                let mut b = writer.join().unwrap();
+                // Unread data would make the close a reset.
+                drain(&mut a);
+                drop(a);
+                // Nothing was ever written to `b`: a closed peer reads as
+                // end of stream at once, a live one would block.
+                match b.read(&mut [0; 8]) {
+                    Ok(0) => {}
+                    other => panic!(
+                        "{} {mode:?}, round {round}: the unregistered, closed end is still open \
+                         (peer read: {other:?})",
+                        p.name()
+                    ),
+                }
+            }
+        }
+    }
+
     pub(crate) fn half_close_is_read_closed<P: Poller + 'static>(make: fn() -> P) {
         let p = make();
         let (mut server, client) = tcp_pair();
@@ -1575,6 +1642,7 @@ macro_rules! every_test {
                 notify_from_two_threads,
                 waits_from_two_threads,
                 peer_close_is_seen,
+                unregister_lets_go_of_the_file,
                 half_close_is_read_closed,
                 tcp_urgent_data_is_priority,
                 regular_files,

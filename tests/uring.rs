@@ -142,19 +142,10 @@ mod with_uring {
         let p = AnyPoller::new(Backend::IoUring).unwrap();
         assert_eq!(p.backend(), Backend::IoUring);
         assert_eq!(p.name(), "uring");
-        for mode in [Mode::Level, Mode::Oneshot] {
+        for mode in [Mode::Level, Mode::Edge, Mode::Oneshot, Mode::EdgeOneshot] {
             assert!(p.supports(mode), "{mode:?}");
         }
-        // Edge is refused until a lost hang-up under a slow reader is fixed
-        // (see `Uring`'s documentation).
-        for mode in [
-            Mode::Edge,
-            Mode::EdgeOneshot,
-            Mode::Exclusive,
-            Mode::EdgeExclusive,
-        ] {
-            assert!(!p.supports(mode), "{mode:?}");
-        }
+        assert!(!p.supports(Mode::Exclusive) && !p.supports(Mode::EdgeExclusive));
     }
 
     /// 64 ready descriptors, a ring of 2 submission and 4 completion
@@ -356,6 +347,23 @@ mod with_uring {
 
     /// A multishot (edge) request completes once per wake-up; two
     /// arrivals before a wait are one event, as on epoll.
+    #[test]
+    fn completions_of_one_registration_merge_into_one_event() {
+        let _fds = common::fds_shared();
+        let p = uring();
+        let (_a, mut b) = socket_pair();
+        p.register(_a.as_raw_fd(), T1, Interest::READABLE, Mode::Edge)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        assert_quiet(&p, &mut events, "nothing sent"); // armed in the kernel
+        for chunk in [b"one", b"two", b"six"] {
+            b.write_all(chunk).unwrap();
+            thread::sleep(Duration::from_millis(5));
+        }
+        let e = wait_one(&p, &mut events, T1);
+        assert!(e.is_readable(), "{e:?}");
+    }
+
     /// Readiness nobody asked for (a half-closed peer under an empty
     /// interest: the kernel reports `POLLRDHUP` to every poll request)
     /// must not make the wait complete again and again.
@@ -363,7 +371,7 @@ mod with_uring {
     fn unasked_readiness_does_not_spin() {
         let _fds = common::fds_shared();
         let (server, client) = tcp_pair();
-        for mode in [Mode::Level, Mode::Oneshot] {
+        for mode in [Mode::Level, Mode::Oneshot, Mode::Edge] {
             let p = uring();
             p.register(server.as_raw_fd(), T1, Interest::empty(), mode)
                 .unwrap();

@@ -31,17 +31,12 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// - [`Mode::Level`]: a oneshot poll request, queued again after each
 ///   reported event; the kernel completes it at once while the descriptor
 ///   is still ready, so every wait sees it, as with epoll.
-/// - [`Mode::Oneshot`]: a oneshot poll request,
+/// - [`Mode::Oneshot`] and [`Mode::EdgeOneshot`]: a oneshot poll request,
 ///   not queued again until [`modify`](Poller::modify). (A oneshot request
 ///   reports the readiness present when it is armed, so the two are the
 ///   same thing here.)
-/// - [`Mode::Edge`] and [`Mode::EdgeOneshot`]: refused with
-///   [`Error::Unsupported`] for now. Edge mode was one multishot request
-///   (`IORING_POLL_ADD_MULTI`); under a reader that stops reading (the echo
-///   example's slow-reader test), about one run in four left a poll request
-///   in the kernel after `unregister`, so closing the descriptor did not
-///   close the socket (the ring's fdinfo showed the stray request). Until
-///   every cancellation is confirmed, the backend refuses the mode.
+/// - [`Mode::Edge`]: one multishot request (`IORING_POLL_ADD_MULTI`), which
+///   completes once per wake-up of the descriptor: once per arrival.
 /// - [`Mode::Exclusive`] and [`Mode::EdgeExclusive`]: refused with
 ///   [`Error::Unsupported`]. io_uring's exclusive poll wakes one *request*,
 ///   and this backend would have to re-arm it after every event, which
@@ -60,7 +55,7 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// A wait is one `io_uring_enter` (submit and sleep, with the timeout in
 /// nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted by a signal, it
 /// goes on with the time left). Unregister is one `io_uring_enter` that
-/// cancels the poll request (`IORING_OP_POLL_REMOVE`) and returns once the
+/// cancels the poll request (`IORING_OP_ASYNC_CANCEL`) and returns once the
 /// kernel has processed the cancellation: a completion of the removed
 /// registration is never reported, and the request no longer holds the
 /// file (when unregister runs on the thread that waits; from another
@@ -119,9 +114,10 @@ pub struct Uring {
     entries: u32,
 }
 
-/// Oneshot, read-closed, any descriptor number; not edge-triggered and not
+/// Edge (multishot), oneshot, read-closed, any descriptor number; not
 /// exclusive (see [`Uring`]).
-const CAPABILITIES: Capabilities = Capabilities::ONESHOT
+const CAPABILITIES: Capabilities = Capabilities::EDGE
+    .union(Capabilities::ONESHOT)
     .union(Capabilities::READ_CLOSED)
     .union(Capabilities::WRITE_CLOSED)
     .union(Capabilities::UNBOUNDED_FDS);
@@ -347,7 +343,7 @@ impl Uring {
             // SAFETY: `st` proves the state lock is held, and every view of
             // the submission queue is made under it, so no other exists.
             let mut sq = unsafe { self.ring.submission_shared() };
-            // SAFETY: poll and poll-remove entries point at no user memory.
+            // SAFETY: poll and cancel entries point at no user memory.
             if unsafe { sq.push(entry) }.is_ok() {
                 return Ok(());
             }
@@ -476,9 +472,17 @@ impl Uring {
         self.cancel_request(st, user_data(fd as u32, old))
     }
 
-    /// Queues an `IORING_OP_POLL_REMOVE` of the request `target`.
+    /// Queues an `IORING_OP_ASYNC_CANCEL` of the request `target`.
+    ///
+    /// Not `IORING_OP_POLL_REMOVE`: a remove that finds the request busy
+    /// with a wake-up (its task work queued and not yet run) fails with
+    /// `EALREADY` and leaves it armed, and a multishot request then lives
+    /// on, holding the file, after its registration is gone. A cancel
+    /// marks the request instead, and whoever owns it ends it. Its only
+    /// failure for a poll is `ENOENT` (the request ended already), which
+    /// needs nothing, so its completions are ignored.
     fn cancel_request(&self, st: &mut State, target: u64) -> io::Result<()> {
-        let entry = opcode::PollRemove::new(target)
+        let entry = opcode::AsyncCancel::new(target)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(user_data(IGNORED, 0));
