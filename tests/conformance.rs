@@ -407,6 +407,33 @@ mod suite {
         assert_quiet(&p, &mut events, "ordinary data is not priority data");
     }
 
+    /// Contract point 8, with a one-event buffer: a descriptor whose
+    /// wake-up turns out to be nothing it asked for (ordinary data under a
+    /// priority-only interest) must not use up the wait, while another is
+    /// ready. Found by the model test on io_uring, which checked again only
+    /// as many put-off completions as the buffer holds, and the one it
+    /// checked reported nothing.
+    pub(crate) fn a_wake_up_of_nothing_does_not_hide_a_ready_one<P: Poller + 'static>(
+        make: fn() -> P,
+    ) {
+        let p = make();
+        let (pri, mut pri_peer) = socket_pair();
+        let (data, mut data_peer) = socket_pair();
+        p.register(pri.as_raw_fd(), T1, Interest::PRIORITY, Mode::Level)
+            .unwrap();
+        p.register(data.as_raw_fd(), T2, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(1);
+        assert_quiet(&p, &mut events, "nothing sent yet");
+        pri_peer.write_all(b"x").unwrap();
+        data_peer.write_all(b"y").unwrap();
+        p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        let got: Vec<Token> = events.iter().map(|e| e.token()).collect();
+        assert_eq!(got, [T2], "a zero wait reports the one ready descriptor");
+        let e = wait_one(&p, &mut events, T2);
+        assert!(e.is_readable(), "{e:?}");
+    }
+
     pub(crate) fn hangup_is_reported_without_interest<P: Poller + 'static>(make: fn() -> P) {
         let p = make();
         let (a, b) = socket_pair();
@@ -1618,6 +1645,7 @@ macro_rules! every_test {
                 writable_interest_hides_readable,
                 both_readinesses_come_in_one_event,
                 priority_interest_ignores_normal_data,
+                a_wake_up_of_nothing_does_not_hide_a_ready_one,
                 hangup_is_reported_without_interest,
                 error_is_reported_without_interest,
                 level_partial_read_stays_readable,

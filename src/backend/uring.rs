@@ -758,6 +758,22 @@ impl Uring {
         Ok(())
     }
 
+    /// When a wait has found nothing so far, checks the next put-off
+    /// completions, as many as `events` holds: the ones this wait's budget
+    /// covered may all have turned out to report nothing (a wake-up for
+    /// readiness nobody asked for), and a wait must not come back empty, or
+    /// block, while a registration it has not looked at is ready. Returns
+    /// whether it queued any check.
+    fn check_more(&self, st: &mut State, events: &Events) -> io::Result<bool> {
+        if !events.is_empty() || events.is_full() || st.later.is_empty() {
+            return Ok(false);
+        }
+        let before = self.queued(st);
+        st.budget = events.capacity();
+        self.check_later(st)?;
+        Ok(self.queued(st) != before || !st.later.is_empty())
+    }
+
     /// Queues a new request for `fd` unless one is still in flight.
     fn rearm_if_idle(&self, st: &mut State, fd: RawFd, multishot: bool) -> io::Result<()> {
         match st.get_mut(fd) {
@@ -1005,14 +1021,31 @@ impl Poller for Uring {
                 if !events.is_empty() || notified {
                     return self.finish(&mut st, events);
                 }
+                if self
+                    .check_more(&mut st, events)
+                    .map_err(Error::io(Op::Wait))?
+                {
+                    continue;
+                }
             }
             let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
-                // Submit, and collect what completes at once.
-                self.submit(&mut st).map_err(Error::io(Op::Wait))?;
-                self.reap(&mut st, events, batch)
-                    .map_err(Error::io(Op::Wait))?;
-                return self.finish(&mut st, events);
+                // Submit, and collect what completes at once, until
+                // something is found or nothing is left to check.
+                loop {
+                    self.submit(&mut st).map_err(Error::io(Op::Wait))?;
+                    let notified = self
+                        .reap(&mut st, events, batch)
+                        .map_err(Error::io(Op::Wait))?;
+                    if !events.is_empty()
+                        || notified
+                        || !self
+                            .check_more(&mut st, events)
+                            .map_err(Error::io(Op::Wait))?
+                    {
+                        return self.finish(&mut st, events);
+                    }
+                }
             }
             st.waiters += 1;
             drop(st);
