@@ -52,29 +52,36 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// Register, modify and a oneshot re-arm only write a submission entry: no
 /// system call, unless a wait is blocked in another thread, in which case
 /// the change is submitted at once so that it takes effect promptly.
-/// A wait is one `io_uring_enter` (submit and sleep, with the timeout in
-/// nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted by a signal, it
-/// goes on with the time left). Unregister is one `io_uring_enter` that
-/// cancels the poll request (`IORING_OP_ASYNC_CANCEL`) and returns once the
-/// kernel has processed the cancellation: a completion of the removed
-/// registration is never reported, and the request no longer holds the
-/// file (when unregister runs on the thread that waits; from another
-/// thread, the kernel finishes on the waiting thread, at once if it is
-/// blocked in a wait). Unregister also empties the ring when no wait is
-/// running, so a program that never waits does not pile up completions.
+/// A wait is at most one `io_uring_enter` (submit and sleep, with the
+/// timeout in nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted by a
+/// signal, it goes on with the time left), or one zero-timeout `poll(2)`
+/// when completions were already waiting (see below). Unregister is one
+/// `io_uring_enter` that cancels the poll request
+/// (`IORING_OP_ASYNC_CANCEL`) and returns once the kernel has processed the
+/// cancellation: a completion of the removed registration is never
+/// reported, and the request no longer holds the file (when unregister runs
+/// on the thread that waits; from another thread, the kernel finishes on
+/// the waiting thread, at once if it is blocked in a wait). Unregister also
+/// empties the ring when no wait is running, so a program that never waits
+/// does not pile up completions.
 ///
 /// # What a wait reports
 ///
 /// A completion tells the readiness when the request completed (in fact
 /// the wake-up's key, not a fresh poll). One that was already waiting in
-/// the ring when a wait begins may be out of date, so it is not reported:
-/// a new request replaces it, whose arming polls the file as it is now, in
-/// the same `io_uring_enter` (epoll polls each ready file when the wait
-/// collects it, for the same reason). A completion that reports priority,
-/// or one kind of readiness while the registration asks for another too, is
-/// checked with `poll(2)` before it is reported (a socket's "data arrived"
-/// key always says `POLLPRI`). So a wait reports what is ready when it
-/// returns, as epoll's does; the model test holds it to that.
+/// the ring when a wait begins may be out of date (the caller may have read,
+/// written or closed since), so it is not reported as it is: the wait asks
+/// the descriptors of all such completions again, in one zero-timeout
+/// `poll(2)`, together with the level registrations the last wait reported,
+/// and reports what that finds (epoll polls each ready file when the wait
+/// collects it, for the same reason). A multishot request stays armed
+/// through this; a registration found not ready gets a request that waits
+/// for its next change. A completion that arrives during the wait and
+/// reports priority, or one kind of readiness while the registration asks
+/// for another too, is checked with `poll(2)` before it is reported (a
+/// socket's "data arrived" key always says `POLLPRI`). So a wait reports
+/// what is ready when it returns, as epoll's does; the model test holds it
+/// to that.
 ///
 /// # A small ring
 ///
@@ -179,6 +186,8 @@ struct Reg {
     /// A completion that waited in the ring is still to be checked again
     /// (see [`State::later`]).
     later: bool,
+    /// In the current wait's batch of checks (see [`State::checks`]).
+    checking: bool,
     /// The wait that last reported this registration, and where its event
     /// is in that wait's `Events`, so a second completion in the same wait
     /// adds to that event instead of making a second one.
@@ -212,8 +221,21 @@ struct State {
     later: std::collections::VecDeque<RawFd>,
     /// How many more of those the current wait checks.
     budget: usize,
-    /// The current wait replaced a multishot request to check it again.
-    rechecked_multishot: bool,
+    /// The current wait's batch of checks: one `poll(2)` entry for each
+    /// registration whose completion waited in the ring (see
+    /// [`Uring::run_checks`]). Kept between waits so a wait allocates
+    /// nothing once it has grown.
+    checks: Checks,
+}
+
+/// The `pollfd`s of a batch of checks (`libc::pollfd` has no `Debug`).
+#[derive(Default)]
+struct Checks(Vec<sys::poll::PollFd>);
+
+impl fmt::Debug for Checks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|p| p.fd)).finish()
+    }
 }
 
 impl State {
@@ -490,11 +512,12 @@ impl Uring {
     }
 
     /// Handles the completions that are in the ring as a wait begins (see
-    /// [`Uring::complete`]): each is checked again by a new request, not
-    /// reported. Returns whether a user notification was among them.
+    /// [`Uring::complete`]): each is checked again (see
+    /// [`Uring::run_checks`]), not reported as it is. Returns whether a user
+    /// notification was among them.
     fn recheck(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<bool> {
         st.budget = events.capacity() - events.len();
-        self.check_later(st)?;
+        self.check_later(st);
         let mut notified = false;
         // SAFETY: the state lock is held (see `reap`). The view's end is
         // fixed when it is made, so completions posted by the submissions
@@ -504,6 +527,25 @@ impl Uring {
             let Some(cqe) = cq.next() else { break };
             notified |= self.complete(st, events, batch, &cqe, Pass::Stale)?;
         }
+        drop(cq);
+        if !st.checks.0.is_empty() || !events.is_empty() {
+            // A `poll(2)` is made anyway, or this wait reports already: the
+            // level registrations the last wait reported are checked in it
+            // too, after the completions (those not yet served come first),
+            // instead of by new requests.
+            let rearm = std::mem::take(&mut st.rearm);
+            for &fd in &rearm {
+                match st.get_mut(fd) {
+                    Some(reg) if reg.rearm => reg.rearm = false,
+                    _ => continue,
+                }
+                self.add_check(st, fd);
+            }
+            st.rearm = rearm;
+            st.rearm.clear();
+        }
+        self.run_checks(st, events, batch)?;
+        self.check_more(st, events, batch)?;
         Ok(notified)
     }
 
@@ -597,9 +639,9 @@ impl Uring {
     /// A completion that was already in the ring when the wait began is not
     /// `fresh`: it says what the descriptor was when it completed, and the
     /// caller may have read, written or closed since. Such a completion is
-    /// not reported; a new request is queued instead, whose arming polls
-    /// the file as it is now (epoll polls each ready file when the wait
-    /// collects it, for the same reason).
+    /// not reported as it is: its registration joins the wait's checks (see
+    /// [`Uring::run_checks`]), or, past the wait's budget, the line for the
+    /// next waits (see [`State::later`]).
     fn complete(
         &self,
         st: &mut State,
@@ -649,16 +691,16 @@ impl Uring {
             return self.arm(st, fd, multishot).map(|()| false);
         }
         if res < 0 {
-            // The number is closed (EBADF) or cannot be polled any more:
-            // report it once, as poll does, and forget it.
-            let reg = *reg;
-            report(events, batch, fd, st, &reg, bits::ERR | bits::HUP);
-            self.cancel(st, fd)?;
-            st.take(fd);
-            return Ok(false);
+            // The number is closed (EBADF) or cannot be polled any more.
+            return self.closed(st, events, batch, fd).map(|()| false);
         }
         let mut ready = res as u32 & wanted_bits(reg.interest);
-        if pass != Pass::Fresh && ready != 0 && reg.armed {
+        if pass != Pass::Fresh && reg.armed {
+            if reg.checking {
+                // An earlier completion put it in this wait's checks, which
+                // will see this readiness too.
+                return Ok(false);
+            }
             let queued = std::mem::replace(&mut reg.later, true);
             if pass == Pass::Absorb || st.budget == 0 {
                 if !queued {
@@ -667,10 +709,8 @@ impl Uring {
                 return Ok(false);
             }
             st.budget -= 1;
-            if let Some(reg) = st.get_mut(fd) {
-                reg.later = false;
-            }
-            return self.check_again(st, fd).map(|()| false);
+            self.add_check(st, fd);
+            return Ok(false);
         }
         reg.later = false;
         if needs_confirmation(reg.interest, ready) {
@@ -695,21 +735,9 @@ impl Uring {
             }
             return Ok(false);
         }
-        let reg_now = *reg;
-        report(events, batch, fd, st, &reg_now, ready);
-        // A parked multishot request has done its job.
-        self.cancel(st, fd)?;
-        if reg_now.mode.is_oneshot() {
-            if let Some(reg) = st.get_mut(fd) {
-                reg.armed = false;
-            }
-            return Ok(false);
-        }
-        if let Some(reg) = st.get_mut(fd) {
-            reg.rearm = true;
-            st.rearm.push(fd);
-        }
-        Ok(false)
+        let reg = *reg;
+        report(events, batch, fd, st, &reg, ready);
+        self.reported(st, fd).map(|()| false)
     }
 
     /// Queues the re-arms of the level registrations the last wait
@@ -732,46 +760,192 @@ impl Uring {
         res
     }
 
-    /// Replaces the request of the registration of `fd` by a new one, whose
-    /// arming polls the file as it is now.
-    fn check_again(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
-        let multishot = matches!(st.get_mut(fd), Some(reg) if reg.mode == Mode::Edge);
-        st.rechecked_multishot |= multishot;
-        self.cancel(st, fd)?;
-        self.arm(st, fd, multishot)
+    /// Adds the registration of `fd` to this wait's batch of checks (once).
+    fn add_check(&self, st: &mut State, fd: RawFd) {
+        let Some(reg) = st.get_mut(fd) else { return };
+        reg.later = false;
+        if std::mem::replace(&mut reg.checking, true) {
+            return;
+        }
+        // `POLLRDHUP` always: a poll request completes on it whatever it
+        // asked (the kernel adds it, with error and hang-up), so a check
+        // must see it to tell when to park (see `Uring::checked`).
+        let events = (reg.interest.readiness_mask() | bits::RDHUP) as libc::c_short;
+        st.checks.0.push(sys::poll::PollFd {
+            fd,
+            events,
+            revents: 0,
+        });
     }
 
-    /// Checks again, oldest first, the registrations whose completions
-    /// were put off by earlier waits, within this wait's budget.
-    fn check_later(&self, st: &mut State) -> io::Result<()> {
+    /// Moves the registrations whose completions were put off by earlier
+    /// waits, oldest first, into this wait's batch of checks, within its
+    /// budget.
+    fn check_later(&self, st: &mut State) {
         while st.budget > 0 {
             let Some(fd) = st.later.pop_front() else {
-                return Ok(());
+                return;
             };
             match st.get_mut(fd) {
-                Some(reg) if reg.later => reg.later = false,
+                Some(reg) if reg.later => {}
                 _ => continue,
             }
             st.budget -= 1;
-            self.check_again(st, fd)?;
+            self.add_check(st, fd);
+        }
+    }
+
+    /// Checks this wait's batch in one zero-timeout `poll(2)`, and reports
+    /// what is ready now.
+    ///
+    /// The batch holds the registrations whose completions waited in the
+    /// ring when the wait began: such a completion says what the descriptor
+    /// was when it completed, and the caller may have read, written or
+    /// closed since (epoll polls each ready file when the wait collects it,
+    /// for the same reason). One `poll(2)` for the whole batch costs less
+    /// than a new poll request each, and leaves a multishot request armed.
+    /// A registration found not ready gets a request that waits for its
+    /// next change, if it has none.
+    fn run_checks(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<()> {
+        if st.checks.0.is_empty() {
+            return Ok(());
+        }
+        let mut checks = std::mem::take(&mut st.checks.0);
+        let polled = loop {
+            match sys::poll::ppoll(&mut checks, Some(Duration::ZERO)) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let mut res = Ok(());
+        for c in &checks {
+            let Some(reg) = st.get_mut(c.fd) else {
+                continue;
+            };
+            reg.checking = false;
+            if res.is_err() {
+                continue;
+            }
+            res = match polled {
+                // `poll(2)` failed (out of memory, or more entries than
+                // RLIMIT_NOFILE): ask with a new request instead, whose
+                // arming polls the file at the next submission.
+                Err(_) => self
+                    .cancel(st, c.fd)
+                    .and_then(|()| self.arm_for_change(st, c.fd)),
+                Ok(_) => self.checked(st, events, batch, c.fd, c.revents),
+            };
+        }
+        checks.clear();
+        st.checks.0 = checks;
+        res
+    }
+
+    /// Acts on one check's result: reports the registration if it is ready
+    /// for what it asked, or makes sure a request waits for its next change.
+    fn checked(
+        &self,
+        st: &mut State,
+        events: &mut Events,
+        batch: u64,
+        fd: RawFd,
+        revents: libc::c_short,
+    ) -> io::Result<()> {
+        let Some(reg) = st.get_mut(fd) else {
+            return Ok(());
+        };
+        if revents & libc::POLLNVAL != 0 {
+            // The number was closed: report it once, as poll does.
+            return self.closed(st, events, batch, fd);
+        }
+        let revents = u32::from(revents as u16);
+        let ready = revents & wanted_bits(reg.interest);
+        if !reg.armed {
+            return Ok(());
+        }
+        if ready == 0 && revents != 0 {
+            // Ready only for what it did not ask (a half-closed peer under
+            // an empty interest): park on a multishot request, which
+            // reports only the next change (see `Uring::complete`).
+            return self.rearm_if_idle(st, fd, true);
+        }
+        if ready == 0 {
+            return self.arm_for_change(st, fd);
+        }
+        if events.is_full() && reg.batch != batch {
+            // Ready, and no room left: first in line for the next wait.
+            if !std::mem::replace(&mut reg.later, true) {
+                st.later.push_back(fd);
+            }
+            return Ok(());
+        }
+        let reg = *reg;
+        report(events, batch, fd, st, &reg, ready);
+        self.reported(st, fd)
+    }
+
+    /// Makes sure a request waits for the next change of the registration
+    /// of `fd` (multishot in edge mode, oneshot otherwise), unless it has
+    /// one or is a disarmed oneshot.
+    fn arm_for_change(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
+        match st.get_mut(fd) {
+            Some(reg) if reg.armed => {
+                let multishot = reg.mode == Mode::Edge;
+                self.rearm_if_idle(st, fd, multishot)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A registration was just reported: an edge one keeps (or gets) its
+    /// multishot request; a oneshot one is disarmed; a level one is re-armed
+    /// by the next wait (see [`State::rearm`]). A multishot request parked
+    /// for unasked readiness has done its job.
+    fn reported(&self, st: &mut State, fd: RawFd) -> io::Result<()> {
+        let Some(reg) = st.get_mut(fd) else {
+            return Ok(());
+        };
+        if reg.mode == Mode::Edge {
+            return self.rearm_if_idle(st, fd, true);
+        }
+        self.cancel(st, fd)?;
+        let Some(reg) = st.get_mut(fd) else {
+            return Ok(());
+        };
+        if reg.mode.is_oneshot() {
+            reg.armed = false;
+        } else {
+            reg.rearm = true;
+            st.rearm.push(fd);
         }
         Ok(())
     }
 
-    /// When a wait has found nothing so far, checks the next put-off
-    /// completions, as many as `events` holds: the ones this wait's budget
-    /// covered may all have turned out to report nothing (a wake-up for
-    /// readiness nobody asked for), and a wait must not come back empty, or
-    /// block, while a registration it has not looked at is ready. Returns
-    /// whether it queued any check.
-    fn check_more(&self, st: &mut State, events: &Events) -> io::Result<bool> {
-        if !events.is_empty() || events.is_full() || st.later.is_empty() {
-            return Ok(false);
+    /// The number of a registration is closed (its request failed, or a
+    /// check found it invalid): reports it once with error and hang-up, as
+    /// poll does, and forgets it.
+    fn closed(&self, st: &mut State, events: &mut Events, batch: u64, fd: RawFd) -> io::Result<()> {
+        let Some(reg) = st.get_mut(fd).copied() else {
+            return Ok(());
+        };
+        report(events, batch, fd, st, &reg, bits::ERR | bits::HUP);
+        self.cancel(st, fd)?;
+        st.take(fd);
+        Ok(())
+    }
+
+    /// While `events` has room, checks more of the put-off completions:
+    /// the ones this wait's budget covered may have turned out to report
+    /// nothing (a wake-up for readiness since consumed, or nobody asked
+    /// for), and a wait must not leave room unused, or block, while a
+    /// registration it has not looked at is ready.
+    fn check_more(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<()> {
+        while !events.is_full() && !st.later.is_empty() {
+            st.budget = events.capacity() - events.len();
+            self.check_later(st);
+            self.run_checks(st, events, batch)?;
         }
-        let before = self.queued(st);
-        st.budget = events.capacity();
-        self.check_later(st)?;
-        Ok(self.queued(st) != before || !st.later.is_empty())
+        Ok(())
     }
 
     /// Queues a new request for `fd` unless one is still in flight.
@@ -918,6 +1092,7 @@ impl Poller for Uring {
             armed: true,
             rearm: false,
             later: false,
+            checking: false,
             batch: 0,
             index: 0,
         });
@@ -949,6 +1124,7 @@ impl Poller for Uring {
                     armed: true,
                     rearm: false,
                     later: false,
+                    checking: false,
                     ..*reg
                 };
             }
@@ -982,30 +1158,29 @@ impl Poller for Uring {
         let mut st = lock(&self.state);
         st.batch += 1;
         let batch = st.batch;
+        // Requests queued before this wait (registrations, changes) must be
+        // submitted before it reports anything: it must see all that is
+        // ready now. Those its own checks queue are for registrations just
+        // found not ready, and can go with the next submission.
+        let changes = self.queued(&mut st) > 0;
         let seen = std::mem::take(&mut st.notify_seen) && self.notifier.take();
         let notified = seen
             | self
                 .recheck(&mut st, events, batch)
                 .map_err(Error::io(Op::Wait))?;
         if !events.is_empty() {
+            if changes {
+                // Submitted even when `events` is full: what completes at
+                // once waits in the ring, in line for the next waits.
+                self.submit(&mut st).map_err(Error::io(Op::Wait))?;
+                self.reap(&mut st, events, batch)
+                    .map_err(Error::io(Op::Wait))?;
+            }
             return self.finish(&mut st, events);
         }
         if notified {
             // Return without blocking, with whatever is ready now.
             deadline = Deadline::after(Some(Duration::ZERO));
-        }
-        if std::mem::take(&mut st.rechecked_multishot) && !st.rearm.is_empty() {
-            // A new multishot request reports through task work, after
-            // everything that completes at submission: submitted together
-            // with the level re-arms, it would queue behind them, and a
-            // full `Events` could leave it out wait after wait. So the
-            // checks go first, in a call of their own.
-            self.enter(self.queued(&mut st), 0, EnterFlags::GETEVENTS, None)
-                .or_else(|e| match e.kind() {
-                    io::ErrorKind::Interrupted => Ok(0),
-                    _ => Err(e),
-                })
-                .map_err(Error::io(Op::Wait))?;
         }
         self.flush_rearms(&mut st).map_err(Error::io(Op::Wait))?;
         loop {
@@ -1021,31 +1196,14 @@ impl Poller for Uring {
                 if !events.is_empty() || notified {
                     return self.finish(&mut st, events);
                 }
-                if self
-                    .check_more(&mut st, events)
-                    .map_err(Error::io(Op::Wait))?
-                {
-                    continue;
-                }
             }
             let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
-                // Submit, and collect what completes at once, until
-                // something is found or nothing is left to check.
-                loop {
-                    self.submit(&mut st).map_err(Error::io(Op::Wait))?;
-                    let notified = self
-                        .reap(&mut st, events, batch)
-                        .map_err(Error::io(Op::Wait))?;
-                    if !events.is_empty()
-                        || notified
-                        || !self
-                            .check_more(&mut st, events)
-                            .map_err(Error::io(Op::Wait))?
-                    {
-                        return self.finish(&mut st, events);
-                    }
-                }
+                // Submit, and collect what completes at once.
+                self.submit(&mut st).map_err(Error::io(Op::Wait))?;
+                self.reap(&mut st, events, batch)
+                    .map_err(Error::io(Op::Wait))?;
+                return self.finish(&mut st, events);
             }
             st.waiters += 1;
             drop(st);
