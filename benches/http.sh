@@ -73,6 +73,9 @@ NGINX=${NGINX:-$(command -v nginx 2>/dev/null || true)}
 if [[ -z $NGINX && -x /usr/sbin/nginx ]]; then
     NGINX=/usr/sbin/nginx
 fi
+if [[ -n $NGINX && ! -x $NGINX ]]; then
+    die "NGINX=$NGINX is not an executable (leave it unset, or choose servers with SERVERS=...)"
+fi
 
 if [[ -z ${SERVERS:-} ]]; then
     SERVERS=""

@@ -52,10 +52,11 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// Register, modify and a oneshot re-arm only write a submission entry: no
 /// system call, unless a wait is blocked in another thread, in which case
 /// the change is submitted at once so that it takes effect promptly.
-/// A wait is at most one `io_uring_enter` (submit and sleep, with the
-/// timeout in nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted by a
-/// signal, it goes on with the time left), or one zero-timeout `poll(2)`
-/// when completions were already waiting (see below). Unregister is one
+/// A wait that finds completions already waiting in the ring checks them
+/// with one zero-timeout `poll(2)` (see below) and returns if that finds
+/// something; otherwise it is one `io_uring_enter` (submit and sleep, with
+/// the timeout in nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted
+/// by a signal, it goes on with the time left). Unregister is one
 /// `io_uring_enter` that cancels the poll request
 /// (`IORING_OP_ASYNC_CANCEL`) and returns once the kernel has processed the
 /// cancellation: a completion of the removed registration is never
