@@ -4,7 +4,8 @@
 //! nothing, unregister really cancels the kernel's request (which holds the
 //! file open), a removed registration's completions never surface, several
 //! completions of one registration in a wait make one event, unasked
-//! readiness does not make a wait spin, and unavailability is a typed error.
+//! readiness does not make a wait spin, the check of waiting completions
+//! survives a failing `poll(2)`, and unavailability is a typed error.
 
 mod common;
 
@@ -384,6 +385,49 @@ mod with_uring {
                 "read-closed only",
             );
         }
+    }
+
+    /// When `poll(2)` cannot check the completions a wait found waiting
+    /// in the ring (here a seccomp filter makes it fail with `ENOMEM`, as
+    /// the kernel does when it cannot allocate its table), the checks go to
+    /// the kernel as new poll requests instead: every ready descriptor is
+    /// still reported, level and edge, and each once per wait. In a child
+    /// process, under a real filter.
+    #[test]
+    fn checks_survive_a_failing_poll() {
+        let _fds = common::fds_shared();
+        common::seccomp::in_child("with_uring::checks_survive_a_failing_poll", || {
+            const N: usize = 16;
+            let p = uring();
+            let pairs: Vec<_> = (0..N).map(|_| socket_pair()).collect();
+            for (i, (a, _)) in pairs.iter().enumerate() {
+                let mode = if i % 2 == 0 { Mode::Level } else { Mode::Edge };
+                p.register(a.as_raw_fd(), Token(i), Interest::READABLE, mode)
+                    .unwrap();
+            }
+            let mut events = Events::with_capacity(64);
+            assert_quiet(&p, &mut events, "nothing written yet");
+            for (_, b) in &pairs {
+                (&*b).write_all(b"x").unwrap();
+            }
+            // The completions wait in the ring; the next wait must check them.
+            common::seccomp::refuse(libc::SYS_ppoll, libc::ENOMEM);
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..4 {
+                p.wait(&mut events, Some(Duration::from_millis(500)))
+                    .unwrap();
+                let mut this_wait = std::collections::BTreeSet::new();
+                for e in &events {
+                    assert!(e.is_readable(), "{e:?}");
+                    assert!(this_wait.insert(e.token().0), "twice in one wait: {e:?}");
+                    seen.insert(e.token().0);
+                }
+                if seen.len() == N {
+                    break;
+                }
+            }
+            assert_eq!(seen, (0..N).collect(), "every ready descriptor reported");
+        });
     }
 
     /// Urgent data under a priority-only interest: io_uring's poll ignores
