@@ -2,10 +2,10 @@
 # Soak test of the echo and http examples (not CI): mixed load on each
 # backend, loopback only, bounded in time, stops by itself.
 #
-#   scripts/soak.sh                 # 600 s in all: 6 runs of 100 s
-#   SOAK_SECONDS=60 scripts/soak.sh # a quick pass
+#   scripts/soak.sh                 # 800 s in all: 8 runs of 100 s
+#   SOAK_SECONDS=80 scripts/soak.sh # a quick pass
 #
-# Each run starts one server (echo on epoll in edge mode, on poll in oneshot
+# Each run starts one server (echo on epoll and on io_uring in edge mode, on poll in oneshot
 # mode, on select in level mode; http on each backend with 2 threads),
 # drives it with a mix of clients for its share of
 # the time, then checks:
@@ -24,12 +24,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOTAL=${SOAK_SECONDS:-600}
-RUNS=6
+TOTAL=${SOAK_SECONDS:-800}
+RUNS=8
 PER_RUN=$(( TOTAL / RUNS ))
 (( PER_RUN >= 10 )) || { echo "SOAK_SECONDS must be at least $(( RUNS * 10 ))" >&2; exit 2; }
 
-cargo build --release --quiet --example echo --example http
+cargo build --release --quiet --features io-uring --example echo --example http
 BIN=target/release/examples
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -329,6 +329,8 @@ run echo-select-level --backend select --mode level
 run http-epoll --backend epoll --threads 2
 run http-poll --backend poll --threads 2
 run http-select --backend select --threads 2
+run echo-uring-edge --backend uring --mode edge
+run http-uring --backend uring --threads 2
 
 if (( failed != 0 )); then
     echo "soak: FAILED"
