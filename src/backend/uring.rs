@@ -587,6 +587,14 @@ impl Uring {
     /// empty or `events` is full. Returns whether a user notification was
     /// among them.
     fn reap(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<bool> {
+        let notified = self.reap_ring(st, events, batch)?;
+        self.run_checks(st, events, batch)?;
+        Ok(notified)
+    }
+
+    /// The completions part of [`Uring::reap`]; the checks some of them
+    /// asked for are run after it.
+    fn reap_ring(&self, st: &mut State, events: &mut Events, batch: u64) -> io::Result<bool> {
         let mut notified = false;
         loop {
             let mut more = false;
@@ -695,7 +703,7 @@ impl Uring {
             // The number is closed (EBADF) or cannot be polled any more.
             return self.closed(st, events, batch, fd).map(|()| false);
         }
-        let mut ready = res as u32 & wanted_bits(reg.interest);
+        let ready = res as u32 & wanted_bits(reg.interest);
         if pass != Pass::Fresh && reg.armed {
             if reg.checking {
                 // An earlier completion put it in this wait's checks, which
@@ -714,12 +722,12 @@ impl Uring {
             return Ok(false);
         }
         reg.later = false;
-        if needs_confirmation(reg.interest, ready) {
-            ready = confirm(fd, reg.interest, ready);
-        }
-        let Some(reg) = st.get_mut(fd) else {
+        if reg.armed && needs_confirmation(reg.interest, ready) {
+            // The key may not tell the descriptor's whole state: ask it,
+            // with this wait's other checks.
+            self.add_check(st, fd);
             return Ok(false);
-        };
+        }
         if reg.mode.is_edge() && !reg.mode.is_oneshot() {
             if ready != 0 {
                 let reg = *reg;
@@ -981,31 +989,14 @@ const KINDS: u32 = bits::IN | bits::OUT | bits::PRI;
 /// `POLLPRI`, its "room to write" key says writable. So a completion that
 /// reports priority, or one kind of readiness while the registration asks
 /// for another too, is checked against the descriptor itself before it is
-/// reported (one `poll(2)`), as epoll would (it polls every ready file when
+/// reported (in the wait's one `poll(2)` of checks, see
+/// [`Uring::run_checks`]), as epoll would (it polls every ready file when
 /// the wait collects it). A registration for one kind (the usual case) never
 /// pays for this.
 fn needs_confirmation(interest: Interest, ready: u32) -> bool {
     let asked = interest.readiness_mask() & KINDS;
     let got = ready & KINDS;
     got & bits::PRI != 0 || (got != 0 && asked & !got != 0)
-}
-
-/// The registration's readiness as the descriptor reports it now: the
-/// kinds from a zero-timeout `poll(2)`, the rest (error, hang-up) from the
-/// completion.
-fn confirm(fd: RawFd, interest: Interest, ready: u32) -> u32 {
-    let wanted = wanted_bits(interest);
-    let mut pfd = libc::pollfd {
-        fd,
-        // The poll(2) and epoll bits are the same numbers on Linux.
-        events: (interest.readiness_mask() & KINDS) as libc::c_short,
-        revents: 0,
-    };
-    match sys::poll::ppoll(std::slice::from_mut(&mut pfd), Some(Duration::ZERO)) {
-        Ok(_) => (ready & !KINDS) | (pfd.revents as u16 as u32 & wanted),
-        // Cannot ask (closed meanwhile?): report what the kernel said.
-        Err(_) => ready,
-    }
 }
 
 /// Adds `ready` to the events of this wait: a new event, or the one this
