@@ -1224,6 +1224,46 @@ mod suite {
         assert_eq!(n, 0, "unregistered, then only a notify: {events:?}");
     }
 
+    /// Contract points 4 and 9: an unregister from another thread while a
+    /// wait blocks also lets go of the file: once it returns, closing the
+    /// descriptor closes the socket and the peer reads end of stream, while
+    /// the wait is still blocked. (On io_uring the request was made by the
+    /// waiting thread, which must be woken to end it.)
+    pub(crate) fn unregister_while_blocked_lets_go_of_the_file<P: Poller + 'static>(
+        make: fn() -> P,
+    ) {
+        let p = shared(make);
+        let modes = [Mode::Level, Mode::Edge, Mode::Oneshot, Mode::EdgeOneshot];
+        for mode in modes.into_iter().filter(|&m| p.supports(m)) {
+            let (a, b) = socket_pair();
+            p.register(a.as_raw_fd(), T1, Interest::READABLE, mode)
+                .unwrap();
+            let mut events = Events::with_capacity(8);
+            let (n, got) = wait_while(&p, &mut events, "the notify did not end the wait", {
+                let name = p.name();
+                move |q| {
+                    q.unregister(a.as_raw_fd()).unwrap();
+                    drop(a);
+                    let mut b = b;
+                    b.set_nonblocking(false).unwrap();
+                    b.set_read_timeout(Some(SAFETY)).unwrap();
+                    let got = b
+                        .read(&mut [0; 8])
+                        .map_err(|e| format!("{name} {mode:?}: {e}"));
+                    q.notify().unwrap();
+                    got
+                }
+            });
+            assert_eq!(
+                got,
+                Ok(0),
+                "{} {mode:?}: the peer reads end of stream",
+                p.name()
+            );
+            assert_eq!(n, 0, "unregistered, then only a notify: {events:?}");
+        }
+    }
+
     pub(crate) fn notify_wakes_a_blocked_wait<P: Poller + 'static>(make: fn() -> P) {
         let p = shared(make);
         let (a, _b) = socket_pair();
@@ -1665,6 +1705,7 @@ macro_rules! every_test {
                 modify_while_blocked,
                 rearm_while_blocked,
                 unregister_while_blocked,
+                unregister_while_blocked_lets_go_of_the_file,
                 notify_wakes_a_blocked_wait,
                 notifies_coalesce,
                 notify_from_two_threads,
