@@ -917,12 +917,14 @@ impl World {
         drop(fresh);
         let s = &mut self.slots[slot];
         let old = s.model.reg;
+        let remembered = s.model.remembered;
         s.peer = Some(peer);
         s.model = SlotModel::default();
         if self.backend == Backend::Epoll {
             // The watched file is gone, and with it the kernel's
-            // registration; the poller remembers the number.
-            s.model.remembered = old.is_some();
+            // registration; the poller remembers the number, through any
+            // number of reuses, until it is unregistered.
+            s.model.remembered = old.is_some() || remembered;
         } else {
             // The number is watched: the new socket under the old
             // registration.
@@ -970,7 +972,11 @@ impl World {
     }
 
     fn renew(&mut self, slot: usize) -> Step {
-        if self.slots[slot].model.reg.is_some() {
+        // Unregistered first, also a number epoll only remembers (closed and
+        // reused since it was registered): the number is about to be freed,
+        // and another slot may get it.
+        let model = &self.slots[slot].model;
+        if model.reg.is_some() || model.remembered {
             self.unregister(slot)?;
         }
         let fresh = unwrap_io(self.backend, "socketpair", Slot::open())?;
@@ -1348,7 +1354,7 @@ fn reuse_and_fill_rules(backend: Backend) {
         Reuse { slot: 1 }, // the new socket has nothing queued
         Wait,              // poll, select: writable under the old token; epoll: nothing
         PeerWrite { slot: 1, n: 2 },
-        Unregister { slot: 1 }, // epoll: NotRegistered
+        Unregister { slot: 1 }, // succeeds everywhere: epoll remembers the number
         Register {
             slot: 1,
             token: 1,
@@ -1359,6 +1365,31 @@ fn reuse_and_fill_rules(backend: Backend) {
         Fill { slot: 1 },
         PeerClose { slot: 1 }, // frees the buffer: writable, with a reset pending
         Wait,
+        // A number closed and reused twice is still the registered number:
+        // unregister succeeds (contract point 6). Found by the proptest,
+        // where the model forgot the registration at the second reuse.
+        Register {
+            slot: 2,
+            token: 0,
+            interest: Interest::empty(),
+            mode: Mode::Level,
+        },
+        Reuse { slot: 2 },
+        Reuse { slot: 2 },
+        Unregister { slot: 2 },
+        // A slot renewed while its number is only remembered: the number is
+        // unregistered before it is freed, so the slot that gets it next
+        // (the kernel hands out the lowest free number) starts clean.
+        Register {
+            slot: 3,
+            token: 0,
+            interest: Interest::empty(),
+            mode: Mode::Level,
+        },
+        Reuse { slot: 3 },
+        Renew { slot: 3 },
+        Renew { slot: 2 },
+        Unregister { slot: 2 }, // NotRegistered everywhere
     ];
     if let Err(e) = run_wide(backend, 1, &ops) {
         panic!("{e}");
