@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::child::{cpu_ticks, field, listen_addrs, rss_bytes, run, Proc, PATIENCE};
+use common::child::{field, listen_addrs, rss_bytes, run, Proc, PATIENCE};
+use common::hostile::flood_without_reading;
 use tripoll::{AnyPoller, Backend, Mode, Poller};
 
 /// A running echo example and the addresses it printed.
@@ -964,61 +965,6 @@ fn level_mode_serves_each_connection_once_per_turn() {
     edge_fairness("level");
 }
 
-/// Clients that write and never read, non-blocking: writes until each has
-/// written `per_client` bytes, or no client can write more and the server
-/// (`pid`) has used no CPU for 20 rounds of 10 ms, that is it stopped
-/// reading (how the flood ends, not what is asserted). Calls `sample` after
-/// every round; returns the clients, still open.
-fn flood_without_reading(
-    pid: libc::pid_t,
-    addr: SocketAddr,
-    clients: usize,
-    message: &[u8],
-    per_client: usize,
-    mut sample: impl FnMut(),
-) -> Vec<TcpStream> {
-    let mut socks: Vec<(TcpStream, usize, bool)> = (0..clients)
-        .map(|_| {
-            let s = connect_small_window(addr);
-            s.set_nonblocking(true).unwrap();
-            (s, 0, true)
-        })
-        .collect();
-    let mut idle_rounds = 0;
-    let mut ticks = cpu_ticks(pid);
-    let deadline = Instant::now() + PATIENCE;
-    while idle_rounds < 20 && Instant::now() < deadline {
-        let mut progress = false;
-        for (s, written, alive) in &mut socks {
-            while *alive && *written < per_client {
-                let at = *written % message.len();
-                match s.write(&message[at..]) {
-                    Ok(n) => {
-                        *written += n;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    // Shed by the server: fine, that is one way to cap memory.
-                    Err(_) => *alive = false,
-                }
-            }
-        }
-        sample();
-        let now = cpu_ticks(pid);
-        if progress || now != ticks {
-            idle_rounds = 0;
-        } else {
-            idle_rounds += 1;
-        }
-        ticks = now;
-        thread::sleep(Duration::from_millis(10));
-        if socks.iter().all(|(_, w, a)| !*a || *w >= per_client) {
-            break;
-        }
-    }
-    socks.into_iter().map(|(s, _, _)| s).collect()
-}
-
 /// 40 clients that send 16 MiB each and never read (with small receive
 /// windows, so the kernel buffers less of it): each connection stops at its
 /// own cap (`--max-pending 4M` here), but without a total budget that is
@@ -1085,15 +1031,6 @@ fn echo_total_buffer_budget_level() {
 #[test]
 fn echo_total_buffer_budget_edge() {
     echo_buffer_budget("edge");
-}
-
-/// A client socket with a small receive buffer (8 KiB asked, set before
-/// `connect` so the window is small from the start and autotuning is off):
-/// a client that never reads then holds the server up after a few KiB,
-/// instead of the megabytes Linux would otherwise buffer for it on
-/// loopback.
-fn connect_small_window(addr: SocketAddr) -> TcpStream {
-    common::connect_with_receive_buffer(addr, 8 * 1024)
 }
 
 /// Found by `fuzz/` (target `http_parse`, input kept in

@@ -21,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::child::{cpu_ticks, rss_bytes};
+use common::hostile::flood_without_reading;
 use http_support::{
     assert_hello, field, get, parse_imf_fixdate, Client, End, Server, BACKENDS, PATIENCE,
 };
@@ -766,47 +767,12 @@ fn total_buffer_budget_caps_memory_across_connections() {
     assert_hello(&polite.exchange(&get("/before")));
     // The shortest request there is: the most response bytes per byte sent.
     let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(1000);
-    let mut hogs: Vec<(TcpStream, usize, bool)> = (0..HOGS)
-        .map(|_| {
-            let s = connect_small_window(addr);
-            s.set_nonblocking(true).unwrap();
-            (s, 0, true)
-        })
-        .collect();
+    // Each hog may send 8 MiB (300 000 requests, 40 MiB of responses: far
+    // more than the kernel buffers plus the 4 MiB cap).
     let mut peak = base;
-    let mut idle_rounds = 0;
-    let mut ticks = cpu_ticks(pid);
-    let deadline = Instant::now() + PATIENCE;
-    // Write until no hog can write more and the server has stopped working
-    // (its CPU time unchanged) for 20 rounds of 10 ms: it stopped reading.
-    // That is how the flood ends, not what is asserted. Each hog may send
-    // 8 MiB (300 000 requests, 40 MiB of responses: far more than the
-    // kernel buffers plus the 4 MiB cap).
-    while idle_rounds < 20 && Instant::now() < deadline {
-        let mut progress = false;
-        for (s, written, alive) in &mut hogs {
-            while *alive && *written < 8 << 20 {
-                let at = *written % request.len();
-                match s.write(&request[at..]) {
-                    Ok(n) => {
-                        *written += n;
-                        progress = true;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => *alive = false, // shed: one way to cap memory
-                }
-            }
-        }
+    let hogs = flood_without_reading(pid, addr, HOGS, &request, 8 << 20, || {
         peak = peak.max(rss_bytes(pid));
-        let now = cpu_ticks(pid);
-        if progress || now != ticks {
-            idle_rounds = 0;
-        } else {
-            idle_rounds += 1;
-        }
-        ticks = now;
-        thread::sleep(Duration::from_millis(10));
-    }
+    });
     peak = peak.max(rss_bytes(pid));
     assert!(
         peak <= base + BUDGET + OVERHEAD,
@@ -826,13 +792,4 @@ fn total_buffer_budget_caps_memory_across_connections() {
     let held = field(&summary, "largest total buffered ");
     assert!(held <= BUDGET + 2 * (4 << 20) + (64 << 10), "{summary}");
     assert!(field(&summary, "shed over the budget ") > 0, "{summary}");
-}
-
-/// A client socket with a small receive buffer (8 KiB asked, set before
-/// `connect` so the window is small from the start and autotuning is off):
-/// a client that never reads then holds the server up after a few KiB,
-/// instead of the megabytes Linux would otherwise buffer for it on
-/// loopback.
-fn connect_small_window(addr: SocketAddr) -> TcpStream {
-    common::connect_with_receive_buffer(addr, 8 * 1024)
 }

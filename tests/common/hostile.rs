@@ -2,13 +2,16 @@
 //! them: a hog that sends 10 MB without reading, a resetter that drops its
 //! connection mid-stream (SO_LINGER 0), and a well-behaved client that must
 //! get its whole echo while the other two misbehave. Used for every echo
-//! server the README shows (`reactor_echo`, `async_echo`).
+//! server the README shows (`reactor_echo`, `async_echo`). And a flood of
+//! clients that write and never read, for the memory-budget tests of the
+//! echo and HTTP examples.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use super::child::PATIENCE;
+use super::child::{cpu_ticks, PATIENCE};
 
 const HOG_BYTES: usize = 10 * 1024 * 1024;
 const GOOD_BYTES: usize = 1024 * 1024;
@@ -91,4 +94,68 @@ pub fn echo_survives_hostile_clients(addr: SocketAddr) {
     (&hog).read_exact(&mut echoed).expect("the hog's echo");
     sender.join().unwrap().expect("the rest of the hog's data");
     assert!(echoed == hog_data, "the hog's echo differs");
+}
+
+/// A client socket with a small receive buffer (8 KiB asked, set before
+/// `connect` so the window is small from the start and autotuning is off):
+/// a client that never reads then holds the server up after a few KiB,
+/// instead of the megabytes Linux would otherwise buffer for it on
+/// loopback.
+pub fn connect_small_window(addr: SocketAddr) -> TcpStream {
+    super::connect_with_receive_buffer(addr, 8 * 1024)
+}
+
+/// Clients that write and never read, non-blocking: writes until each has
+/// written `per_client` bytes, or no client can write more and the server
+/// (`pid`) has used no CPU for 20 rounds of 10 ms, that is it stopped
+/// reading (how the flood ends, not what is asserted). Calls `sample` after
+/// every round; returns the clients, still open.
+pub fn flood_without_reading(
+    pid: libc::pid_t,
+    addr: SocketAddr,
+    clients: usize,
+    message: &[u8],
+    per_client: usize,
+    mut sample: impl FnMut(),
+) -> Vec<TcpStream> {
+    let mut socks: Vec<(TcpStream, usize, bool)> = (0..clients)
+        .map(|_| {
+            let s = connect_small_window(addr);
+            s.set_nonblocking(true).unwrap();
+            (s, 0, true)
+        })
+        .collect();
+    let mut idle_rounds = 0;
+    let mut ticks = cpu_ticks(pid);
+    let deadline = Instant::now() + PATIENCE;
+    while idle_rounds < 20 && Instant::now() < deadline {
+        let mut progress = false;
+        for (s, written, alive) in &mut socks {
+            while *alive && *written < per_client {
+                let at = *written % message.len();
+                match s.write(&message[at..]) {
+                    Ok(n) => {
+                        *written += n;
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // Shed by the server: fine, that is one way to cap memory.
+                    Err(_) => *alive = false,
+                }
+            }
+        }
+        sample();
+        let now = cpu_ticks(pid);
+        if progress || now != ticks {
+            idle_rounds = 0;
+        } else {
+            idle_rounds += 1;
+        }
+        ticks = now;
+        thread::sleep(Duration::from_millis(10));
+        if socks.iter().all(|(_, w, a)| !*a || *w >= per_client) {
+            break;
+        }
+    }
+    socks.into_iter().map(|(s, _, _)| s).collect()
 }
