@@ -534,16 +534,10 @@ impl Uring {
             // level registrations the last wait reported are checked in it
             // too, after the completions (those not yet served come first),
             // instead of by new requests.
-            let rearm = std::mem::take(&mut st.rearm);
-            for &fd in &rearm {
-                match st.get_mut(fd) {
-                    Some(reg) if reg.rearm => reg.rearm = false,
-                    _ => continue,
-                }
-                self.add_check(st, fd);
-            }
-            st.rearm = rearm;
-            st.rearm.clear();
+            self.each_rearm(st, |uring, st, fd| {
+                uring.add_check(st, fd);
+                Ok(())
+            })?;
         }
         self.run_checks(st, events, batch)?;
         self.check_more(st, events, batch)?;
@@ -752,6 +746,18 @@ impl Uring {
     /// Queues the re-arms of the level registrations the last wait
     /// reported (see [`State::rearm`]).
     fn flush_rearms(&self, st: &mut State) -> io::Result<()> {
+        self.each_rearm(st, |uring, st, fd| uring.rearm_if_idle(st, fd, false))
+    }
+
+    /// Takes the level registrations the last wait reported (see
+    /// [`State::rearm`]), still registered and still due, and hands each
+    /// to `act`; stops at the first error. The list is emptied either way,
+    /// keeping its allocation.
+    fn each_rearm(
+        &self,
+        st: &mut State,
+        mut act: impl FnMut(&Uring, &mut State, RawFd) -> io::Result<()>,
+    ) -> io::Result<()> {
         let mut fds = std::mem::take(&mut st.rearm);
         let mut res = Ok(());
         for &fd in &fds {
@@ -759,8 +765,8 @@ impl Uring {
                 Some(reg) if reg.rearm => reg.rearm = false,
                 _ => continue,
             }
-            if let Err(e) = self.rearm_if_idle(st, fd, false) {
-                res = Err(e);
+            res = act(self, st, fd);
+            if res.is_err() {
                 break;
             }
         }
