@@ -1,4 +1,4 @@
-//! The three backends side by side, in one process, on the same scenario.
+//! The four backends side by side, in one process, on the same scenario.
 //!
 //! ```text
 //! cargo run --release --example compare
@@ -24,21 +24,17 @@
 //! Select cannot hold descriptors numbered 1024 (`FD_SETSIZE`) or more; its
 //! row then says so instead of failing.
 
-#[allow(dead_code)]
-mod common;
-
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::process;
 use std::time::{Duration, Instant};
 
-use common::{human_nanos, to_usize, Args};
 use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "compare";
 
 const USAGE: &str = "\
-compare: epoll, poll and select side by side on the same scenario
+compare: epoll, poll, select and io_uring side by side on the same scenario
 
 Usage: compare [OPTIONS]
 
@@ -94,24 +90,37 @@ fn parse_args() -> Config {
         reps: 5,
         backends: backends_from_env(),
     };
-    let mut args = Args::from_env(PROG, USAGE);
-    while let Some(flag) = args.next_flag() {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            print!("{USAGE}");
+            process::exit(0);
+        }
+        // `--name value` or `--name=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        if !["--sizes", "--active", "--waits", "--reps", "--backend"].contains(&flag.as_str()) {
+            usage_error(&format!("unknown option {flag:?}"));
+        }
+        let Some(value) = inline.or_else(|| args.next()) else {
+            usage_error(&format!("{flag} needs a value"));
+        };
         match flag.as_str() {
-            "-h" | "--help" => args.help(),
-            "--sizes" => {
-                let list = args.value(&flag, common::parse_list(1));
-                cfg.sizes = list.into_iter().map(to_usize).collect();
-            }
-            "--active" => cfg.active = to_usize(args.value(&flag, common::parse_count(1))),
-            "--waits" => cfg.waits = to_usize(args.value(&flag, common::parse_count(1))),
-            "--reps" => cfg.reps = to_usize(args.value(&flag, common::parse_count(1))),
-            "--backend" => cfg.backends = vec![args.value(&flag, common::parse_backend)],
-            _ => args.unknown(&flag),
+            "--sizes" => cfg.sizes = value.split(',').map(|v| count(&flag, v)).collect(),
+            "--active" => cfg.active = count(&flag, &value),
+            "--waits" => cfg.waits = count(&flag, &value),
+            "--reps" => cfg.reps = count(&flag, &value),
+            _ => match value.parse::<Backend>() {
+                Ok(b) => cfg.backends = vec![b],
+                Err(e) => usage_error(&format!("invalid value {value:?} for --backend: {e}")),
+            },
         }
     }
     let smallest = cfg.sizes.iter().copied().min().unwrap_or(1);
     if cfg.active > smallest {
-        args.fail(&format!(
+        usage_error(&format!(
             "--active {} is more than the smallest size {smallest}: A of the N descriptors are \
              made ready, so A must be at most N",
             cfg.active
@@ -120,13 +129,35 @@ fn parse_args() -> Config {
     cfg
 }
 
+/// A whole number of at least 1, or a usage error naming `flag`.
+fn count(flag: &str, value: &str) -> usize {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => n,
+        _ => usage_error(&format!(
+            "invalid value {value:?} for {flag}: a whole number of at least 1"
+        )),
+    }
+}
+
+/// One line on stderr naming what is wrong, then exit status 2.
+fn usage_error(msg: &str) -> ! {
+    eprintln!("{PROG}: error: {msg} (try '{PROG} --help')");
+    process::exit(2)
+}
+
+/// Prints `compare: error` and the reason, then exits 1.
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("{PROG}: error: {msg}");
+    process::exit(1)
+}
+
 /// Every backend when `TRIPOLL_BACKEND` is unset or empty, else the one it
 /// names; an unknown name ends the program, as in every other example.
 fn backends_from_env() -> Vec<Backend> {
     match std::env::var_os(Backend::ENV_VAR) {
         Some(v) if !v.is_empty() => match Backend::from_env() {
             Ok(b) => vec![b],
-            Err(e) => common::die(PROG, e),
+            Err(e) => die(e),
         },
         _ => Backend::ALL.to_vec(),
     }
@@ -150,8 +181,8 @@ fn main() {
     // One descriptor per watched socket, one more per active one, plus the
     // poller's own and stdio.
     let needed = largest + cfg.active as u64 + 32;
-    let limit = common::raise_fd_limit(needed)
-        .unwrap_or_else(|e| common::die(PROG, format!("cannot raise the descriptor limit: {e}")));
+    let limit = rlimit::increase_nofile_limit(needed)
+        .unwrap_or_else(|e| die(format!("cannot raise the descriptor limit: {e}")));
 
     println!(
         "{} active, {} waits per repetition, median of {} repetitions",
@@ -177,7 +208,7 @@ fn main() {
                         )
                     }
                     Ok(None) => "n/a (fd ≥ FD_SETSIZE)".to_owned(),
-                    Err(e) => common::die(PROG, format!("{backend} with N = {n}: {e}")),
+                    Err(e) => die(format!("{backend} with N = {n}: {e}")),
                 }
             };
             println!("{:<8} {:>7} {row}", backend.name(), n);
@@ -253,6 +284,15 @@ fn run_waits(
         }
     }
     Ok(())
+}
+
+fn human_nanos(ns: f64) -> String {
+    match ns {
+        ns if ns < 1e3 => format!("{ns:.0} ns"),
+        ns if ns < 1e6 => format!("{:.2} µs", ns / 1e3),
+        ns if ns < 1e9 => format!("{:.2} ms", ns / 1e6),
+        ns => format!("{:.2} s", ns / 1e9),
+    }
 }
 
 fn human_rate(per_sec: f64) -> String {

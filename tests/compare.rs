@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::child::Proc;
+use common::child::{self, Proc};
 
 /// The backends `compare` printed a row for.
 fn rows(stdout: &str) -> Vec<String> {
@@ -23,7 +23,7 @@ const QUICK: [&str; 6] = ["--sizes", "10", "--waits", "20", "--reps", "1"];
 
 #[test]
 fn compare_runs_every_backend_without_the_variable() {
-    let done = Proc::spawn("compare", &QUICK).finish();
+    let done = Proc::spawn(child::example("compare"), &QUICK).finish();
     assert!(done.status.success(), "{}", done.stderr);
     // uring where it is built in (the examples are built with the test's
     // features); without it compare says it left uring out.
@@ -39,7 +39,12 @@ fn compare_runs_every_backend_without_the_variable() {
 #[test]
 fn compare_honours_tripoll_backend() {
     for backend in ["epoll", "poll", "select"] {
-        let done = Proc::spawn_env("compare", &QUICK, &[("TRIPOLL_BACKEND", backend)]).finish();
+        let done = Proc::spawn_env(
+            child::example("compare"),
+            &QUICK,
+            &[("TRIPOLL_BACKEND", backend)],
+        )
+        .finish();
         assert!(done.status.success(), "{backend}: {}", done.stderr);
         assert_eq!(rows(&done.stdout), [backend], "{}", done.stdout);
     }
@@ -47,7 +52,12 @@ fn compare_honours_tripoll_backend() {
 
 #[test]
 fn compare_refuses_an_unknown_tripoll_backend() {
-    let done = Proc::spawn_env("compare", &QUICK, &[("TRIPOLL_BACKEND", "bogus")]).finish();
+    let done = Proc::spawn_env(
+        child::example("compare"),
+        &QUICK,
+        &[("TRIPOLL_BACKEND", "bogus")],
+    )
+    .finish();
     assert_eq!(done.status.code(), Some(1), "{}", done.stdout);
     assert!(
         done.stderr.contains("unknown backend \"bogus\""),
@@ -60,7 +70,12 @@ fn compare_refuses_an_unknown_tripoll_backend() {
 #[test]
 fn compare_backend_flag_wins_over_the_variable() {
     let args = [&QUICK[..], &["--backend", "poll"]].concat();
-    let done = Proc::spawn_env("compare", &args, &[("TRIPOLL_BACKEND", "select")]).finish();
+    let done = Proc::spawn_env(
+        child::example("compare"),
+        &args,
+        &[("TRIPOLL_BACKEND", "select")],
+    )
+    .finish();
     assert!(done.status.success(), "{}", done.stderr);
     assert_eq!(rows(&done.stdout), ["poll"], "{}", done.stdout);
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::child::{listen_addrs, Proc};
+use common::child::{self, listen_addrs, Proc};
 
 const NAME: &str = "reactor_echo";
 
@@ -27,7 +27,11 @@ fn the_readme_shows_the_example() {
 }
 
 fn survives_hostile_clients(backend: &str) {
-    let mut server = Proc::spawn_env(NAME, &["127.0.0.1:0"], &[("TRIPOLL_BACKEND", backend)]);
+    let mut server = Proc::spawn_env(
+        child::example(NAME),
+        &["127.0.0.1:0"],
+        &[("TRIPOLL_BACKEND", backend)],
+    );
     let banner = server.line();
     assert!(
         banner.ends_with(&format!("(backend {backend})")),

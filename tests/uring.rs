@@ -85,36 +85,6 @@ mod refused {
     }
 }
 
-/// `TRIPOLL_BACKEND=uring` in an example: served by io_uring when it is
-/// built in, a clear error (exit 1) when it is not; never another backend.
-#[test]
-fn an_example_under_tripoll_backend_uring() {
-    use common::child::Proc;
-    let mut proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "uring")]);
-    if cfg!(feature = "io-uring") {
-        use std::io::{Read, Write};
-        let banner = proc.line();
-        assert!(banner.contains("(backend uring, mode level)"), "{banner}");
-        let addr = common::child::listen_addrs("echo", &banner)[0];
-        let mut c = std::net::TcpStream::connect(addr).expect("connect to echo");
-        c.set_read_timeout(Some(common::SAFETY)).unwrap();
-        c.write_all(b"ping over io_uring").unwrap();
-        let mut back = [0u8; 18];
-        c.read_exact(&mut back).expect("the echo");
-        assert_eq!(&back, b"ping over io_uring");
-        drop(c);
-        proc.stop();
-    } else {
-        let done = proc.finish();
-        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
-        assert!(
-            done.stderr.contains("the uring backend is unavailable"),
-            "{}",
-            done.stderr
-        );
-    }
-}
-
 #[cfg(feature = "io-uring")]
 mod with_uring {
     use std::collections::HashMap;

@@ -21,11 +21,8 @@ use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion};
 use tripoll::{Events, Interest, Mode, Poller, Token, FD_SETSIZE};
 
-#[macro_use]
-#[path = "../../tests/common/backends.rs"]
-mod backends;
-#[allow(unused_imports, clippy::single_component_path_imports)]
-pub(crate) use for_each_backend;
+#[allow(unused_imports)]
+pub(crate) use tripoll_testkit::for_each_backend;
 
 /// The registered-descriptor counts of the scaling benches. 16 384 is the
 /// largest power of two that fits under a hard `RLIMIT_NOFILE` of 20 000,

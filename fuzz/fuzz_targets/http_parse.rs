@@ -1,8 +1,8 @@
-//! The HTTP example's request path: `proto::parse` over a stream of
+//! The lab HTTP server's request path: `proto::parse` over a stream of
 //! pipelined requests, as the server's `answer` loop runs it (parse at the
 //! front, skip a request's body, stop at a rejection), and the response
-//! each outcome gets. The modules are the example's own files, included
-//! read-only.
+//! each outcome gets. The modules are the lab crate's own
+//! (`tripoll_lab::http`).
 //!
 //! Checked for every input, besides "no panic":
 //! - segmentation does not matter: the stream parsed as it arrives in
@@ -18,14 +18,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code)]
-#[path = "../../examples/http/date.rs"]
-mod date;
-#[allow(dead_code)]
-#[path = "../../examples/http/proto.rs"]
-mod proto;
-
-use proto::{Limits, Parsed, Persist, Responses};
+use tripoll_lab::http::proto::{self, Limits, Parsed, Persist, Responses};
+use tripoll_lab::http::date;
 
 /// What the server does with the front of its input buffer.
 #[derive(Debug, Clone, PartialEq)]

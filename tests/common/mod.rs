@@ -4,19 +4,15 @@
 //! the one backend list ([`for_each_backend`]), a counting allocator
 //! ([`alloc`]), real seccomp filters ([`seccomp`]), and (in [`child`]) the
 //! examples as child processes.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod alloc;
 pub mod child;
-pub mod hostile;
 pub mod seccomp;
 
-#[macro_use]
-#[path = "backends.rs"]
-mod backends;
-// Reached as `common::for_each_backend!` from each test binary.
-#[allow(unused_imports, clippy::single_component_path_imports)]
-pub(crate) use for_each_backend;
+pub use tripoll_testkit::for_each_backend;
+pub use tripoll_testkit::hostile;
+pub use tripoll_testkit::net::{connect_with_receive_buffer, raise_fd_limit, set_linger_zero};
 
 /// The one backend list as values, for tests that loop over the backends.
 pub fn backends() -> Vec<tripoll::Backend> {
@@ -119,46 +115,6 @@ pub fn dup_onto(fd: RawFd, target: RawFd) -> OwnedFd {
     assert_eq!(rc, target, "dup2: {}", io::Error::last_os_error());
     // SAFETY: dup2 just made `target`; we are its only owner.
     unsafe { OwnedFd::from_raw_fd(target) }
-}
-
-/// Makes `close` on this TCP socket send a reset instead of a FIN.
-pub fn set_linger_zero(s: &TcpStream) {
-    socket2::SockRef::from(s)
-        .set_linger(Some(Duration::ZERO))
-        .expect("SO_LINGER");
-}
-
-/// A blocking TCP connection to `addr` whose receive buffer is set to
-/// `bytes` before `connect` (so the advertised window is small from the
-/// start and autotuning is off).
-pub fn connect_with_receive_buffer(addr: std::net::SocketAddr, bytes: usize) -> TcpStream {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )
-    .expect("socket");
-    s.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
-    s.connect(&addr.into())
-        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.into()
-}
-
-/// Raises this process's soft `RLIMIT_NOFILE` to at least `wanted`
-/// descriptors (through the `rlimit` crate), raising the hard limit too
-/// where the process may (root, `CAP_SYS_RESOURCE`), and returns the soft
-/// limit now in force: lower than `wanted` when the hard limit could not be
-/// raised, so the caller can say what it needs.
-pub fn raise_fd_limit(wanted: u64) -> u64 {
-    use rlimit::Resource;
-    let (soft, hard) = Resource::NOFILE.get().expect("getrlimit(RLIMIT_NOFILE)");
-    if soft >= wanted {
-        return soft;
-    }
-    if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
-        return wanted;
-    }
-    rlimit::increase_nofile_limit(wanted).expect("setrlimit(RLIMIT_NOFILE)")
 }
 
 /// Sends one byte of TCP urgent (out-of-band) data.

@@ -373,7 +373,7 @@ impl Sampler {
                 let kids = children(pid);
                 peak.threads = peak.threads.max(status_kib(pid, "Threads:"));
                 peak.processes = peak.processes.max(1 + kids.len() as u64);
-                let due = measured_at.map_or(true, |t| t.elapsed() >= Duration::from_millis(500));
+                let due = measured_at.is_none_or(|t| t.elapsed() >= Duration::from_millis(500));
                 if kids.len() > measured_kids && due {
                     let kib = kids.iter().map(|&c| pss_kib(c)).sum::<u64>();
                     peak.children_kib = peak.children_kib.max(kib);

@@ -452,7 +452,10 @@ fn client_load_mode_reports_progress_and_percentiles() {
     assert_eq!(field(out, "lost: "), 0, "{out}");
     assert_eq!(field(out, "corrupt: "), 0, "{out}");
     let sent = field(out, "bytes sent: ");
-    assert!(sent > 0 && sent % 100 == 0, "whole messages: {out}");
+    assert!(
+        sent > 0 && sent.is_multiple_of(100),
+        "whole messages: {out}"
+    );
     echo.stop();
 }
 
@@ -1073,4 +1076,33 @@ fn http_version_status_does_not_depend_on_segmentation() {
     let split = status(&[&junk[..8500], &junk[8500..]]);
     assert_eq!(split, whole, "the status changed with the segmentation");
     http.stop();
+}
+
+/// `TRIPOLL_BACKEND=uring` in the echo server: served by io_uring when it is
+/// built in, a clear error (exit 1) when it is not; never another backend.
+#[test]
+fn echo_under_tripoll_backend_uring() {
+    let mut proc = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "uring")]);
+    if cfg!(feature = "io-uring") {
+        use std::io::{Read, Write};
+        let banner = proc.line();
+        assert!(banner.contains("(backend uring, mode level)"), "{banner}");
+        let addr = common::child::listen_addrs("echo", &banner)[0];
+        let mut c = std::net::TcpStream::connect(addr).expect("connect to echo");
+        c.set_read_timeout(Some(PATIENCE)).unwrap();
+        c.write_all(b"ping over io_uring").unwrap();
+        let mut back = [0u8; 18];
+        c.read_exact(&mut back).expect("the echo");
+        assert_eq!(&back, b"ping over io_uring");
+        drop(c);
+        proc.stop();
+    } else {
+        let done = proc.finish();
+        assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+        assert!(
+            done.stderr.contains("the uring backend is unavailable"),
+            "{}",
+            done.stderr
+        );
+    }
 }

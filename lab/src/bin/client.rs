@@ -20,8 +20,7 @@
 //! of order or not at all is caught. The exit status is 0 only if every
 //! connection worked and every byte came back.
 
-#[allow(dead_code)]
-mod common;
+use tripoll_lab::cli as common;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

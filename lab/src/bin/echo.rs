@@ -28,8 +28,7 @@
 //!   is queued once and driven again after the next wait, at most once per
 //!   turn, so greedy clients cannot starve the others.
 
-#[allow(dead_code)]
-mod common;
+use tripoll_lab::cli as common;
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};

@@ -14,11 +14,7 @@
 //! the connection), no `Connection: close`, no request bodies, no idle
 //! timeout, no cap on pending output. One thread; it runs until killed.
 
-#[allow(dead_code)]
-#[path = "http/date.rs"]
-mod date;
-#[path = "ref_http/shared.rs"]
-mod shared;
+use tripoll_lab::ref_http as shared;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;

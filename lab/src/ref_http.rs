@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use std::process;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::date;
+use crate::http::date;
 
 /// How much a read asks for at once.
 pub const READ_CHUNK: usize = 8 * 1024;
@@ -24,6 +24,12 @@ const TAIL: &[u8] = b"\r\n\r\nHello, world!";
 pub struct Response {
     pub bytes: Vec<u8>,
     second: u64,
+}
+
+impl Default for Response {
+    fn default() -> Response {
+        Response::new()
+    }
 }
 
 impl Response {

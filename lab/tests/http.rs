@@ -8,9 +8,7 @@
 mod common;
 mod http_support;
 
-#[path = "../examples/http/date.rs"]
-#[allow(dead_code)]
-mod date;
+use tripoll_lab::http::date;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

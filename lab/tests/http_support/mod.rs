@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use crate::common::child::field;
 use crate::common::child::{self, listen_addrs, Proc};
 
@@ -23,7 +24,7 @@ pub const BACKENDS: [&str; 3] = ["epoll", "poll", "select"];
 
 /// The `http` example binary, built fresh once per test process.
 pub fn binary() -> PathBuf {
-    child::example("http")
+    child::bin("http")
 }
 
 /// A running `http` example. Dropping it kills the process.
@@ -372,7 +373,7 @@ pub fn parse_imf_fixdate(s: &str) -> Option<u64> {
     if year < 1970 || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let month_len = |y: u64, m: u64| match m {
         2 if leap(y) => 29,
         2 => 28,

@@ -87,7 +87,7 @@ fn check_echo(model: &str, conns: u64, messages: u64, size: u64) {
 
 #[test]
 fn every_model_echoes_every_byte() {
-    child::example("client");
+    child::bin("client");
     for (model, cap) in models() {
         let conns = cap.map_or(40, |c| c.min(40));
         check_echo(&model, conns, 25, 1000);
@@ -98,7 +98,7 @@ fn every_model_echoes_every_byte() {
 /// them in pieces, may meet a full send buffer, and must keep what they owe.
 #[test]
 fn every_model_echoes_messages_larger_than_socket_buffers() {
-    child::example("client");
+    child::bin("client");
     for (model, cap) in models() {
         let conns = cap.map_or(2, |c| c.min(2));
         check_echo(&model, conns, 2, 2 << 20);
@@ -127,7 +127,7 @@ fn parse_csv(out: &str) -> Vec<(String, u64, String, f64, String)> {
 
 #[test]
 fn quick_sweep_measures_or_explains_every_cell() {
-    child::example("client");
+    child::bin("client");
     let models = models();
     let done = run(
         "models",
@@ -149,7 +149,7 @@ fn quick_sweep_measures_or_explains_every_cell() {
                 .iter()
                 .find(|r| &r.0 == model && r.1 == n)
                 .unwrap_or_else(|| panic!("no row for {model} at {n}"));
-            let fits = cap.map_or(true, |c| n <= c);
+            let fits = cap.is_none_or(|c| n <= c);
             if fits {
                 assert_eq!(row.2, "ok", "{model} at {n}: {}", row.4);
                 assert!(row.3 > 0.0, "{model} at {n} echoed nothing");

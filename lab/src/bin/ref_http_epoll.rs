@@ -19,11 +19,7 @@
 //! measured against, so it calls the kernel directly (each block says why
 //! it is sound).
 
-#[allow(dead_code)]
-#[path = "http/date.rs"]
-mod date;
-#[path = "ref_http/shared.rs"]
-mod shared;
+use tripoll_lab::ref_http as shared;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -28,13 +28,9 @@
 //! - an accept loop that survives running out of descriptors (`EMFILE`)
 //!   without spinning, with a spare descriptor.
 
-#[allow(dead_code)]
-mod common;
-#[path = "http/date.rs"]
-mod date;
-#[path = "http/proto.rs"]
-mod proto;
-#[path = "http/server.rs"]
+use tripoll_lab::cli as common;
+use tripoll_lab::http::date;
+use tripoll_lab::http::proto;
 mod server;
 
 use std::cell::{Cell, RefCell};

@@ -17,13 +17,9 @@
 //! requests only, so a client trickling bytes is still cut, and it bounds
 //! a write to a client that does not read too.
 
-#[allow(dead_code)]
-mod common;
-#[path = "http/date.rs"]
-mod date;
-#[path = "http/proto.rs"]
-#[allow(dead_code)]
-mod proto;
+use tripoll_lab::cli as common;
+use tripoll_lab::http::date;
+use tripoll_lab::http::proto;
 
 use std::cell::Cell;
 use std::io::Write;

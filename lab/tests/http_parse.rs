@@ -1,16 +1,10 @@
-//! The `http` example's request-head scan (`examples/http/proto.rs`, built
-//! into this test) against httparse 1.x, whose rules it follows: on
+//! The lab's HTTP request-head scan (`tripoll_lab::http::proto`) against httparse 1.x, whose rules it follows: on
 //! mutations of valid requests both must say the same thing (partial,
 //! complete with the same length, or refused for the same kind of reason).
 //! And its two ways of checking a `Host` value (while scanning, and after)
 //! must agree. A seeded generator, so a failure repeats.
 
-#![allow(dead_code)]
-
-#[path = "../examples/http/date.rs"]
-mod date;
-#[path = "../examples/http/proto.rs"]
-mod proto;
+use tripoll_lab::http::proto;
 
 use std::mem::MaybeUninit;
 

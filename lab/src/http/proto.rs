@@ -43,7 +43,7 @@
 
 use std::cell::RefCell;
 
-use crate::date::DATE_LEN;
+use super::date::DATE_LEN;
 
 /// Header fields a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -323,7 +323,7 @@ impl Head {
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 match content_length(trim_end(value)) {
-                    Some(n) if self.body.map_or(true, |prev| prev == n) => self.body = Some(n),
+                    Some(n) if self.body.is_none_or(|prev| prev == n) => self.body = Some(n),
                     _ => self.reject(Status::BadRequest),
                 }
             }
@@ -822,6 +822,12 @@ struct Rendered {
     /// Where each response is in `bytes` (start, end, where its date is),
     /// by [`Responses::slot`].
     spans: Vec<(usize, usize, usize)>,
+}
+
+impl Default for Responses {
+    fn default() -> Responses {
+        Responses::new()
+    }
 }
 
 impl Responses {

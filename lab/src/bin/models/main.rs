@@ -33,18 +33,12 @@
 //! memory and the threads and processes used. A model that cannot serve N
 //! says why in its cell instead of being run into a timeout.
 
-#[allow(dead_code)]
-mod common;
+use tripoll_lab::cli as common;
 
-#[path = "models/blocking.rs"]
 mod blocking;
-#[path = "models/nonblocking.rs"]
 mod nonblocking;
-#[path = "models/report.rs"]
 mod report;
-#[path = "models/sweep.rs"]
 mod sweep;
-#[path = "models/tasks.rs"]
 mod tasks;
 
 use std::io::{self, Write};

@@ -11,7 +11,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::child::{cpu_ticks, PATIENCE};
+use crate::child::{cpu_ticks, PATIENCE};
 
 const HOG_BYTES: usize = 10 * 1024 * 1024;
 const GOOD_BYTES: usize = 1024 * 1024;
@@ -65,7 +65,7 @@ pub fn echo_survives_hostile_clients(addr: SocketAddr) {
     let mut first = [0; 1];
     resetter.read_exact(&mut first).unwrap();
     assert_eq!(first[0], pattern(2, 1)[0]);
-    super::set_linger_zero(&resetter);
+    crate::net::set_linger_zero(&resetter);
     drop(resetter);
 
     // The well-behaved client, served in full while the others misbehave.
@@ -102,7 +102,7 @@ pub fn echo_survives_hostile_clients(addr: SocketAddr) {
 /// instead of the megabytes Linux would otherwise buffer for it on
 /// loopback.
 pub fn connect_small_window(addr: SocketAddr) -> TcpStream {
-    super::connect_with_receive_buffer(addr, 8 * 1024)
+    crate::net::connect_with_receive_buffer(addr, 8 * 1024)
 }
 
 /// Clients that write and never read, non-blocking: writes until each has

@@ -1,10 +1,8 @@
-//! What the examples share: a small hand-written argument parser with clear
-//! errors, a `signalfd` that turns SIGINT/SIGTERM into readiness, and the
-//! socket plumbing of the servers and the client (`send` without SIGPIPE,
-//! sockets made by hand, the spare descriptor for `EMFILE`).
-//!
-//! This directory has no `main.rs`, so cargo does not take it for an example;
-//! each example includes it with `mod common;`.
+//! What the lab's programs share: a small argument parser with clear errors
+//! (usage on `--help`, exit status 2 and one line on a bad flag or value),
+//! a `signalfd` that turns SIGINT/SIGTERM into readiness, and the socket
+//! plumbing of the servers and the client (`send` without SIGPIPE, the
+//! spare descriptor for `EMFILE`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
