@@ -37,6 +37,10 @@ fn models() -> Vec<(String, Option<u64>)> {
             "{expected} missing from {list:?}"
         );
     }
+    // io_uring's rows exactly when the lab is built with it (the kernel
+    // here allows io_uring): never a listed model that cannot run.
+    let uring = list.iter().any(|(n, _)| n.starts_with("uring-"));
+    assert_eq!(uring, cfg!(feature = "io-uring"), "{list:?}");
     list
 }
 
@@ -123,6 +127,20 @@ fn parse_csv(out: &str) -> Vec<(String, u64, String, f64, String)> {
             )
         })
         .collect()
+}
+
+/// A model whose backend is not built in is refused by name, with the
+/// reason, not served by something else.
+#[cfg(not(feature = "io-uring"))]
+#[test]
+fn a_model_whose_backend_is_not_built_in_says_why() {
+    let done = run("models", &["--serve", "uring-level", "--port", "0"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("uring-level cannot run here") && done.stderr.contains("io-uring"),
+        "{}",
+        done.stderr
+    );
 }
 
 #[test]

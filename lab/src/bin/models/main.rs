@@ -111,7 +111,10 @@ pub enum Model {
 }
 
 impl Model {
-    /// Every model, in the order of the tutorials' story.
+    /// Every model this program can run here, in the order of the
+    /// tutorials' story: the readiness rows are every backend that can be
+    /// created here (io_uring only with the `io-uring` feature and where the
+    /// system allows it) in every mode it supports among level and edge.
     pub fn all() -> Vec<Model> {
         let mut all = vec![
             Model::Blocking,
@@ -121,11 +124,8 @@ impl Model {
             Model::Busy,
         ];
         for backend in Backend::ALL {
-            // A backend this kernel cannot create still gets its row, whose
-            // cells then say why (see `cannot`).
             let Ok(poller) = AnyPoller::new(backend) else {
-                all.push(Model::Readiness(backend, Mode::Level));
-                continue;
+                continue; // see `unavailable`
             };
             for mode in [Mode::Level, Mode::Edge] {
                 if poller.supports(mode) {
@@ -137,6 +137,14 @@ impl Model {
         // tutorials' story.
         all.push(Model::Tasks(Backend::default()));
         all
+    }
+
+    /// The backends left out of [`Model::all`], each with the reason.
+    pub fn unavailable() -> Vec<(Backend, tripoll::Error)> {
+        Backend::ALL
+            .into_iter()
+            .filter_map(|b| AnyPoller::new(b).err().map(|e| (b, e)))
+            .collect()
     }
 
     pub fn name(self) -> String {
@@ -155,13 +163,17 @@ impl Model {
     }
 
     fn parse(name: &str) -> Result<Model, String> {
-        Model::all()
-            .into_iter()
-            .find(|m| m.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<String> = Model::all().into_iter().map(Model::name).collect();
-                format!("expected one of {}", names.join(", "))
-            })
+        if let Some(m) = Model::all().into_iter().find(|m| m.name() == name) {
+            return Ok(m);
+        }
+        // A readiness model whose backend cannot be created here: say why.
+        for (backend, e) in Model::unavailable() {
+            if name.split_once('-').map(|(b, _)| b) == Some(backend.name()) {
+                return Err(format!("{name} cannot run here: {e}"));
+            }
+        }
+        let names: Vec<String> = Model::all().into_iter().map(Model::name).collect();
+        Err(format!("expected one of {}", names.join(", ")))
     }
 
     /// The most clients this model can serve at the same time, if it has

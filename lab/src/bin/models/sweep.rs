@@ -58,6 +58,9 @@ const SERVER_START: Duration = Duration::from_secs(10);
 /// Runs every (model, N) cell (or reads them back with `--from-csv`),
 /// prints the results and draws the chart.
 pub fn run(cfg: &Config) -> Result<(), String> {
+    for (backend, why) in Model::unavailable() {
+        eprintln!("{}: no {backend} models in this sweep: {why}", crate::PROG);
+    }
     let rows = match &cfg.from_csv {
         Some(path) => fs::read_to_string(path)
             .map_err(|e| e.to_string())
