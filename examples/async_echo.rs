@@ -2,13 +2,16 @@
 //! code that reads like a thread per client, run by one reactor on one
 //! thread. `examples/reactor_echo.rs` is the same server with callbacks.
 //!
-//! `cargo run --example async_echo [ADDR]` (default `127.0.0.1:8001`; the
-//! backend comes from `TRIPOLL_BACKEND`); Ctrl-C stops it.
+//! `cargo run --example async_echo -- [--backend NAME] [ADDR]` (default
+//! `127.0.0.1:8001`; the backend defaults to `TRIPOLL_BACKEND`, else epoll);
+//! Ctrl-C stops it.
 //!
 //! `write_all` waits until the socket takes everything before the task
 //! reads again, so a client that sends without reading fills its own
 //! buffers, not the server's memory; a client that resets ends its own
 //! task (one line on stderr) and nothing else.
+
+mod common;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -17,10 +20,19 @@ use tripoll::reactor::Reactor;
 use tripoll::task::{Async, Executor, Spawner};
 use tripoll::{Mode, Poller};
 
+const USAGE: &str = "\
+async_echo: an echo server on tripoll's async/await layer
+
+Usage: async_echo [--backend epoll|poll|select|uring] [ADDR]
+
+ADDR defaults to 127.0.0.1:8001 (port 0 picks a free port); the backend
+defaults to $TRIPOLL_BACKEND, else epoll. Runs until SIGINT (Ctrl-C).
+";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1);
-    let addr = addr.as_deref().unwrap_or("127.0.0.1:8001");
-    let mut reactor = Reactor::new()?; // the backend comes from TRIPOLL_BACKEND
+    let opts = common::Options::parse("async_echo", USAGE, "127.0.0.1:8001");
+    let addr = opts.addr.as_str();
+    let mut reactor = Reactor::with_poller(opts.poller("async_echo"));
     reactor.on_signal(libc::SIGINT, |ctx, _| {
         ctx.stop(); // ends `ex.run` below
         Ok(())

@@ -5,10 +5,21 @@
 //! server's memory; a client that resets loses its connection and nothing
 //! else.
 //!
-//! `cargo run --example reactor_echo [ADDR]` (default `127.0.0.1:8001`;
-//! the backend comes from `TRIPOLL_BACKEND`); Ctrl-C stops it. The README
-//! shows this file from its first `use` line, and `tests/reactor_echo.rs`
-//! checks that it still does.
+//! `cargo run --example reactor_echo -- [--backend NAME] [ADDR]` (default
+//! `127.0.0.1:8001`; the backend defaults to `TRIPOLL_BACKEND`, else
+//! epoll); Ctrl-C stops it. The README shows this file from its first `use`
+//! line, and `tests/reactor_echo.rs` checks that it still does.
+
+mod common;
+
+const USAGE: &str = "\
+reactor_echo: an echo server on tripoll's callback reactor
+
+Usage: reactor_echo [--backend epoll|poll|select|uring] [ADDR]
+
+ADDR defaults to 127.0.0.1:8001 (port 0 picks a free port); the backend
+defaults to $TRIPOLL_BACKEND, else epoll. Runs until SIGINT (Ctrl-C).
+";
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,9 +27,9 @@ use tripoll::reactor::{Context, Reactor};
 use tripoll::{Event, Interest, Mode, Poller};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1);
-    let mut reactor = Reactor::new()?; // the backend comes from TRIPOLL_BACKEND
-    let listener = TcpListener::bind(addr.as_deref().unwrap_or("127.0.0.1:8001"))?;
+    let opts = common::Options::parse("reactor_echo", USAGE, "127.0.0.1:8001");
+    let mut reactor = Reactor::with_poller(opts.poller("reactor_echo"));
+    let listener = TcpListener::bind(&opts.addr)?;
     listener.set_nonblocking(true)?;
     let backend = reactor.poller().name();
     println!(

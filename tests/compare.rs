@@ -79,3 +79,54 @@ fn compare_backend_flag_wins_over_the_variable() {
     assert!(done.status.success(), "{}", done.stderr);
     assert_eq!(rows(&done.stdout), ["poll"], "{}", done.stdout);
 }
+
+#[test]
+fn compare_prints_a_row_per_backend() {
+    let done = child::run(
+        child::example("compare"),
+        &[
+            "--sizes", "10,100", "--active", "1", "--waits", "200", "--reps", "3",
+        ],
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    for backend in ["epoll", "poll", "select"] {
+        for n in ["10", "100"] {
+            let row = done
+                .stdout
+                .lines()
+                .find(|l| {
+                    let mut w = l.split_whitespace();
+                    w.next() == Some(backend) && w.next() == Some(n)
+                })
+                .unwrap_or_else(|| panic!("no row for {backend} N={n}:\n{}", done.stdout));
+            assert!(!row.contains("n/a"), "{row}");
+            assert!(
+                ["ns", "µs", "ms"].iter().any(|u| row.contains(u)),
+                "a time per wait: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn compare_marks_select_beyond_fd_setsize_as_na() {
+    let done = child::run(
+        child::example("compare"),
+        &["--sizes", "2000", "--waits", "10", "--reps", "1"],
+    );
+    assert!(done.status.success(), "{}", done.stderr);
+    let row = |b: &str| {
+        done.stdout
+            .lines()
+            .find(|l| l.starts_with(b))
+            .unwrap_or_else(|| panic!("no {b} row:\n{}", done.stdout))
+            .to_owned()
+    };
+    assert!(
+        row("select").contains("n/a (fd ≥ FD_SETSIZE)"),
+        "{}",
+        done.stdout
+    );
+    assert!(!row("epoll").contains("n/a"), "{}", done.stdout);
+    assert!(!row("poll ").contains("n/a"), "{}", done.stdout);
+}

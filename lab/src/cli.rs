@@ -44,7 +44,7 @@ impl Args {
     }
 
     /// The next option name (`--name` or a one-letter `-n`), or `None` at
-    /// the end. Positional arguments are refused: every example takes
+    /// the end. Positional arguments are refused: every program takes
     /// options only.
     pub fn next_flag(&mut self) -> Option<String> {
         if let Some(v) = self.inline.take() {
@@ -98,10 +98,9 @@ impl Args {
     }
 }
 
-/// Prints `prog: error: msg` and a pointer to `--help`, then exits 2.
+/// Prints one line, `prog: error: msg (try 'prog --help')`, then exits 2.
 pub fn fail(prog: &str, msg: &str) -> ! {
-    eprintln!("{prog}: error: {msg}");
-    eprintln!("Try '{prog} --help' for more information.");
+    eprintln!("{prog}: error: {msg} (try '{prog} --help')");
     process::exit(USAGE_ERROR)
 }
 
@@ -218,7 +217,7 @@ impl std::fmt::Display for DurationError {
 
 /// A duration: a number with an optional `ms`, `s` (the default) or `m`
 /// suffix, rounded to the nearest millisecond, from [`MIN_DURATION`] to
-/// [`MAX_DURATION`]. Every duration flag of every example goes through here.
+/// [`MAX_DURATION`]. Every duration flag of every program goes through here.
 pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let (num, ms_per_unit) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1.0)

@@ -1,13 +1,13 @@
-//! What the two reference HTTP servers share: the http example's response
+//! What the two reference HTTP servers share: the lab http server's response
 //! bytes with a `Date` rendered once a second, answering every complete
 //! request in a buffer, and the command line. Each server keeps only its
 //! event loop.
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::process;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::cli;
 use crate::http::date;
 
 /// How much a read asks for at once.
@@ -87,30 +87,20 @@ pub fn answer(
     Ok(())
 }
 
-/// Parses `--port PORT` (default 8080) and `--help`, runs `serve` on the
-/// port, and exits 1 with the error if it returns one.
-pub fn main(prog: &str, usage: &str, serve: impl FnOnce(u16) -> io::Result<()>) {
-    let usage_error = |msg: &str| -> ! {
-        eprintln!("{prog}: {msg} (see --help)");
-        process::exit(2)
-    };
-    let mut args = std::env::args().skip(1);
+/// Parses `--port PORT` (default 8080) and `--help` with the lab's
+/// [`Args`](crate::cli::Args), runs `serve` on the port, and exits 1 with
+/// the error if it returns one.
+pub fn main(prog: &'static str, usage: &'static str, serve: impl FnOnce(u16) -> io::Result<()>) {
+    let mut args = cli::Args::from_env(prog, usage);
     let mut port = 8080;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-h" | "--help" => {
-                print!("{usage}");
-                process::exit(0);
-            }
-            "--port" => match args.next().map(|p| p.parse::<u16>()) {
-                Some(Ok(p)) => port = p,
-                _ => usage_error("--port needs a number from 0 to 65535"),
-            },
-            other => usage_error(&format!("unknown argument {other:?}")),
+    while let Some(flag) = args.next_flag() {
+        match flag.as_str() {
+            "-h" | "--help" => args.help(),
+            "--port" => port = args.value(&flag, cli::parse_port),
+            _ => args.unknown(&flag),
         }
     }
     if let Err(e) = serve(port) {
-        eprintln!("{prog}: {e}");
-        process::exit(1);
+        cli::die(prog, e);
     }
 }

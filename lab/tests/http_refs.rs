@@ -1,4 +1,4 @@
-//! The reference servers of `benches/http.sh` (`ref_http_mio`,
+//! The reference servers of `lab/scripts/http-bench.sh` (`ref_http_mio`,
 //! `ref_http_epoll`) send exactly the bytes the `http` example sends for
 //! the same requests, the `Date` value aside: the comparison measures the
 //! same output.

@@ -554,60 +554,30 @@ fn client_refuses_too_many_connections_for_select() {
     );
 }
 
-#[test]
-fn compare_prints_a_row_per_backend() {
-    let done = run(
-        "compare",
-        &[
-            "--sizes", "10,100", "--active", "1", "--waits", "200", "--reps", "3",
-        ],
-    );
-    assert!(done.status.success(), "{}", done.stderr);
-    for backend in ["epoll", "poll", "select"] {
-        for n in ["10", "100"] {
-            let row = done
-                .stdout
-                .lines()
-                .find(|l| {
-                    let mut w = l.split_whitespace();
-                    w.next() == Some(backend) && w.next() == Some(n)
-                })
-                .unwrap_or_else(|| panic!("no row for {backend} N={n}:\n{}", done.stdout));
-            assert!(!row.contains("n/a"), "{row}");
-            assert!(
-                ["ns", "µs", "ms"].iter().any(|u| row.contains(u)),
-                "a time per wait: {row}"
-            );
-        }
-    }
+/// Every program of the lab.
+const PROGRAMS: [&str; 7] = [
+    "echo",
+    "http",
+    "async_http",
+    "client",
+    "models",
+    "ref_http_epoll",
+    "ref_http_mio",
+];
+
+/// The programs that choose a poller (the others call mio or epoll
+/// directly, or name the backend in each model).
+const POLLER_PROGRAMS: [&str; 4] = ["echo", "http", "async_http", "client"];
+
+/// `stderr` is one line, and it contains `needle`.
+fn one_line_naming(what: &str, stderr: &str, needle: &str) {
+    assert_eq!(stderr.lines().count(), 1, "{what}: one line, got: {stderr}");
+    assert!(stderr.contains(needle), "{what}: {needle:?} in: {stderr}");
 }
 
 #[test]
-fn compare_marks_select_beyond_fd_setsize_as_na() {
-    let done = run(
-        "compare",
-        &["--sizes", "2000", "--waits", "10", "--reps", "1"],
-    );
-    assert!(done.status.success(), "{}", done.stderr);
-    let row = |b: &str| {
-        done.stdout
-            .lines()
-            .find(|l| l.starts_with(b))
-            .unwrap_or_else(|| panic!("no {b} row:\n{}", done.stdout))
-            .to_owned()
-    };
-    assert!(
-        row("select").contains("n/a (fd ≥ FD_SETSIZE)"),
-        "{}",
-        done.stdout
-    );
-    assert!(!row("epoll").contains("n/a"), "{}", done.stdout);
-    assert!(!row("poll ").contains("n/a"), "{}", done.stdout);
-}
-
-#[test]
-fn every_example_explains_itself_with_help() {
-    for name in ["echo", "client", "compare"] {
+fn every_program_explains_itself_with_help() {
+    for name in PROGRAMS {
         for flag in ["--help", "-h"] {
             let done = run(name, &[flag]);
             assert!(done.status.success(), "{name} {flag}: {:?}", done.status);
@@ -616,28 +586,57 @@ fn every_example_explains_itself_with_help() {
                 "{name} {flag}: {}",
                 done.stdout
             );
-            assert!(
-                done.stdout.contains("--backend"),
-                "{name} {flag}: {}",
-                done.stdout
-            );
+            assert_eq!(done.stderr, "", "{name} {flag}");
         }
+    }
+    for name in POLLER_PROGRAMS {
+        let done = run(name, &["--help"]);
+        assert!(done.stdout.contains("--backend"), "{name}: {}", done.stdout);
     }
 }
 
 #[test]
-fn every_example_rejects_a_bad_backend_clearly() {
-    for name in ["echo", "client", "compare"] {
+fn every_program_refuses_an_unknown_option_in_one_line() {
+    for name in PROGRAMS {
+        let done = run(name, &["--frobnicate"]);
+        assert_eq!(done.status.code(), Some(2), "{name}: {}", done.stderr);
+        one_line_naming(name, &done.stderr, "--frobnicate");
+        assert!(done.stderr.contains("--help"), "{name}: {}", done.stderr);
+        assert_eq!(done.stdout, "", "{name}");
+    }
+}
+
+#[test]
+fn every_program_rejects_a_bad_backend_clearly() {
+    for name in POLLER_PROGRAMS {
         let done = run(name, &["--backend", "kqueue"]);
         assert_eq!(done.status.code(), Some(2), "{name}: {}", done.stderr);
-        assert!(
-            done.stderr.contains(
-                "invalid value \"kqueue\" for --backend: expected one of epoll, poll, select, uring"
-            ),
-            "{name}: {}",
-            done.stderr
+        one_line_naming(
+            name,
+            &done.stderr,
+            "invalid value \"kqueue\" for --backend: expected one of epoll, poll, select, uring",
         );
         assert_eq!(done.stdout, "", "{name}");
+    }
+}
+
+/// A bad `TRIPOLL_BACKEND` is one readable line (exit 1), never a Debug
+/// dump; `models` names each model's backend itself and ignores it.
+#[test]
+fn a_bad_tripoll_backend_variable_is_one_line() {
+    for (name, args) in [
+        ("echo", &["--port", "0"][..]),
+        ("http", &["--port", "0"]),
+        ("async_http", &["--port", "0"]),
+        ("client", &["--port", "9", "-c", "1"]),
+    ] {
+        let done = Proc::spawn_env(name, args, &[("TRIPOLL_BACKEND", "bogus")]).finish();
+        assert_eq!(done.status.code(), Some(1), "{name}: {}", done.stderr);
+        one_line_naming(
+            name,
+            &done.stderr,
+            "unknown backend \"bogus\": expected one of epoll, poll, select, uring",
+        );
     }
 }
 
@@ -664,12 +663,6 @@ fn bad_values_and_unknown_options_are_usage_errors() {
             &["--size", "12Q"],
             "invalid value \"12Q\" for --size",
         ),
-        (
-            "compare",
-            &["--sizes", "10,x"],
-            "invalid value \"10,x\" for --sizes",
-        ),
-        ("compare", &["--sizes", "10", "--active", "11"], "at most N"),
     ];
     for (name, args, needle) in cases {
         let done = run(name, args);
@@ -690,17 +683,6 @@ fn bad_values_and_unknown_options_are_usage_errors() {
             done.stderr
         );
     }
-}
-
-#[test]
-fn a_bad_tripoll_backend_variable_is_reported() {
-    let done = Proc::spawn_env("echo", &["--port", "0"], &[("TRIPOLL_BACKEND", "bogus")]).finish();
-    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
-    assert!(
-        done.stderr.contains("unknown backend \"bogus\""),
-        "{}",
-        done.stderr
-    );
 }
 
 #[test]
@@ -1018,12 +1000,16 @@ fn echo_buffer_budget(mode: &str) {
     drop(hogs);
     expect_clean_close(polite);
     let summary = echo.stop();
-    // The budget is enforced after each connection's turn, and one turn
-    // may grow a buffer from under the cap plus a turn's reads (1 MiB) to
-    // twice that (a `Vec` doubles): the total passes the budget by no more.
+    // The budget is checked before every read: the total passes it by one
+    // read (64 KiB) at most. Back-pressure holds it there: a connection
+    // with output pending is not read from while the total is at the
+    // budget, so none needs to be shed.
     let held = field(&summary, "largest total buffered ");
-    assert!(held <= BUDGET + 2 * ((4 << 20) + (1 << 20)), "{summary}");
-    assert!(field(&summary, "shed over the budget ") > 0, "{summary}");
+    assert!(held <= BUDGET + (64 << 10), "{summary}");
+    assert!(
+        held > BUDGET / 2,
+        "the hogs did not reach the budget: {summary}"
+    );
 }
 
 #[test]
@@ -1034,6 +1020,75 @@ fn echo_total_buffer_budget_level() {
 #[test]
 fn echo_total_buffer_budget_edge() {
     echo_buffer_budget("edge");
+}
+
+/// 2 000 clients that send and never read, `--max-buffered 16M`: the
+/// budget is checked before every read, so the total the server holds
+/// stays within the budget plus one read (64 KiB), however many
+/// connections there are. (Checked after each connection's turn instead,
+/// the total reached about three times the budget here: 50.3 MB.) On every
+/// backend that holds 2 000 descriptors, in level and edge mode where the
+/// backend has it.
+fn echo_budget_holds_against_many_never_reading_clients(backend: Backend, mode: &str) {
+    const BUDGET: u64 = 16 << 20;
+    const ONE_READ: u64 = 64 << 10;
+    const CLIENTS: usize = 2000;
+    common::raise_fd_limit(2 * CLIENTS as u64 + 256);
+    let echo = Echo::start(&[
+        "--backend",
+        backend.name(),
+        "--mode",
+        mode,
+        "--port",
+        "0",
+        "--max-buffered",
+        "16M",
+    ]);
+    let pid = echo.proc.pid();
+    let msg = pattern(0x5a, 16 * 1024);
+    let hogs = flood_without_reading(pid, echo.addr(), CLIENTS, &msg, 256 << 10, || {});
+    let mut polite = connect(echo.addr());
+    roundtrip(&mut polite, b"still served");
+    drop(hogs);
+    drop(polite);
+    let summary = echo.stop();
+    let held = field(&summary, "largest total buffered ");
+    assert!(
+        held <= BUDGET + ONE_READ,
+        "{backend} {mode}: the server held {held} bytes, over the budget of {BUDGET} plus one \
+         read: {summary}"
+    );
+    assert!(
+        held > BUDGET / 2,
+        "{backend} {mode}: the flood did not reach the budget: {summary}"
+    );
+}
+
+macro_rules! echo_budget_suite {
+    ($module:ident, $backend:expr, $poller:ty) => {
+        mod $module {
+            #[test]
+            fn echo_budget_holds_against_2000_never_reading_clients() {
+                for mode in crate::supported_modes($backend) {
+                    if mode != "oneshot" {
+                        crate::echo_budget_holds_against_many_never_reading_clients($backend, mode);
+                    }
+                }
+            }
+        }
+    };
+}
+
+// Select stops at descriptor 1 024, below the 2 000 clients.
+macro_rules! echo_budget_unless_select {
+    (select, $backend:expr, $poller:ty) => {};
+    ($module:ident, $backend:expr, $poller:ty) => {
+        echo_budget_suite!($module, $backend, $poller);
+    };
+}
+
+mod budget {
+    crate::common::for_each_backend!(echo_budget_unless_select);
 }
 
 /// Found by `fuzz/` (target `http_parse`, input kept in

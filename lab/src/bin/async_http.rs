@@ -1,10 +1,10 @@
 //! An HTTP/1.1 "Hello, world!" server written with `tripoll::task`: one
-//! task per connection on one reactor, one thread. `examples/http.rs` is
+//! task per connection on one reactor, one thread. `lab/src/bin/http/` is
 //! the callback version; this one shares its request parsing and canned
 //! responses (`http/proto.rs`, `http/date.rs`, included as modules).
 //!
 //! ```text
-//! cargo run --release --example async_http -- --backend epoll --port 8080
+//! cargo run --release -p tripoll-lab --bin async_http -- --backend epoll --port 8080
 //! curl -i http://127.0.0.1:8080/
 //! ```
 //!

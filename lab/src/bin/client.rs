@@ -2,9 +2,9 @@
 //! event loop, every echoed byte checked.
 //!
 //! ```text
-//! cargo run --example echo -- --port 8001 &
-//! cargo run --example client -- --port 8001 --connections 1000
-//! cargo run --release --example client -- --port 8001 --duration 10 --rate 50000
+//! cargo run -p tripoll-lab --bin echo -- --port 8001 &
+//! cargo run -p tripoll-lab --bin client -- --port 8001 --connections 1000
+//! cargo run --release -p tripoll-lab --bin client -- --port 8001 --duration 10 --rate 50000
 //! ```
 //!
 //! By default each connection sends a fixed number of messages, one at a
@@ -41,7 +41,7 @@ client: many connections to an echo server on one tripoll event loop
 
 Usage: client [OPTIONS]
 
-Opens N connections to an echo server (such as the echo example), sends
+Opens N connections to an echo server (such as the lab's echo), sends
 messages on each, and checks every byte that comes back. Exits 0 only if all
 connections worked and no byte was lost or wrong; 1 otherwise; 2 for a bad
 command line.
@@ -67,7 +67,7 @@ Options:
   --timeout TIME      Give up on connections still unfinished after TIME
                       (default: 30s; in load mode counted after the duration).
   --json              Also print the summary as one JSON object on the last
-                      line, for tools (the models example reads it).
+                      line, for tools (the models sweep reads it).
   -h, --help          Print this help.
 ";
 

@@ -1,7 +1,7 @@
 //! An echo server on the raw `Poller` API: register, modify, unregister.
 //!
 //! ```text
-//! cargo run --example echo -- --backend poll --mode oneshot --port 8001 --port 8002
+//! cargo run -p tripoll-lab --bin echo -- --backend poll --mode oneshot --port 8001 --port 8002
 //! ```
 //!
 //! What it shows, in the order a reader meets it:
@@ -20,10 +20,12 @@
 //!   the spare back, so the pending connection leaves the backlog.
 //!   Should the spare be lost (another thread of a server with several
 //!   could take its number), the listener is paused for a moment instead;
-//! - a total budget for all connections' output buffers (`--max-buffered`):
-//!   over it, connections with output pending are not read from, and past
-//!   it the connection holding the most is closed, so clients that never
-//!   read cannot take the server's memory;
+//! - a total budget for all connections' output buffers (`--max-buffered`),
+//!   checked before every read: a read that could pass it is not made from a
+//!   connection with output pending (back-pressure), and for one with none
+//!   the connection holding the most is closed first, so the total stays
+//!   within the budget plus one read (64 KiB) however many clients never
+//!   read;
 //! - in edge mode, a connection whose turn ran out (it may have more input)
 //!   is queued once and driven again after the next wait, at most once per
 //!   turn, so greedy clients cannot starve the others.
@@ -68,11 +70,12 @@ Options:
         Output a connection may have pending before the server stops reading
         from it until the peer catches up (default: 1M). K, M, G suffixes.
   --max-buffered BYTES
-        The budget for all connections' pending output together (default:
-        64M). Over it, a connection with output pending is not read from
-        until its output drains (clients that read their echo go on being
-        served); if the total still passes the budget, the connection holding
-        the most is closed, until the total is back under it.
+        The budget for all connections' output buffers together (default:
+        64M), checked before every read. A read that could pass it is not
+        made from a connection with output pending until that output drains;
+        for a connection with none (a client that reads its echo), the
+        connection holding the most is closed to make room. The total held
+        stays within the budget plus one read (64 KiB).
   --max-fds N
         Set this process's descriptor limit (RLIMIT_NOFILE) to N, to watch the
         server shed connections at the limit instead of failing. Default: raise
@@ -240,10 +243,8 @@ struct Server {
     /// for them, so they are driven again after the next (non-blocking) wait.
     again: Vec<usize>,
     max_pending: usize,
-    /// The budget for all connections' output buffers together, and what
-    /// they hold now (their capacity, which is what the allocator gave).
-    max_buffered: usize,
-    buffered: usize,
+    /// All connections' output buffers together, against `--max-buffered`.
+    budget: Budget,
     /// Turns of the loop so far: each connection is driven at most once
     /// per turn.
     turn: u64,
@@ -274,8 +275,35 @@ struct Conn {
     queued: bool,
 }
 
+/// The budget for all connections' output buffers together: what they
+/// hold (their capacity, which is what the allocator gave) against the
+/// most they may hold. Checked before every read, so the total passes the
+/// budget by one read at most (see `Server::serve`).
+struct Budget {
+    max: usize,
+    held: usize,
+}
+
+impl Budget {
+    fn over(&self) -> bool {
+        self.held >= self.max
+    }
+
+    fn has_room_for(&self, growth: usize) -> bool {
+        self.held + growth <= self.max
+    }
+
+    /// Counts a buffer's change of capacity from `before` to `after`.
+    fn resized(&mut self, before: usize, after: usize) {
+        self.held = self.held + after - before;
+    }
+}
+
 /// What driving a connection left behind.
 enum Drive {
+    /// It has no output pending and would read, but a read could pass the
+    /// budget: room must be made (another connection shed) first.
+    NeedsRoom,
     /// Nothing more will happen on it: close it.
     Done,
     /// Still open; `more` when it may have unread input left.
@@ -327,24 +355,58 @@ impl Conn {
         Ok(())
     }
 
+    /// The capacity a read of up to `READ_CHUNK` bytes may add to `out`:
+    /// none while that much is free, else what `reserve_exact` adds.
+    fn read_growth(&self) -> usize {
+        READ_CHUNK.saturating_sub(self.out.capacity() - self.out.len())
+    }
+
     /// Moves bytes from the socket to the peer: flush, read, flush, ... until
     /// the socket has no input, the output cap is reached, or the turn is
     /// over. Reads and writes go until `WouldBlock`, as edge mode requires.
-    fn drive(&mut self, buf: &mut [u8], max_pending: usize, over: bool) -> io::Result<Drive> {
+    ///
+    /// Before each read the budget must have room for what the read may
+    /// add; without it a connection with output pending waits for its peer
+    /// (back-pressure), and one with nothing pending returns `NeedsRoom`.
+    /// `overdraw` lets the first read go ahead regardless (there was no one
+    /// to shed).
+    fn drive(
+        &mut self,
+        buf: &mut [u8],
+        max_pending: usize,
+        budget: &mut Budget,
+        mut overdraw: bool,
+    ) -> io::Result<Drive> {
         let mut reads = 0;
         loop {
-            self.flush()?;
-            if !self.may_read(max_pending, over) {
+            let before = self.out.capacity();
+            let flushed = self.flush();
+            budget.resized(before, self.out.capacity());
+            flushed?;
+            if !self.may_read(max_pending, budget.over()) {
                 break;
             }
             if reads == READS_PER_TURN {
                 return Ok(Drive::Open { more: true });
             }
+            let growth = self.read_growth();
+            if !budget.has_room_for(growth) && !overdraw {
+                if self.pending() > 0 {
+                    break;
+                }
+                return Ok(Drive::NeedsRoom);
+            }
+            overdraw = false;
             reads += 1;
             match self.stream.read(buf) {
                 Ok(0) => self.read_closed = true,
                 Ok(n) => {
+                    let before = self.out.capacity();
+                    if before - self.out.len() < n {
+                        self.out.reserve_exact(READ_CHUNK);
+                    }
                     self.out.extend_from_slice(&buf[..n]);
+                    budget.resized(before, self.out.capacity());
                     self.turn_read += n;
                     self.peak = self.peak.max(self.pending());
                 }
@@ -397,8 +459,10 @@ impl Server {
             spare: Spare::new()?,
             again: Vec::new(),
             max_pending: cfg.max_pending,
-            max_buffered: cfg.max_buffered,
-            buffered: 0,
+            budget: Budget {
+                max: cfg.max_buffered,
+                held: 0,
+            },
             turn: 0,
             paused: vec![None; cfg.ports.len()],
             buf: vec![0; READ_CHUNK],
@@ -461,34 +525,39 @@ impl Server {
         }
     }
 
-    /// Closes the connections holding the most output while all of them
-    /// together hold more than the budget. Back-pressure (no reading from a
-    /// connection with output pending while over the budget) keeps this
-    /// rare: it takes many connections each reading a turn's worth at once.
+    /// Closes connections holding the most output while all of them
+    /// together hold more than the budget: only after a read that went over
+    /// it with no one to shed (see `serve`).
     fn enforce_budget(&mut self) {
-        while self.buffered > self.max_buffered {
-            let worst = self
-                .conns
-                .iter()
-                .enumerate()
-                .filter_map(|(slot, c)| c.as_ref().map(|c| (c.out.capacity(), slot)))
-                .max();
-            let Some((held, slot)) = worst else { return };
-            self.stats.shed_budget += 1;
-            self.log.note(
-                PROG,
-                format_args!(
-                    "over the buffer budget ({} bytes held, budget {}): closing the \
-                     connection holding the most ({held} bytes)",
-                    self.buffered, self.max_buffered
-                ),
-            );
-            self.close(slot);
-        }
+        while self.budget.held > self.budget.max && self.shed_largest(None) {}
     }
 
-    fn over_budget(&self) -> bool {
-        self.buffered >= self.max_buffered
+    /// Closes the connection whose output buffer is largest, other than
+    /// `except`, to make room in the budget. Returns false when no other
+    /// connection holds anything.
+    fn shed_largest(&mut self, except: Option<usize>) -> bool {
+        let largest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|&(slot, _)| Some(slot) != except)
+            .filter_map(|(slot, c)| c.as_ref().map(|c| (c.out.capacity(), slot)))
+            .filter(|&(held, _)| held > 0)
+            .max();
+        let Some((held, slot)) = largest else {
+            return false;
+        };
+        self.stats.shed_budget += 1;
+        self.log.note(
+            PROG,
+            format_args!(
+                "over the buffer budget ({} bytes held, budget {}): closing the \
+                 connection holding the most ({held} bytes)",
+                self.budget.held, self.budget.max
+            ),
+        );
+        self.close(slot);
+        true
     }
 
     /// Accepts until the backlog is empty. Connections arriving when the
@@ -611,7 +680,6 @@ impl Server {
 
     /// Handles readiness (or a retry) of the connection in `slot`.
     fn serve(&mut self, slot: usize) {
-        let over = self.over_budget();
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             // Closed earlier in this batch.
             return;
@@ -622,23 +690,31 @@ impl Server {
         }
         conn.turn = self.turn;
         conn.turn_read = 0;
-        let held_before = conn.out.capacity();
-        let res = conn.drive(&mut self.buf, self.max_pending, over);
-        self.buffered = self.buffered - held_before + conn.out.capacity();
-        let s = &mut self.stats;
-        s.peak_pending = s.peak_pending.max(conn.peak);
-        s.peak_turn_read = s.peak_turn_read.max(conn.turn_read);
-        s.peak_buffered = s.peak_buffered.max(self.buffered);
-        match res {
-            Ok(Drive::Done) | Err(_) => self.close(slot),
-            Ok(Drive::Open { more }) => {
-                if more && self.mode.is_edge() && !conn.queued {
-                    conn.queued = true;
-                    self.again.push(slot);
-                }
-                if let Err(e) = self.rearm(slot) {
-                    eprintln!("{PROG}: modify: {e}");
-                    self.close(slot);
+        let mut overdraw = false;
+        loop {
+            let Some(conn) = self.conns[slot].as_mut() else {
+                return;
+            };
+            let res = conn.drive(&mut self.buf, self.max_pending, &mut self.budget, overdraw);
+            let s = &mut self.stats;
+            s.peak_pending = s.peak_pending.max(conn.peak);
+            s.peak_turn_read = s.peak_turn_read.max(conn.turn_read);
+            s.peak_buffered = s.peak_buffered.max(self.budget.held);
+            match res {
+                // Make room by shedding the connection holding the most; with
+                // no one to shed, this one reads once over the budget.
+                Ok(Drive::NeedsRoom) => overdraw = !self.shed_largest(Some(slot)),
+                Ok(Drive::Done) | Err(_) => return self.close(slot),
+                Ok(Drive::Open { more }) => {
+                    if more && self.mode.is_edge() && !conn.queued {
+                        conn.queued = true;
+                        self.again.push(slot);
+                    }
+                    if let Err(e) = self.rearm(slot) {
+                        eprintln!("{PROG}: modify: {e}");
+                        self.close(slot);
+                    }
+                    return;
                 }
             }
         }
@@ -648,7 +724,7 @@ impl Server {
     /// oneshot registration is re-armed every time, even if unchanged.
     fn rearm(&mut self, slot: usize) -> tripoll::Result<()> {
         let token = Token(self.conn_base + slot);
-        let (max, mode, over) = (self.max_pending, self.mode, self.over_budget());
+        let (max, mode, over) = (self.max_pending, self.mode, self.budget.over());
         let Some(conn) = self.conns[slot].as_mut() else {
             return Ok(());
         };
@@ -664,7 +740,7 @@ impl Server {
 
     fn close(&mut self, slot: usize) {
         if let Some(conn) = self.conns[slot].take() {
-            self.buffered -= conn.out.capacity();
+            self.budget.held -= conn.out.capacity();
             // Unregister before the descriptor is closed (when `conn` drops),
             // so its number can be reused safely.
             if let Err(e) = self.poller.unregister(conn.stream.as_raw_fd()) {

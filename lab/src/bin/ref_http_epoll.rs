@@ -1,10 +1,10 @@
-//! A reference for `benches/http.sh`: an HTTP/1.1 "Hello, world!" server
+//! A reference for `lab/scripts/http-bench.sh`: an HTTP/1.1 "Hello, world!" server
 //! on a raw libc `epoll_wait` loop and httparse, sending the same response
 //! bytes as the `http` example (same headers, a `Date` cached once a
 //! second).
 //!
 //! ```text
-//! cargo run --release --example ref_http_epoll -- --port 8080
+//! cargo run --release -p tripoll-lab --bin ref_http_epoll -- --port 8080
 //! ```
 //!
 //! The floor in system calls: connections registered level-triggered for
@@ -29,13 +29,13 @@ use shared::{Response, MAX_INPUT, READ_CHUNK};
 
 const PROG: &str = "ref_http_epoll";
 const USAGE: &str = "\
-ref_http_epoll: a raw epoll + httparse HTTP/1.1 server, the reference for benches/http.sh
+ref_http_epoll: a raw epoll + httparse HTTP/1.1 server, the reference for lab/scripts/http-bench.sh
 
 Usage: ref_http_epoll [--port PORT]
 
 Listens on 127.0.0.1:PORT (default 8080; 0 picks a free port), prints
 \"ref_http_epoll: listening on ADDR\", answers every request with the http
-example's 200 response, and runs until killed.
+lab http server's 200 response, and runs until killed.
 ";
 
 /// The listener's key; a connection's key is its descriptor.

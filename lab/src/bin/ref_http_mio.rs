@@ -1,9 +1,9 @@
-//! A reference for `benches/http.sh`: the barest HTTP/1.1 "Hello, world!"
+//! A reference for `lab/scripts/http-bench.sh`: the barest HTTP/1.1 "Hello, world!"
 //! server on mio and httparse, sending the same response bytes as the
-//! `http` example (same headers, a `Date` cached once a second).
+//! lab `http` server (same headers, a `Date` cached once a second).
 //!
 //! ```text
-//! cargo run --release --example ref_http_mio -- --port 8080
+//! cargo run --release -p tripoll-lab --bin ref_http_mio -- --port 8080
 //! ```
 //!
 //! It is the usual mio loop: every connection registered edge-triggered for
@@ -26,13 +26,13 @@ use shared::{Response, MAX_INPUT, READ_CHUNK};
 
 const PROG: &str = "ref_http_mio";
 const USAGE: &str = "\
-ref_http_mio: a bare mio + httparse HTTP/1.1 server, the reference for benches/http.sh
+ref_http_mio: a bare mio + httparse HTTP/1.1 server, the reference for lab/scripts/http-bench.sh
 
 Usage: ref_http_mio [--port PORT]
 
 Listens on 127.0.0.1:PORT (default 8080; 0 picks a free port), prints
 \"ref_http_mio: listening on ADDR\", answers every request with the http
-example's 200 response, and runs until killed.
+lab http server's 200 response, and runs until killed.
 ";
 
 const LISTENER: Token = Token(usize::MAX);

@@ -1,7 +1,7 @@
 //! An HTTP/1.1 "Hello, world!" server on tripoll's callback reactor.
 //!
 //! ```text
-//! cargo run --release --example http -- --backend epoll --port 8080 --threads 2
+//! cargo run --release -p tripoll-lab --bin http -- --backend epoll --port 8080 --threads 2
 //! curl -i http://127.0.0.1:8080/
 //! ```
 //!

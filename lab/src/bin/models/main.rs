@@ -3,11 +3,11 @@
 //! measured as the number of connections grows.
 //!
 //! ```text
-//! cargo build --release --example models --example client
-//! target/release/examples/models                      # the whole sweep, a table
-//! target/release/examples/models --quick              # a smoke run
-//! target/release/examples/models --csv --svg docs/models.svg
-//! target/release/examples/models --serve thread --port 8001   # one model as a server
+//! cargo build --release -p tripoll-lab --bin models --bin client
+//! target/release/models                      # the whole sweep, a table
+//! target/release/models --quick              # a smoke run
+//! target/release/models --csv --svg docs/models.svg
+//! target/release/models --serve thread --port 8001   # one model as a server
 //! ```
 //!
 //! The models, one short server function each:
@@ -27,7 +27,7 @@
 //!
 //! The driver (`models/sweep.rs`) starts each model as a child process of
 //! itself (`models --serve MODEL`), so the CPU time and memory it reads from
-//! `/proc` are the server's own, loads it with the `client` example (built
+//! `/proc` are the server's own, loads it with the lab's `client` (built
 //! next to this one) for a fixed duration at each N, and reports messages
 //! per second, latency percentiles, server CPU time per message, peak
 //! memory and the threads and processes used. A model that cannot serve N
@@ -59,9 +59,9 @@ Usage: models [OPTIONS]            run the sweep and print a table
        models --list               the models, one per line, with the
                                    most clients each can serve at once
 
-The sweep starts each model as a child process, loads it with the client
-example (which must be built next to this binary: cargo build --release
---example client) and measures messages/s, p50/p99 latency, server CPU per
+The sweep starts each model as a child process, loads it with the lab's
+client (which must be built next to this binary: cargo build --release
+-p tripoll-lab --bin client) and measures messages/s, p50/p99 latency, server CPU per
 message, peak memory and threads/processes, for each number of connections.
 
 Options:

@@ -84,8 +84,8 @@ fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
         .with_file_name("client");
     if !client.exists() {
         return Err(format!(
-            "the client example is missing at {}; build it next to this one: \
-             cargo build --release --example client",
+            "the client is missing at {}; build it next to this one: \
+             cargo build --release -p tripoll-lab --bin client",
             client.display()
         ));
     }
@@ -184,8 +184,10 @@ struct Server {
 impl Server {
     fn start(model: Model) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        // Each model names its backend; TRIPOLL_BACKEND would only confuse it.
         let mut child = Command::new(exe)
             .args(["--serve", &model.name(), "--port", "0"])
+            .env_remove(tripoll::Backend::ENV_VAR)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -277,8 +279,11 @@ struct Load {
 /// Runs the client as a load generator against `port`, bounded in time.
 fn run_client(client: &PathBuf, port: u16, n: usize, cfg: &Config) -> Result<Load, String> {
     let duration_ms = cfg.duration.as_millis().max(1);
+    // The same load for every model: the client on its default backend
+    // (epoll), whatever TRIPOLL_BACKEND says.
     let mut child = Command::new(client)
         .args(["--port", &port.to_string(), "--connections", &n.to_string()])
+        .env_remove(tripoll::Backend::ENV_VAR)
         .args(["--size", &cfg.size.to_string()])
         .args(["--duration", &format!("{duration_ms}ms")])
         .args(["--timeout", &format!("{}s", CLIENT_GRACE.as_secs())])

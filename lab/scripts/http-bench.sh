@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# HTTP "Hello, world!" served by the http example on each backend, by the
-# two reference servers (examples/ref_http_mio.rs: bare mio + httparse;
-# examples/ref_http_epoll.rs: a raw libc epoll loop + httparse; both send the
+# HTTP "Hello, world!" served by the lab's http server on each backend, by the
+# two reference servers (lab/src/bin/ref_http_mio.rs: bare mio + httparse;
+# lab/src/bin/ref_http_epoll.rs: a raw libc epoll loop + httparse; both send the
 # example's exact response bytes) and by nginx with one worker when it is
 # installed, loaded with wrk over loopback, plain (one request per write) and
 # pipelined (DEPTH requests per write, as TechEmpower's plaintext test does).
@@ -19,9 +19,9 @@
 #     over a separate SYSCALL_DURATION wrk run (first round only), or, where
 #     perf cannot count that event, `strace -c -f -p PID` over that run.
 #
-#   bash benches/http.sh                        # 3 rounds of 5 s runs
-#   ROUNDS=5 DURATION=10 bash benches/http.sh
-#   SERVERS="http/epoll ref-mio" bash benches/http.sh
+#   bash lab/scripts/http-bench.sh                        # 3 rounds of 5 s runs
+#   ROUNDS=5 DURATION=10 bash lab/scripts/http-bench.sh
+#   SERVERS="http/epoll ref-mio" bash lab/scripts/http-bench.sh
 #
 # Environment:
 #   DURATION          seconds per wrk run (default 5)
@@ -43,7 +43,7 @@
 # so they do not share a core. Everything runs on 127.0.0.1 and stops by
 # itself. Exit status 1 if any run saw socket errors or non-2xx responses.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 DURATION=${DURATION:-5}
 SYSCALL_DURATION=${SYSCALL_DURATION:-2}
@@ -149,9 +149,9 @@ if [[ $SYSCALL_DURATION -gt 0 ]]; then
     fi
 fi
 
-echo "==> building the http example and the reference servers (release)"
-cargo build --quiet --release --features io-uring --example http --example ref_http_mio --example ref_http_epoll
-BIN_DIR=${CARGO_TARGET_DIR:-target}/release/examples
+echo "==> building the http server and the reference servers (release)"
+cargo build --quiet --release -p tripoll-lab --features io-uring --bin http --bin ref_http_mio --bin ref_http_epoll
+BIN_DIR=${CARGO_TARGET_DIR:-target}/release
 for b in http ref_http_mio ref_http_epoll; do
     [[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b is missing after the build"
 done

@@ -11,19 +11,19 @@ full before the next), zeroes callgrind's counters (`callgrind_control
 (`callgrind_control -d`) and divides the instructions by the requests.
 Start-up and shutdown are not counted; the server's waits, reads, parsing
 and writes are. Kernel work is not counted (callgrind sees user space
-only): `benches/http.sh` reports system calls and CPU time per request.
+only): `lab/scripts/http-bench.sh` reports system calls and CPU time per request.
 
 The requests are wrk's (`GET / HTTP/1.1` and a `Host` field); every
 response is checked: status 200, the `Content-Length` body "Hello, world!".
 
-  python3 scripts/bench-http-instructions.py                 # every server, depth 1 and 16
-  python3 scripts/bench-http-instructions.py --requests 4000 --depth 16 http/epoll ref-mio
-  python3 scripts/bench-http-instructions.py --annotate 15 http/epoll   # plus the top functions
+  python3 lab/scripts/bench-http-instructions.py                 # every server, depth 1 and 16
+  python3 lab/scripts/bench-http-instructions.py --requests 4000 --depth 16 http/epoll ref-mio
+  python3 lab/scripts/bench-http-instructions.py --annotate 15 http/epoll   # plus the top functions
 
 Servers: http/epoll, http/poll, http/select (the example), ref-mio
-(examples/ref_http_mio.rs), ref-epoll (examples/ref_http_epoll.rs). Needs
-valgrind and the release examples (`cargo build --release --example http
---example ref_http_mio --example ref_http_epoll`; this script runs that
+(lab/src/bin/ref_http_mio.rs), ref-epoll (lab/src/bin/ref_http_epoll.rs). Needs
+valgrind and the lab's release binaries (`cargo build --release -p tripoll-lab --bin http
+--bin ref_http_mio --bin ref_http_epoll`; this script runs that
 build). Python 3 standard library only.
 """
 
@@ -182,9 +182,9 @@ def main():
         sys.exit("--requests and --depth must be positive")
 
     names = sorted({SERVERS[s][0] for s in args.servers})
-    build = ["cargo", "build", "--quiet", "--release"]
+    build = ["cargo", "build", "--quiet", "--release", "-p", "tripoll-lab"]
     for n in names:
-        build += ["--example", n]
+        build += ["--bin", n]
     subprocess.run(build, check=True)
     target = os.environ.get("CARGO_TARGET_DIR", "target")
 
@@ -196,7 +196,7 @@ def main():
     tops = []
     for s in args.servers:
         exe_name, exe_args = SERVERS[s]
-        exe = os.path.join(target, "release", "examples", exe_name)
+        exe = os.path.join(target, "release", exe_name)
         cells = []
         for d in depths:
             per_req, top = measure(exe, exe_args, args.requests, d, args.warmup, args.annotate)

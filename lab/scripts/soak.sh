@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Soak test of the echo and http examples (not CI): mixed load on each
+# Soak test of the lab's echo and http servers (not CI): mixed load on each
 # backend, loopback only, bounded in time, stops by itself.
 #
-#   scripts/soak.sh                 # 800 s in all: 8 runs of 100 s
-#   SOAK_SECONDS=80 scripts/soak.sh # a quick pass
+#   lab/scripts/soak.sh                 # 800 s in all: 8 runs of 100 s
+#   SOAK_SECONDS=80 lab/scripts/soak.sh # a quick pass
 #
 # Each run starts one server (echo on epoll and on io_uring in edge mode, on poll in oneshot
 # mode, on select in level mode; http on each backend with 2 threads),
@@ -22,15 +22,15 @@
 # bursts read back concurrently; http: 5 000 pipelined requests a batch).
 # Prints one line per run and a verdict; exits 1 if any check failed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 TOTAL=${SOAK_SECONDS:-800}
 RUNS=8
 PER_RUN=$(( TOTAL / RUNS ))
 (( PER_RUN >= 10 )) || { echo "SOAK_SECONDS must be at least $(( RUNS * 10 ))" >&2; exit 2; }
 
-cargo build --release --quiet --features io-uring --example echo --example http
-BIN=target/release/examples
+cargo build --release --quiet -p tripoll-lab --features io-uring --bin echo --bin http
+BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
