@@ -11,7 +11,12 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::child::{listen_addrs, Proc};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use common::child::{cpu_ticks, field, listen_addrs, rss_bytes, Proc, PATIENCE};
+use common::hostile::flood_without_reading;
+use http_support::{assert_hello, get, Client, End};
 use tripoll::Backend;
 
 /// `async_http` against real clients: the greeting with keep-alive,
@@ -20,7 +25,6 @@ use tripoll::Backend;
 /// status and the close, or a cut at the idle timeout), a well-behaved
 /// client served all along, and the summary at SIGTERM.
 fn async_http_serves_and_refuses(backend: Backend) {
-    use http_support::{assert_hello, get, Client, End};
     const NAME: &str = "async_http";
     let name = backend.name();
     let mut server = Proc::spawn(
@@ -152,6 +156,123 @@ fn async_http_serves_and_refuses(backend: Backend) {
     assert_eq!(summary.lines().count(), 1, "{summary}");
 }
 
+/// Starts async_http on `backend` with `args` after the port; returns the
+/// process and its address.
+fn start(backend: Backend, args: &[&str]) -> (Proc, SocketAddr) {
+    let mut all = vec!["--port", "0", "--backend", backend.name()];
+    all.extend_from_slice(args);
+    let mut server = Proc::spawn("async_http", &all);
+    let banner = server.line();
+    let addr = listen_addrs("async_http", &banner)[0];
+    (server, addr)
+}
+
+/// 2 000 clients that pipeline requests and never read the responses (the
+/// shortest request there is: the most response bytes per byte sent), with
+/// `--max-buffered 16M`. Without a budget each connection answers every
+/// request in its 8 KiB input and holds the responses (with `--max-buffered
+/// 10G` here: 103.6 MB held; the issue measured a 108 MB resident peak).
+/// With it, the total stays within the budget plus each connection's input
+/// buffer and one response, the resident memory within that plus 24 MiB of
+/// stated overhead (the tasks, the allocator's slack), and a polite client
+/// is served meanwhile.
+fn budget_holds_against_pipelining_clients_that_never_read(backend: Backend) {
+    const CLIENTS: usize = 2000;
+    const BUDGET: u64 = 16 << 20;
+    const PER_CONNECTION: u64 = (8 << 10) + 512;
+    const OVERHEAD: u64 = 24 << 20;
+    common::raise_fd_limit(2 * CLIENTS as u64 + 256);
+    let (server, addr) = start(backend, &["--max-buffered", "16M", "--idle-timeout", "5m"]);
+    let pid = server.pid();
+    let base = rss_bytes(pid);
+    let mut polite = Client::connect(addr);
+    assert_hello(&polite.exchange(&get("/before")));
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(300);
+    let mut peak = base;
+    let hogs = flood_without_reading(pid, addr, CLIENTS, &request, 256 << 10, || {
+        peak = peak.max(rss_bytes(pid));
+    });
+    peak = peak.max(rss_bytes(pid));
+    let bound = BUDGET + CLIENTS as u64 * PER_CONNECTION;
+    assert!(
+        peak <= base + bound + OVERHEAD,
+        "{backend}: resident memory reached {} MiB (at start {} MiB, bound {} MiB + 24 MiB)",
+        peak >> 20,
+        base >> 20,
+        bound >> 20
+    );
+    for k in 0..20 {
+        assert_hello(&polite.exchange(&get(&format!("/polite/{k}"))));
+    }
+    drop(hogs);
+    drop(polite);
+    let summary = server.stop();
+    let held = field(&summary, "largest total buffered ");
+    assert!(held <= bound, "{backend}: {summary}");
+    assert!(
+        held > BUDGET / 2,
+        "{backend}: the flood did not reach the budget: {summary}"
+    );
+}
+
+/// At the descriptor limit (`--max-fds 40`, 60 clients held open) new
+/// clients are accepted and closed at once with the spare descriptor, not
+/// left in the backlog until they time out; the server does not spin (it
+/// did: `accept` fails with EMFILE before it looks at the backlog, so an
+/// accept loop that only waits on `WouldBlock` never waits); once the held
+/// clients go, new ones are served.
+fn sheds_at_the_descriptor_limit(backend: Backend) {
+    let (server, addr) = start(backend, &["--max-fds", "40", "--idle-timeout", "5m"]);
+    let pid = server.pid();
+    let mut held: Vec<Client> = (0..60).map(|_| Client::connect(addr)).collect();
+    // Each held connection sends a request, so each is accepted or shed.
+    for (k, c) in held.iter_mut().enumerate() {
+        let _ = c.try_send(&get(&format!("/held/{k}")));
+    }
+    // A newcomer hears at once: closed (shed), never left waiting.
+    for k in 0..20 {
+        let mut c = Client::connect(addr);
+        let _ = c.try_send(&get(&format!("/late/{k}")));
+        assert_ne!(
+            c.expect_closed(),
+            End::TimedOut,
+            "{backend}: newcomer {k} left waiting"
+        );
+    }
+    // At the limit and idle, it uses no CPU to speak of.
+    let t0 = cpu_ticks(pid);
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - t0;
+    assert!(
+        used <= 10,
+        "{backend}: {used} ticks in one idle second at the limit: it spins"
+    );
+    drop(held);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut c = Client::connect(addr);
+        let _ = c.try_send(&get("/after"));
+        if let Ok(r) = c.try_response(false) {
+            assert_hello(&r);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{backend}: never served again");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let summary = server.stop();
+    let refused = summary
+        .split(" connections (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no refused count in {summary}"));
+    assert!(refused >= 20, "{backend}: shed {refused}: {summary}");
+    assert!(
+        summary.lines().count() <= 3,
+        "{backend}: a log flood: {summary}"
+    );
+}
+
 macro_rules! async_http_suite {
     ($name:ident, $backend:expr, $poller:ty) => {
         mod $name {
@@ -159,8 +280,30 @@ macro_rules! async_http_suite {
             fn async_http_serves_and_refuses() {
                 super::async_http_serves_and_refuses($backend)
             }
+
+            #[test]
+            fn sheds_at_the_descriptor_limit() {
+                super::sheds_at_the_descriptor_limit($backend)
+            }
         }
     };
 }
 
 common::for_each_backend!(async_http_suite);
+
+// 2 000 clients: select stops at descriptor 1 024.
+macro_rules! budget_suite {
+    (select, $backend:expr, $poller:ty) => {};
+    ($name:ident, $backend:expr, $poller:ty) => {
+        mod $name {
+            #[test]
+            fn budget_holds_against_pipelining_clients_that_never_read() {
+                crate::budget_holds_against_pipelining_clients_that_never_read($backend)
+            }
+        }
+    };
+}
+
+mod budget {
+    crate::common::for_each_backend!(budget_suite);
+}

@@ -870,6 +870,17 @@ impl Responses {
         }
     }
 
+    /// The length of the longest response: room for one more response in
+    /// an output buffer is this much.
+    pub fn longest(&self) -> usize {
+        let r = self.rendered.borrow();
+        r.spans
+            .iter()
+            .map(|&(start, end, _)| end - start)
+            .max()
+            .unwrap_or(0)
+    }
+
     #[inline]
     fn slot(status: Status, persist: Persist, head_only: bool) -> usize {
         (status.index() * Persist::ALL.len() + persist.index()) * 2 + usize::from(head_only)
