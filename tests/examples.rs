@@ -28,6 +28,37 @@ const EXAMPLES: [&str; 5] = [
 /// The teaching servers: `[--backend NAME] [ADDR]`.
 const SERVERS: [&str; 4] = ["poller_echo", "reactor_echo", "async_echo", "hello_http"];
 
+/// The README's table of examples names every example in `examples/`, and
+/// nothing else: the file list and the table cannot drift apart.
+#[test]
+fn the_readme_lists_every_example() {
+    let readme = include_str!("../README.md");
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+            .expect("examples/")
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".rs").map(str::to_owned)
+            })
+            .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = readme
+        .lines()
+        .filter_map(|l| l.split("--example ").nth(1))
+        .filter_map(|rest| rest.split(['`', ' ']).next())
+        .map(str::to_owned)
+        .collect();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(
+        listed, on_disk,
+        "README.md's examples against examples/*.rs"
+    );
+    let mut constant: Vec<&str> = EXAMPLES.to_vec();
+    constant.sort();
+    assert_eq!(constant, on_disk, "EXAMPLES against examples/*.rs");
+}
+
 fn one_line_naming(what: &str, stderr: &str, needle: &str) {
     assert_eq!(stderr.lines().count(), 1, "{what}: one line, got: {stderr}");
     assert!(stderr.contains(needle), "{what}: {needle:?} in: {stderr}");

@@ -1,8 +1,8 @@
-//! The README's reactor example, `examples/reactor_echo.rs`: the README
-//! shows it verbatim, and it keeps serving on every backend while one
-//! client sends 10 MB without reading and another resets its connection
-//! mid-stream; a well-behaved client gets its whole echo meanwhile, and the
-//! hog, once it reads, gets back every byte it sent.
+//! The reactor's teaching example, `examples/reactor_echo.rs`: it keeps
+//! serving on every backend while one client sends 10 MB without reading
+//! and another resets its connection mid-stream; a well-behaved client gets
+//! its whole echo meanwhile, and the hog, once it reads, gets back every
+//! byte it sent.
 //!
 //! The example runs as a child process (`common::child`); every socket has
 //! a timeout, so a broken server fails the test instead of hanging it.
@@ -12,19 +12,6 @@ mod common;
 use common::child::{self, listen_addrs, Proc};
 
 const NAME: &str = "reactor_echo";
-
-#[test]
-fn the_readme_shows_the_example() {
-    let readme = include_str!("../README.md");
-    let example = include_str!("../examples/reactor_echo.rs");
-    let code = &example[example.find("use std::io").expect("a `use std::io` line")..];
-    let block = format!("```rust,no_run\n{code}```\n");
-    assert!(
-        readme.contains(&block),
-        "README.md's reactor example differs from examples/reactor_echo.rs \
-         (from its first `use` line on): copy the file into the README"
-    );
-}
 
 fn survives_hostile_clients(backend: &str) {
     let mut server = Proc::spawn_env(
