@@ -70,7 +70,7 @@ impl Backend {
     /// The environment variable [`Backend::from_env`] reads.
     pub const ENV_VAR: &'static str = "TRIPOLL_BACKEND";
 
-    /// The lower-case name: `"epoll"`, `"poll"` or `"select"`.
+    /// The lower-case name: `"epoll"`, `"poll"`, `"select"` or `"uring"`.
     #[must_use]
     pub const fn name(self) -> &'static str {
         let mut i = 0;
@@ -83,19 +83,19 @@ impl Backend {
         "unknown" // unreachable: every variant is in NAMES (tested)
     }
 
-    /// The platform's best backend: epoll on Linux and Android, poll
-    /// elsewhere.
+    /// The platform's best backend: epoll (the crate builds for Linux and
+    /// Android only).
+    ///
+    /// ```
+    /// assert_eq!(tripoll::Backend::platform_default(), tripoll::Backend::Epoll);
+    /// ```
     #[must_use]
     pub const fn platform_default() -> Backend {
-        if cfg!(any(target_os = "linux", target_os = "android")) {
-            Backend::Epoll
-        } else {
-            Backend::Poll
-        }
+        Backend::Epoll
     }
 
-    /// The backend named by `TRIPOLL_BACKEND` (`epoll`, `poll` or `select`,
-    /// any letter case), or [`platform_default`](Backend::platform_default)
+    /// The backend named by `TRIPOLL_BACKEND` (`epoll`, `poll`, `select` or
+    /// `uring`, any letter case), or [`platform_default`](Backend::platform_default)
     /// when the variable is unset or empty.
     ///
     /// # Errors
@@ -132,7 +132,7 @@ impl fmt::Display for Backend {
 impl FromStr for Backend {
     type Err = Error;
 
-    /// Parses `epoll`, `poll` or `select`, ignoring letter case.
+    /// Parses `epoll`, `poll`, `select` or `uring`, ignoring letter case.
     fn from_str(s: &str) -> Result<Backend> {
         Backend::ALL
             .into_iter()

@@ -19,6 +19,8 @@ pub use handle::Handle;
 pub use signal::SignalInfo;
 pub use timer::TimerId;
 
+pub(crate) use timer::deadline_after;
+
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
