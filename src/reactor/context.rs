@@ -465,6 +465,8 @@ impl Context {
     ///     ctx.stop();
     ///     Ok(())
     /// })?;
+    /// # // An `unsafe` outside `sys`: this is an example of the caller's
+    /// # // code, sending itself the signal; the library makes no such call.
     /// // SAFETY: raise(3) has no memory-safety preconditions. SIGUSR1
     /// // is blocked in this thread now, so it waits in the signalfd.
     /// assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
