@@ -1,4 +1,5 @@
-//! The three backends side by side, in one process, on the same scenario.
+//! The four backends side by side (io_uring with the `io-uring` feature),
+//! in one process, on the same scenario.
 //!
 //! ```text
 //! cargo run --release --example compare

@@ -12,8 +12,8 @@ use crate::{Backend, Capabilities, Events, Interest, Mode, Result, Token};
 #[allow(unused_imports)] // for the documentation's links
 use std::os::fd::BorrowedFd;
 
-/// An I/O readiness multiplexer: the one interface over epoll, poll and
-/// select.
+/// An I/O readiness multiplexer: the one interface over epoll, poll,
+/// select and io_uring.
 ///
 /// Every method takes `&self`, so one poller can be shared between threads
 /// behind an [`Arc`](std::sync::Arc): one thread waits while others register,
@@ -30,7 +30,8 @@ use std::os::fd::BorrowedFd;
 ///    `Some(Duration::ZERO)` never blocks; any other timeout is rounded *up*
 ///    to the backend's resolution (nanoseconds for epoll with
 ///    `epoll_pwait2`, Linux 5.11 and later, milliseconds before it;
-///    nanoseconds for poll; microseconds for select), so a short wait never becomes a busy
+///    nanoseconds for poll and io_uring; microseconds for select), so a
+///    short wait never becomes a busy
 ///    loop. Timeouts too large for the kernel are clamped, not wrapped.
 /// 2. **Signals.** A wait interrupted by a signal (`EINTR`) is resumed with
 ///    the time that remains, never with the full timeout again.
@@ -285,7 +286,7 @@ pub trait Poller: Send + Sync + fmt::Debug {
         self.capabilities().contains(mode.requires())
     }
 
-    /// The backend's name: `"epoll"`, `"poll"` or `"select"`.
+    /// The backend's name: `"epoll"`, `"poll"`, `"select"` or `"uring"`.
     ///
     /// ```
     /// use tripoll::{Epoll, Poller};
