@@ -218,6 +218,32 @@ impl<P: Poller + 'static> Reactor<P> {
 
 /// The calls a callback makes on its [`Context`], made on the reactor
 /// before and between runs: each is the context's, reached here.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::{Interest, Mode};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut reactor = Reactor::new()?;
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+/// // On the reactor, before it runs ...
+/// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |ctx, ev| {
+///     // ... and on the context, inside a callback: the same calls.
+///     ctx.unregister(ev.token())?;
+///     ctx.stop();
+///     Ok(())
+/// })?;
+/// let guard = reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+/// b.write_all(b"x")?;
+/// reactor.run()?;
+/// assert!(!reactor.is_registered(token));
+/// assert!(reactor.cancel_timer(guard));
+/// # Ok(())
+/// # }
+/// ```
 impl<P: Poller + 'static> Reactor<P> {
     /// The loop's state, for the task layer's executor to lend to the
     /// futures it polls; never to user code (see the type's docs).
