@@ -1,5 +1,4 @@
-//! The four backends side by side (io_uring with the `io-uring` feature),
-//! in one process, on the same scenario.
+//! The three backends side by side, in one process, on the same scenario.
 //!
 //! ```text
 //! cargo run --release --example compare
