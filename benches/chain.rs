@@ -3,8 +3,9 @@
 //! each, and every byte read at descriptor k triggers a one-byte write that
 //! makes descriptor k + 1 readable, until `writes` such writes have been
 //! made and every byte has been read.
-//! Registration happens outside the timed region. Rows: the three tripoll
-//! backends and the same loop on raw epoll.
+//! Registration happens outside the timed region. Rows: every tripoll
+//! backend (io_uring with the `io-uring` feature) and the same loop on raw
+//! epoll.
 
 mod common;
 

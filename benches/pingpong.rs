@@ -1,9 +1,10 @@
 //! One round trip over a socket pair, both ends in one thread and both
 //! registered with one poller: write a → b, wait, read at b, write b → a,
 //! wait, read at a. Two waits per iteration, no thread hand-off, so the
-//! time is the backend's plus the kernel's. Rows: the three tripoll
-//! backends, their raw floors, mio and polling in its three modes (oneshot
-//! re-arms after every event; level and edge do not).
+//! time is the backend's plus the kernel's. Rows: every tripoll backend
+//! (io_uring with the `io-uring` feature), their raw floors, mio and
+//! polling in its three modes (oneshot re-arms after every event; level
+//! and edge do not).
 
 mod common;
 

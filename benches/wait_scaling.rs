@@ -3,10 +3,11 @@
 //! N socket-pair ends are registered for reading; `active` of them, spread
 //! over the set, get one byte each per iteration (written at their peers).
 //! One iteration writes those bytes, waits until every active descriptor
-//! was reported, and reads each reported byte. Rows: the three tripoll
-//! backends, the same loop on raw libc (epoll_wait, poll, select), mio and
-//! polling (oneshot, level and edge). One criterion group per active count (1, 10, 100), so the
-//! ratios of a group come from the same run.
+//! was reported, and reads each reported byte. Rows: every tripoll backend
+//! (io_uring with the `io-uring` feature), the same loop on raw libc
+//! (epoll_wait, poll, select), mio and polling (oneshot, level and edge).
+//! One criterion group per active count (1, 10, 100), so the ratios of a
+//! group come from the same run.
 
 mod common;
 

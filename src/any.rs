@@ -1,147 +1,14 @@
-//! Choosing a backend at run time: the [`Backend`] names, and
-//! [`AnyPoller`], one enum over every backend with one dispatch.
+//! Choosing a backend at run time: [`AnyPoller`], one enum over every
+//! backend with one dispatch. (The names, [`Backend`], sit lower, next to
+//! the trait: every backend names itself with one.)
 
-use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, RawFd};
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::backend::{Epoll, Poll, Select};
-use crate::{Capabilities, Error, Events, Interest, Mode, Poller, Result, Token};
+use crate::{Backend, Capabilities, Events, Interest, Mode, Poller, Result, Token};
 
-/// The I/O multiplexing models: which [`Poller`] implementation to use.
-///
-/// Parse one from its name (`"epoll".parse()`, any letter case) or from
-/// the `TRIPOLL_BACKEND` environment variable ([`Backend::from_env`]), and
-/// build it with [`AnyPoller::new`].
-///
-/// ```
-/// use tripoll::Backend;
-///
-/// let b: Backend = "Select".parse()?;
-/// assert_eq!(b, Backend::Select);
-/// assert_eq!(format!("[{b:>8}]"), "[  select]");
-/// assert!("kqueue".parse::<Backend>().is_err());
-/// # Ok::<(), tripoll::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Backend {
-    /// `epoll(7)`: the kernel keeps the interest list; a wait costs in
-    /// proportion to the ready descriptors. Linux only.
-    Epoll,
-    /// `poll(2)`: the whole descriptor array goes to the kernel on every
-    /// wait; no limit on descriptor numbers.
-    Poll,
-    /// `select(2)`: three `FD_SETSIZE`-bit bitmaps per wait; descriptors must
-    /// be below 1024.
-    Select,
-    /// `io_uring(7)` readiness (`IORING_OP_POLL_ADD`), named `uring`: the
-    /// kernel completes one poll request per readiness report. Needs the
-    /// `io-uring` cargo feature and a kernel and system that allow io_uring;
-    /// otherwise [`AnyPoller::new`] fails with [`Error::Unavailable`] (never
-    /// a quiet fall-back to another backend).
-    IoUring,
-}
-
-/// Every backend and its name, from the most scalable to the least: the
-/// one list that [`Backend::ALL`], [`Backend::name`] and parsing read.
-const NAMES: [(Backend, &str); 4] = [
-    (Backend::Epoll, "epoll"),
-    (Backend::Poll, "poll"),
-    (Backend::Select, "select"),
-    (Backend::IoUring, "uring"),
-];
-
-impl Backend {
-    /// Every backend, from the most scalable to the least. One may be
-    /// unavailable where the program runs ([`Error::Unavailable`]): io_uring
-    /// without its cargo feature, or where the system forbids it.
-    pub const ALL: [Backend; NAMES.len()] = {
-        let mut all = [Backend::Epoll; NAMES.len()];
-        let mut i = 0;
-        while i < NAMES.len() {
-            all[i] = NAMES[i].0;
-            i += 1;
-        }
-        all
-    };
-
-    /// The environment variable [`Backend::from_env`] reads.
-    pub const ENV_VAR: &'static str = "TRIPOLL_BACKEND";
-
-    /// The lower-case name: `"epoll"`, `"poll"` or `"select"`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        let mut i = 0;
-        while i < NAMES.len() {
-            if NAMES[i].0 as u8 == self as u8 {
-                return NAMES[i].1;
-            }
-            i += 1;
-        }
-        "unknown" // unreachable: every variant is in NAMES (tested)
-    }
-
-    /// The platform's best backend: epoll on Linux and Android, poll
-    /// elsewhere.
-    #[must_use]
-    pub const fn platform_default() -> Backend {
-        if cfg!(any(target_os = "linux", target_os = "android")) {
-            Backend::Epoll
-        } else {
-            Backend::Poll
-        }
-    }
-
-    /// The backend named by `TRIPOLL_BACKEND` (`epoll`, `poll` or `select`,
-    /// any letter case), or [`platform_default`](Backend::platform_default)
-    /// when the variable is unset or empty.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownBackend`] for any other value, including one that is
-    /// not valid Unicode: a typo never silently selects another backend.
-    pub fn from_env() -> Result<Backend> {
-        match std::env::var_os(Self::ENV_VAR) {
-            None => Ok(Backend::platform_default()),
-            Some(v) if v.is_empty() => Ok(Backend::platform_default()),
-            Some(v) => match v.to_str() {
-                Some(s) => s.parse(),
-                None => Err(Error::UnknownBackend {
-                    name: v.to_string_lossy().into_owned(),
-                }),
-            },
-        }
-    }
-}
-
-impl Default for Backend {
-    fn default() -> Backend {
-        Backend::platform_default()
-    }
-}
-
-impl fmt::Display for Backend {
-    /// The name, honouring width and alignment (`{:8}`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = Error;
-
-    /// Parses `epoll`, `poll` or `select`, ignoring letter case.
-    fn from_str(s: &str) -> Result<Backend> {
-        Backend::ALL
-            .into_iter()
-            .find(|b| b.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownBackend { name: s.to_owned() })
-    }
-}
-
-/// A poller whose backend is chosen at run time: an enum over the three, so
+/// A poller whose backend is chosen at run time: an enum over the four, so
 /// dispatch is a `match`, not a virtual call, and nothing is boxed.
 ///
 /// ```
@@ -170,7 +37,7 @@ impl AnyPoller {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with [`Op::Create`](crate::Op::Create) if the kernel
+    /// [`Error::Io`](crate::Error::Io) with [`Op::Create`](crate::Op::Create) if the kernel
     /// refuses (out of descriptors, for one).
     pub fn new(backend: Backend) -> Result<AnyPoller> {
         Ok(match backend {
@@ -181,7 +48,7 @@ impl AnyPoller {
             Backend::IoUring => AnyPoller::IoUring(crate::Uring::new()?),
             #[cfg(not(feature = "io-uring"))]
             Backend::IoUring => {
-                return Err(Error::Unavailable {
+                return Err(crate::Error::Unavailable {
                     backend,
                     reason: "tripoll was built without its `io-uring` feature".to_owned(),
                 })
@@ -220,7 +87,7 @@ impl AnyPoller {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownBackend`] for a bad name, or the errors of
+    /// [`Error::UnknownBackend`](crate::Error::UnknownBackend) for a bad name, or the errors of
     /// [`AnyPoller::new`].
     pub fn from_env() -> Result<AnyPoller> {
         AnyPoller::new(Backend::from_env()?)
@@ -287,19 +154,5 @@ impl From<Poll> for AnyPoller {
 impl From<Select> for AnyPoller {
     fn from(p: Select) -> AnyPoller {
         AnyPoller::Select(p)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_backend_has_its_own_name() {
-        for (i, b) in Backend::ALL.into_iter().enumerate() {
-            assert_eq!(b.name(), NAMES[i].1);
-            assert_ne!(b.name(), "unknown");
-            assert_eq!(b.name().parse::<Backend>().unwrap(), b);
-        }
     }
 }

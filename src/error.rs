@@ -3,7 +3,6 @@
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
-use std::str::FromStr;
 
 use crate::{Backend, Mode, Token};
 
@@ -23,7 +22,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///     Err(Error::Io { op, .. }) => {
 ///         assert_eq!(op, Op::Register);
 ///         assert_eq!(format!("[{op:^10}]"), "[ register ]");
-///         assert_eq!("Register".parse::<Op>()?, Op::Register);
 ///     }
 ///     other => panic!("expected an I/O error, got {other:?}"),
 /// }
@@ -47,21 +45,8 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every operation, in declaration order.
-    pub const ALL: [Op; 6] = [
-        Op::Create,
-        Op::Register,
-        Op::Modify,
-        Op::Unregister,
-        Op::Wait,
-        Op::Notify,
-    ];
-
-    /// The lower-case name [`Display`](fmt::Display) writes and
-    /// [`FromStr`] reads: `"create"`, `"register"`, `"modify"`,
-    /// `"unregister"`, `"wait"` or `"notify"`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
+    /// The lower-case name [`Display`](fmt::Display) writes.
+    const fn name(self) -> &'static str {
         match self {
             Op::Create => "create",
             Op::Register => "register",
@@ -74,29 +59,11 @@ impl Op {
 }
 
 impl fmt::Display for Op {
-    /// The operation's [`name`](Op::name), honouring width and alignment.
+    /// The lower-case name (`"create"`, `"register"`, `"modify"`,
+    /// `"unregister"`, `"wait"` or `"notify"`), honouring width and
+    /// alignment.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name())
-    }
-}
-
-impl FromStr for Op {
-    type Err = Error;
-
-    /// Parses an operation's [`name`](Op::name), ignoring letter case.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownName`] for anything else.
-    fn from_str(s: &str) -> Result<Op> {
-        Op::ALL
-            .into_iter()
-            .find(|op| op.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::UnknownName {
-                what: "operation",
-                name: s.to_owned(),
-                expected: "create, register, modify, unregister, wait, notify",
-            })
     }
 }
 
@@ -193,17 +160,17 @@ pub enum Error {
     #[error("token {0:?} is reserved for the poller's own wake-up descriptor")]
     ReservedToken(Token),
     /// `TRIPOLL_BACKEND` or a parsed backend name is not one of `epoll`,
-    /// `poll`, `select`.
+    /// `poll`, `select`, `uring`.
     #[error("unknown backend {name:?}: expected one of epoll, poll, select, uring")]
     UnknownBackend {
         /// The name that was given.
         name: String,
     },
-    /// A [`Mode`] or [`Op`] name (parsed with [`FromStr`]) is not one of
-    /// the names [`Display`](fmt::Display) writes.
+    /// A [`Mode`] name (parsed with [`FromStr`](std::str::FromStr)) is not
+    /// one of the names [`Display`](fmt::Display) writes.
     #[error("unknown {what} {name:?}: expected one of {expected}")]
     UnknownName {
-        /// What was being parsed: `"mode"` or `"operation"`.
+        /// What was being parsed: `"mode"`.
         what: &'static str,
         /// The name that was given.
         name: String,

@@ -405,26 +405,19 @@ impl Events {
     /// ```
     #[must_use]
     pub fn as_slice(&self) -> &[Event] {
+        // Not in `sys`, unlike every other `unsafe`: `Event` is the public
+        // view of the kernel's record, defined in this file, and `sys`
+        // knows no public type. It is a cast between two layouts, no FFI.
         // SAFETY: `Event` is `repr(transparent)` over `RawEvent`, so a slice of
         // initialised `RawEvent`s is a valid slice of `Event`s.
         unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<Event>(), self.buf.len()) }
     }
 
-    /// The spare room as a raw pointer and length, for `epoll_wait`.
-    pub(crate) fn spare_raw(&mut self) -> (*mut RawEvent, usize) {
-        self.buf.clear();
-        (self.buf.as_mut_ptr(), self.buf.capacity())
-    }
-
-    /// Records that the kernel initialised the first `n` entries.
-    ///
-    /// # Safety
-    ///
-    /// `n` must not exceed the capacity, and the first `n` entries must have
-    /// been written since the last [`spare_raw`](Events::spare_raw).
-    pub(crate) unsafe fn set_len(&mut self, n: usize) {
-        debug_assert!(n <= self.buf.capacity());
-        self.buf.set_len(n);
+    /// The kernel's records behind the events, for `epoll_wait` to fill
+    /// (`sys` takes raw buffers, never this type). Its capacity is the
+    /// events' capacity; nothing may grow it.
+    pub(crate) fn raw_mut(&mut self) -> &mut Vec<RawEvent> {
+        &mut self.buf
     }
 
     /// Appends one event; returns false when the buffer is full.

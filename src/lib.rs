@@ -58,19 +58,21 @@ mod backend;
 mod error;
 pub mod event;
 mod interest;
+mod kind;
 mod poller;
 pub mod reactor;
 mod rules;
 mod sys;
 pub mod task;
 
-pub use any::{AnyPoller, Backend};
+pub use any::AnyPoller;
 #[cfg(feature = "io-uring")]
 pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Token};
 pub use interest::{Capabilities, Interest, Mode};
+pub use kind::Backend;
 pub use poller::Poller;
 
 /// The README's code blocks, compiled and run as doctests.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // for the documentation's links
@@ -11,8 +12,8 @@ use crate::{Backend, Capabilities, Events, Interest, Mode, Result, Token};
 #[allow(unused_imports)] // for the documentation's links
 use std::os::fd::BorrowedFd;
 
-/// An I/O readiness multiplexer: the one interface over epoll, poll and
-/// select.
+/// An I/O readiness multiplexer: the one interface over epoll, poll,
+/// select and io_uring.
 ///
 /// Every method takes `&self`, so one poller can be shared between threads
 /// behind an [`Arc`](std::sync::Arc): one thread waits while others register,
@@ -29,7 +30,8 @@ use std::os::fd::BorrowedFd;
 ///    `Some(Duration::ZERO)` never blocks; any other timeout is rounded *up*
 ///    to the backend's resolution (nanoseconds for epoll with
 ///    `epoll_pwait2`, Linux 5.11 and later, milliseconds before it;
-///    nanoseconds for poll; microseconds for select), so a short wait never becomes a busy
+///    nanoseconds for poll and io_uring; microseconds for select), so a
+///    short wait never becomes a busy
 ///    loop. Timeouts too large for the kernel are clamped, not wrapped.
 /// 2. **Signals.** A wait interrupted by a signal (`EINTR`) is resumed with
 ///    the time that remains, never with the full timeout again.
@@ -284,7 +286,7 @@ pub trait Poller: Send + Sync + fmt::Debug {
         self.capabilities().contains(mode.requires())
     }
 
-    /// The backend's name: `"epoll"`, `"poll"` or `"select"`.
+    /// The backend's name: `"epoll"`, `"poll"`, `"select"` or `"uring"`.
     ///
     /// ```
     /// use tripoll::{Epoll, Poller};
@@ -437,62 +439,98 @@ pub trait Poller: Send + Sync + fmt::Debug {
     }
 }
 
-/// Implements [`Poller`] for `$ty` by handing every call to `$inner`, an
-/// expression of `$this` (each method's `&self`): for the smart pointers
-/// here, and for the poll and select backends, which wrap their shared
-/// engine.
-macro_rules! delegate_poller {
-    ([$($generics:tt)*] $ty:ty, $this:ident => $inner:expr) => {
-        impl<$($generics)*> $crate::Poller for $ty {
-            fn register(
-                &self,
-                fd: std::os::fd::RawFd,
-                token: $crate::Token,
-                interest: $crate::Interest,
-                mode: $crate::Mode,
-            ) -> $crate::Result<()> {
-                { let $this = self; $inner }.register(fd, token, interest, mode)
-            }
+// Forwarding through references and smart pointers: a `&P`, `Box<P>` or
+// `Arc<P>` (`P` possibly `dyn Poller`) is a poller too.
 
-            fn modify(
-                &self,
-                fd: std::os::fd::RawFd,
-                token: $crate::Token,
-                interest: $crate::Interest,
-                mode: $crate::Mode,
-            ) -> $crate::Result<()> {
-                { let $this = self; $inner }.modify(fd, token, interest, mode)
-            }
+impl<P: Poller + ?Sized> Poller for &P {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).register(fd, token, interest, mode)
+    }
 
-            fn unregister(&self, fd: std::os::fd::RawFd) -> $crate::Result<()> {
-                { let $this = self; $inner }.unregister(fd)
-            }
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).modify(fd, token, interest, mode)
+    }
 
-            #[inline]
-            fn wait(
-                &self,
-                events: &mut $crate::Events,
-                timeout: Option<std::time::Duration>,
-            ) -> $crate::Result<usize> {
-                { let $this = self; $inner }.wait(events, timeout)
-            }
+    fn unregister(&self, fd: RawFd) -> Result<()> {
+        (**self).unregister(fd)
+    }
 
-            fn notify(&self) -> $crate::Result<()> {
-                { let $this = self; $inner }.notify()
-            }
+    #[inline]
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        (**self).wait(events, timeout)
+    }
 
-            fn capabilities(&self) -> $crate::Capabilities {
-                { let $this = self; $inner }.capabilities()
-            }
+    fn notify(&self) -> Result<()> {
+        (**self).notify()
+    }
 
-            fn backend(&self) -> $crate::Backend {
-                { let $this = self; $inner }.backend()
-            }
-        }
-    };
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
 }
-pub(crate) use delegate_poller;
 
-delegate_poller!([P: Poller + ?Sized] &P, this => &**this);
-delegate_poller!([P: Poller + ?Sized] Box<P>, this => &**this);
-delegate_poller!([P: Poller + ?Sized] std::sync::Arc<P>, this => &**this);
+impl<P: Poller + ?Sized> Poller for Box<P> {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).register(fd, token, interest, mode)
+    }
+
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).modify(fd, token, interest, mode)
+    }
+
+    fn unregister(&self, fd: RawFd) -> Result<()> {
+        (**self).unregister(fd)
+    }
+
+    #[inline]
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        (**self).wait(events, timeout)
+    }
+
+    fn notify(&self) -> Result<()> {
+        (**self).notify()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
+}
+
+impl<P: Poller + ?Sized> Poller for Arc<P> {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).register(fd, token, interest, mode)
+    }
+
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        (**self).modify(fd, token, interest, mode)
+    }
+
+    fn unregister(&self, fd: RawFd) -> Result<()> {
+        (**self).unregister(fd)
+    }
+
+    #[inline]
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        (**self).wait(events, timeout)
+    }
+
+    fn notify(&self) -> Result<()> {
+        (**self).notify()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+
+    fn backend(&self) -> Backend {
+        (**self).backend()
+    }
+}

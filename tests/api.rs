@@ -555,19 +555,19 @@ fn unknown_mode_is_a_typed_error() {
 }
 
 #[test]
-fn op_names_round_trip_and_pad() {
-    for op in Op::ALL {
-        let name = op.to_string();
-        assert_eq!(name.parse::<Op>().expect("parse"), op);
+fn op_names_display_and_pad() {
+    let named = [
+        (Op::Create, "create"),
+        (Op::Register, "register"),
+        (Op::Modify, "modify"),
+        (Op::Unregister, "unregister"),
+        (Op::Wait, "wait"),
+        (Op::Notify, "notify"),
+    ];
+    for (op, name) in named {
+        assert_eq!(op.to_string(), name);
         assert_eq!(format!("[{op:^12}]"), format!("[{name:^12}]"));
     }
-    assert!(matches!(
-        "waitt".parse::<Op>(),
-        Err(Error::UnknownName {
-            what: "operation",
-            ..
-        })
-    ));
 }
 
 #[test]

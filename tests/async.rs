@@ -259,6 +259,53 @@ fn outside_a_task_is_an_error(backend: Backend) {
     }
 }
 
+/// Whether `fd`'s open file description has `O_NONBLOCK` set.
+fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL takes no argument; a closed fd is an error (-1).
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "F_GETFL: {}", io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// An `Async::new` that fails changes nothing: outside a task (no reactor
+/// lent), and inside one when the poller refuses the descriptor (already
+/// registered), a blocking descriptor stays blocking. Seen through a
+/// duplicate, which shares the flags.
+fn a_failed_new_leaves_the_flags(backend: Backend) {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let probe = a.try_clone().unwrap();
+    assert!(!is_nonblocking(probe.as_raw_fd()));
+    let err = Async::new(a).expect_err("no reactor is lent outside a task");
+    assert_eq!(err.kind(), ErrorKind::Other);
+    assert!(!is_nonblocking(probe.as_raw_fd()), "outside a task");
+
+    let mut reactor = reactor(backend);
+    let ex = Executor::new();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let probe = a.try_clone().unwrap();
+    let t = reactor
+        .register(
+            a.as_raw_fd(),
+            Interest::READABLE,
+            Mode::Level,
+            |_, _| Ok(()),
+        )
+        .unwrap();
+    let err = run(&mut reactor, &ex, async move {
+        Async::new(a).expect_err("the descriptor is already registered")
+    });
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(!is_nonblocking(probe.as_raw_fd()), "after a refusal");
+    // The first registration (of a number now closed) is left to its owner.
+    reactor.unregister(t).unwrap();
+    // And a successful one does set the flag.
+    let (a, _b) = UnixStream::pair().unwrap();
+    let probe = a.try_clone().unwrap();
+    let a = run(&mut reactor, &ex, async move { Async::new(a).unwrap() });
+    assert!(is_nonblocking(probe.as_raw_fd()));
+    drop(a);
+}
+
 struct NoopWake;
 impl std::task::Wake for NoopWake {
     fn wake(self: Arc<Self>) {}
@@ -804,6 +851,11 @@ macro_rules! task_suite {
             fn outside_a_task_is_an_error() {
                 let _fds = common::fds_shared();
                 super::outside_a_task_is_an_error($backend)
+            }
+            #[test]
+            fn a_failed_new_leaves_the_flags() {
+                let _fds = common::fds_exclusive(); // closes a registered number
+                super::a_failed_new_leaves_the_flags($backend)
             }
             #[test]
             fn timers_are_never_early() {

@@ -1,7 +1,11 @@
 //! The conformance suite: every promise of the [`Poller`] contract (see
 //! `src/poller.rs`), written once in [`suite`] and instantiated for each
-//! backend by [`conformance!`]: `epoll`, `poll`, `select`, and `env` (the
-//! backend `TRIPOLL_BACKEND` chooses, through `AnyPoller::from_env`).
+//! backend of the one backend list (`tests/common`) by [`conformance!`]:
+//! `epoll`, `poll`, `select`, `uring` (with the `io-uring` feature), and
+//! `env` (the backend `TRIPOLL_BACKEND` chooses, through
+//! `AnyPoller::from_env`). Its sections follow the contract's points, with
+//! their numbers; [`layout`] checks that, and that every test of the suite
+//! is in the one list the backends run.
 //!
 //! Tests ask the poller what it can do (`supports`, `capabilities`) and
 //! check either the behaviour or the refusal. Everything runs on real
@@ -823,76 +827,7 @@ mod suite {
         assert!(wait_one(&p, &mut events, T1).is_writable());
     }
 
-    // -- Contract 11: concurrent waits ------------------------------------------
-
-    /// While one thread blocks in `wait(None)`, another thread's waits on the
-    /// same poller return by their own deadlines: zero at once, a short
-    /// timeout when it runs out, neither early.
-    pub(crate) fn concurrent_waits_keep_their_own_deadlines<P: Poller + 'static>(make: fn() -> P) {
-        let p = shared(make);
-        let (a, mut b) = socket_pair();
-        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
-            .unwrap();
-        let dog = watchdog(&p);
-        let (done_tx, done_rx) = mpsc::channel();
-        let q = Arc::clone(&p);
-        let blocker = thread::spawn(move || {
-            let mut events = Events::with_capacity(8);
-            let n = q.wait(&mut events, None).unwrap();
-            done_tx.send(()).unwrap();
-            n
-        });
-        thread::sleep(Duration::from_millis(50)); // time for it to block
-        let (tx, rx) = mpsc::channel();
-        let q = Arc::clone(&p);
-        let second = thread::spawn(move || {
-            let mut events = Events::with_capacity(8);
-            for t in [Duration::ZERO, Duration::from_millis(30), Duration::ZERO] {
-                let start = Instant::now();
-                let n = q.wait(&mut events, Some(t)).unwrap();
-                tx.send((t, n, start.elapsed())).unwrap();
-            }
-        });
-        for _ in 0..3 {
-            let (t, n, took) = rx
-                .recv_timeout(SAFETY)
-                .expect("a second waiter returns by its own deadline while another blocks");
-            assert_eq!(n, 0, "nothing is ready");
-            assert!(took >= t, "{t:?} ended early, after {took:?}");
-        }
-        second.join().unwrap();
-        assert!(done_rx.try_recv().is_err(), "the first waiter still blocks");
-        b.write_all(b"x").unwrap();
-        assert_eq!(blocker.join().unwrap(), 1, "the blocked wait sees the data");
-        assert!(!dog.disarm(), "the blocked wait was released by the data");
-    }
-
-    /// Several waiters and one oneshot registration: the event is reported
-    /// to exactly one of them (level readiness may reach several, see
-    /// `waits_from_two_threads`).
-    pub(crate) fn oneshot_goes_to_one_waiter<P: Poller + 'static>(make: fn() -> P) {
-        let p = shared(make);
-        let (a, mut b) = socket_pair();
-        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Oneshot)
-            .unwrap();
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let q = Arc::clone(&p);
-                thread::spawn(move || {
-                    let mut events = Events::with_capacity(8);
-                    q.wait(&mut events, Some(Duration::from_millis(300)))
-                        .unwrap();
-                    events_for(&events, T1).len()
-                })
-            })
-            .collect();
-        thread::sleep(Duration::from_millis(50));
-        b.write_all(b"x").unwrap();
-        let seen: usize = waiters.into_iter().map(|w| w.join().unwrap()).sum();
-        assert_eq!(seen, 1, "one oneshot event, one waiter");
-    }
-
-    // -- Contract 6: closed descriptors (exclusive: numbers must not be reused) ----
+    // -- Contract 6: closed descriptors (exclusive: numbers must not be reused) ---
 
     pub(crate) fn unregister_of_a_closed_fd_succeeds<P: Poller + 'static>(make: fn() -> P) {
         let p = make();
@@ -1119,33 +1054,6 @@ mod suite {
         assert!(events.is_empty() && events.iter().next().is_none());
     }
 
-    // -- Contract 10: cost ----------------------------------------------------
-
-    /// The epoll wait allocates nothing (contract point 10): not for events,
-    /// not for a timeout, not for a notification.
-    pub(crate) fn waiting_allocates_nothing<P: Poller + 'static>(make: fn() -> P) {
-        let p = make();
-        let (a, mut b) = socket_pair();
-        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
-            .unwrap();
-        let mut events = Events::with_capacity(8);
-        // Warm up: buffers the backend keeps may grow on first use.
-        p.wait(&mut events, Some(Duration::ZERO)).unwrap();
-        b.write_all(b"x").unwrap();
-        wait_one(&p, &mut events, T1);
-        let before = super::allocations();
-        for _ in 0..50 {
-            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 1);
-        }
-        p.notify().unwrap();
-        p.wait(&mut events, Some(SAFETY)).unwrap();
-        p.wait(&mut events, Some(Duration::from_micros(1))).unwrap();
-        let made = super::allocations() - before;
-        if p.backend() == Backend::Epoll {
-            assert_eq!(made, 0, "the epoll wait allocated {made} times");
-        }
-    }
-
     // -- Contract 9: threads --------------------------------------------------
 
     pub(crate) fn register_while_blocked<P: Poller + 'static>(make: fn() -> P) {
@@ -1348,6 +1256,102 @@ mod suite {
             .collect();
         for w in waiters {
             w.join().unwrap();
+        }
+    }
+
+    // Concurrent waits: several threads waiting on one poller.
+
+    /// While one thread blocks in `wait(None)`, another thread's waits on the
+    /// same poller return by their own deadlines: zero at once, a short
+    /// timeout when it runs out, neither early.
+    pub(crate) fn concurrent_waits_keep_their_own_deadlines<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let dog = watchdog(&p);
+        let (done_tx, done_rx) = mpsc::channel();
+        let q = Arc::clone(&p);
+        let blocker = thread::spawn(move || {
+            let mut events = Events::with_capacity(8);
+            let n = q.wait(&mut events, None).unwrap();
+            done_tx.send(()).unwrap();
+            n
+        });
+        thread::sleep(Duration::from_millis(50)); // time for it to block
+        let (tx, rx) = mpsc::channel();
+        let q = Arc::clone(&p);
+        let second = thread::spawn(move || {
+            let mut events = Events::with_capacity(8);
+            for t in [Duration::ZERO, Duration::from_millis(30), Duration::ZERO] {
+                let start = Instant::now();
+                let n = q.wait(&mut events, Some(t)).unwrap();
+                tx.send((t, n, start.elapsed())).unwrap();
+            }
+        });
+        for _ in 0..3 {
+            let (t, n, took) = rx
+                .recv_timeout(SAFETY)
+                .expect("a second waiter returns by its own deadline while another blocks");
+            assert_eq!(n, 0, "nothing is ready");
+            assert!(took >= t, "{t:?} ended early, after {took:?}");
+        }
+        second.join().unwrap();
+        assert!(done_rx.try_recv().is_err(), "the first waiter still blocks");
+        b.write_all(b"x").unwrap();
+        assert_eq!(blocker.join().unwrap(), 1, "the blocked wait sees the data");
+        assert!(!dog.disarm(), "the blocked wait was released by the data");
+    }
+
+    /// Several waiters and one oneshot registration: the event is reported
+    /// to exactly one of them (level readiness may reach several, see
+    /// `waits_from_two_threads`).
+    pub(crate) fn oneshot_goes_to_one_waiter<P: Poller + 'static>(make: fn() -> P) {
+        let p = shared(make);
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Oneshot)
+            .unwrap();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let q = Arc::clone(&p);
+                thread::spawn(move || {
+                    let mut events = Events::with_capacity(8);
+                    q.wait(&mut events, Some(Duration::from_millis(300)))
+                        .unwrap();
+                    events_for(&events, T1).len()
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        b.write_all(b"x").unwrap();
+        let seen: usize = waiters.into_iter().map(|w| w.join().unwrap()).sum();
+        assert_eq!(seen, 1, "one oneshot event, one waiter");
+    }
+
+    // -- Contract 10: cost ----------------------------------------------------
+
+    /// The epoll wait allocates nothing (contract point 10): not for events,
+    /// not for a timeout, not for a notification.
+    pub(crate) fn waiting_allocates_nothing<P: Poller + 'static>(make: fn() -> P) {
+        let p = make();
+        let (a, mut b) = socket_pair();
+        p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+            .unwrap();
+        let mut events = Events::with_capacity(8);
+        // Warm up: buffers the backend keeps may grow on first use.
+        p.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        b.write_all(b"x").unwrap();
+        wait_one(&p, &mut events, T1);
+        let before = super::allocations();
+        for _ in 0..50 {
+            assert_eq!(p.wait(&mut events, Some(Duration::ZERO)).unwrap(), 1);
+        }
+        p.notify().unwrap();
+        p.wait(&mut events, Some(SAFETY)).unwrap();
+        p.wait(&mut events, Some(Duration::from_micros(1))).unwrap();
+        let made = super::allocations() - before;
+        if p.backend() == Backend::Epoll {
+            assert_eq!(made, 0, "the epoll wait allocated {made} times");
         }
     }
 
@@ -1895,5 +1899,106 @@ mod api {
         };
         let io: io::Error = os.into();
         assert_eq!(io.raw_os_error(), Some(libc::EBADF), "OS errors stay raw");
+    }
+}
+
+/// The suite's own shape, read from its source: what a reader, or a new
+/// test, could otherwise get wrong without any test failing.
+mod layout {
+    /// This file.
+    const SUITE: &str = include_str!("conformance.rs");
+    /// The contract's numbered points.
+    const CONTRACT: &str = include_str!("../src/poller.rs");
+
+    /// The names of the generic tests in `mod suite`.
+    fn suite_tests() -> Vec<&'static str> {
+        SUITE
+            .lines()
+            .filter_map(|l| l.strip_prefix("    pub(crate) fn "))
+            .map(|rest| rest.split(['<', '(']).next().unwrap_or(rest))
+            .collect()
+    }
+
+    /// The names in `every_test!`, the one list every backend runs.
+    fn listed_tests() -> Vec<&'static str> {
+        let start = SUITE
+            .find("macro_rules! every_test {")
+            .expect("the every_test! list");
+        let end = start + SUITE[start..].find("\n}\n").expect("its end");
+        SUITE[start..end]
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_suffix(','))
+            .filter(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect()
+    }
+
+    /// `(number, title)` of each point of the contract on `Poller`
+    /// (`/// 1. **Timeouts.** ...`).
+    fn contract_points() -> Vec<(usize, String)> {
+        CONTRACT
+            .lines()
+            .filter_map(|l| l.strip_prefix("///"))
+            .filter_map(|l| {
+                let (number, rest) = l.trim_start().split_once(". **")?;
+                let title = rest.split_once(".**")?.0;
+                Some((number.parse().ok()?, title.to_lowercase()))
+            })
+            .collect()
+    }
+
+    /// `(number, title)` of each `// -- Contract N: title ---` section.
+    fn sections() -> Vec<(usize, String)> {
+        SUITE
+            .lines()
+            .filter_map(|l| l.strip_prefix("    // -- Contract "))
+            .filter_map(|l| {
+                let (number, title) = l.split_once(": ")?;
+                Some((
+                    number.parse().ok()?,
+                    title.trim_end_matches(['-', ' ']).to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_suite_test_is_in_the_list_once() {
+        let mut suite = suite_tests();
+        let mut listed = listed_tests();
+        assert!(suite.len() > 50, "found {} suite tests", suite.len());
+        suite.sort_unstable();
+        listed.sort_unstable();
+        let mut unique = listed.clone();
+        unique.dedup();
+        assert_eq!(listed, unique, "a test is listed twice in every_test!");
+        assert_eq!(suite, listed, "every_test! lists exactly the suite's tests");
+    }
+
+    #[test]
+    fn sections_follow_the_contract() {
+        let points = contract_points();
+        assert_eq!(
+            points.iter().map(|p| p.0).collect::<Vec<_>>(),
+            (1..=points.len()).collect::<Vec<_>>(),
+            "the contract in src/poller.rs is numbered 1, 2, 3 ... once: {points:?}"
+        );
+        assert!(points.len() >= 10, "found {points:?}");
+        let sections = sections();
+        assert_eq!(
+            sections.iter().map(|s| s.0).collect::<Vec<_>>(),
+            (1..=points.len()).collect::<Vec<_>>(),
+            "one section per contract point, in its order: {sections:?}"
+        );
+        for ((n, point), (_, section)) in points.iter().zip(&sections) {
+            assert!(
+                section.starts_with(point.as_str()),
+                "section {n} is {section:?}, the contract's point {n} is {point:?}"
+            );
+        }
     }
 }

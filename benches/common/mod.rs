@@ -1,5 +1,5 @@
 //! Shared set-up for the criterion benches: descriptor fixtures, one
-//! `Driver` per row (the three tripoll backends, the same loop written on
+//! `Driver` per row (every tripoll backend, the same loop written on
 //! raw libc, mio, and polling in each of its modes), and the criterion
 //! configuration.
 //!

@@ -277,7 +277,7 @@ impl Poller for Epoll {
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         let epfd = self.epfd.as_fd();
         Deadline::after(timeout)
-            .retry_eintr(timeout, |left| sys::wait(epfd, events, left))
+            .retry_eintr(timeout, |left| sys::wait(epfd, events.raw_mut(), left))
             .map_err(Error::io(Op::Wait))?;
         // The wake-up eventfd can only be among the events while a notify is
         // pending, so the common case skips the scan.

@@ -1,5 +1,5 @@
 //! [`Context`]: the loop's state and the calls every callback shares with
-//! the [`Reactor`](super::Reactor) (which derefs to it).
+//! the [`Reactor`](super::Reactor) (which reaches them here).
 
 use std::any::TypeId;
 use std::collections::VecDeque;
@@ -27,8 +27,8 @@ type ErrorFn = Box<dyn FnMut(&mut Context, Failure)>;
 /// stop the loop, get a [`Handle`].
 ///
 /// Every handler, timer, signal handler and posted closure is called with
-/// `&mut Context`; a [`Reactor`](super::Reactor) derefs to its `Context`,
-/// so the same calls work on the reactor before and between runs. The type
+/// `&mut Context`; a [`Reactor`](super::Reactor) has the same calls, which
+/// reach its `Context`, for use before and between runs. The type
 /// does not name the poller, so a handler written once as a plain `fn`
 /// serves a reactor over any backend:
 ///
@@ -448,14 +448,6 @@ impl Context {
         self.timers.len()
     }
 
-    /// How many timers the reactor has room for without allocating; it
-    /// shrinks back after a burst. For tests of that promise.
-    #[doc(hidden)]
-    #[must_use]
-    pub fn timer_capacity(&self) -> usize {
-        self.timers.capacity()
-    }
-
     /// Calls `handler` each time `signal` (e.g. `libc::SIGINT`) is
     /// delivered, instead of the signal's usual action. The signal is
     /// blocked in the calling thread and read from a `signalfd`; see
@@ -473,6 +465,8 @@ impl Context {
     ///     ctx.stop();
     ///     Ok(())
     /// })?;
+    /// # // An `unsafe` outside `sys`: this is an example of the caller's
+    /// # // code, sending itself the signal; the library makes no such call.
     /// // SAFETY: raise(3) has no memory-safety preconditions. SIGUSR1
     /// // is blocked in this thread now, so it waits in the signalfd.
     /// assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);

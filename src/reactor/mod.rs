@@ -19,13 +19,16 @@ pub use handle::Handle;
 pub use signal::SignalInfo;
 pub use timer::TimerId;
 
+pub(crate) use timer::deadline_after;
+
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{AnyPoller, Events, Poller};
+use crate::{AnyPoller, Event, Events, Interest, Mode, Poller, Token};
 use handle::Shared;
 use sources::SIGNAL_TOKEN;
 
@@ -34,10 +37,22 @@ const DEFAULT_EVENTS: usize = 1024;
 
 /// A callback event loop over a [`Poller`]; see the [module docs](self).
 ///
-/// A reactor is a [`Context`] (the sources, timers, signals and error
-/// handler, reached through `Deref`: every call a callback can make works
-/// on the reactor too) plus the loop: a poller of a known type, so that
-/// its wait is dispatched statically, and the event buffer.
+/// A reactor owns the loop's one state, a [`Context`] (the sources,
+/// timers, signals and error handler), plus the loop: a poller of a known
+/// type, so that its wait is dispatched statically, and the event buffer.
+/// Every call a callback can make on its `&mut Context` is a method of the
+/// reactor too, for use before and between runs; the reactor reaches its
+/// context for them, and hands out no `&mut Context` of its own. So the
+/// state cannot be swapped between two reactors (which would make one wait
+/// on its poller and dispatch into the other's sources):
+///
+/// ```compile_fail
+/// use tripoll::reactor::Reactor;
+///
+/// let mut r1 = Reactor::new().unwrap();
+/// let mut r2 = Reactor::new().unwrap();
+/// std::mem::swap(&mut *r1, &mut *r2); // a reactor is not a pointer to its context
+/// ```
 ///
 /// A reactor belongs to the thread that creates it (its handlers need not be
 /// `Send`, and the signal mask it sets is that thread's); other threads use
@@ -48,8 +63,10 @@ const DEFAULT_EVENTS: usize = 1024;
 /// assert_send::<tripoll::reactor::Reactor>(); // a reactor stays on its thread
 /// ```
 pub struct Reactor<P: Poller + 'static = AnyPoller> {
+    /// Never lent out as `&mut` but to callbacks (which cannot hold two at
+    /// once), nor replaced: it and `shared` stay one loop's.
     ctx: Context,
-    /// The same poller as `ctx`'s, typed.
+    /// The allocation `ctx` shares with its handles, typed.
     shared: Arc<Shared<P>>,
     events: Events,
     /// The next event of `events` to dispatch: a turn cut short by an error
@@ -199,17 +216,243 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 }
 
-impl<P: Poller + 'static> Deref for Reactor<P> {
-    type Target = Context;
-
-    fn deref(&self) -> &Context {
-        &self.ctx
-    }
-}
-
-impl<P: Poller + 'static> DerefMut for Reactor<P> {
-    fn deref_mut(&mut self) -> &mut Context {
+/// The calls a callback makes on its [`Context`], made on the reactor
+/// before and between runs: each is the context's, reached here.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::{Interest, Mode};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut reactor = Reactor::new()?;
+/// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+/// // On the reactor, before it runs ...
+/// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |ctx, ev| {
+///     // ... and on the context, inside a callback: the same calls.
+///     ctx.unregister(ev.token())?;
+///     ctx.stop();
+///     Ok(())
+/// })?;
+/// let guard = reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+/// b.write_all(b"x")?;
+/// reactor.run()?;
+/// assert!(!reactor.is_registered(token));
+/// assert!(reactor.cancel_timer(guard));
+/// # Ok(())
+/// # }
+/// ```
+impl<P: Poller + 'static> Reactor<P> {
+    /// The loop's state, for the task layer's executor to lend to the
+    /// futures it polls; never to user code (see the type's docs).
+    pub(crate) fn context_mut(&mut self) -> &mut Context {
         &mut self.ctx
+    }
+
+    /// See [`Context::register`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::register`].
+    pub fn register<F>(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<Token>
+    where
+        F: FnMut(&mut Context, Event) -> io::Result<()> + 'static,
+    {
+        self.ctx.register(fd, interest, mode, handler)
+    }
+
+    /// See [`Context::register_owned`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::register_owned`].
+    pub fn register_owned<S, F>(
+        &mut self,
+        source: S,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<Token>
+    where
+        S: AsRawFd + 'static,
+        F: FnMut(&mut Context, &mut S, Event) -> io::Result<()> + 'static,
+    {
+        self.ctx.register_owned(source, interest, mode, handler)
+    }
+
+    /// See [`Context::modify`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::modify`].
+    pub fn modify(&mut self, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        self.ctx.modify(token, interest, mode)
+    }
+
+    /// See [`Context::modify_with`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::modify_with`].
+    pub fn modify_with<F>(
+        &mut self,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<()>
+    where
+        F: FnMut(&mut Context, Event) -> io::Result<()> + 'static,
+    {
+        self.ctx.modify_with(token, interest, mode, handler)
+    }
+
+    /// See [`Context::modify_owned`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::modify_owned`].
+    pub fn modify_owned<S, F>(
+        &mut self,
+        token: Token,
+        interest: Interest,
+        mode: Mode,
+        handler: F,
+    ) -> Result<()>
+    where
+        S: AsRawFd + 'static,
+        F: FnMut(&mut Context, &mut S, Event) -> io::Result<()> + 'static,
+    {
+        self.ctx.modify_owned(token, interest, mode, handler)
+    }
+
+    /// See [`Context::unregister`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::unregister`].
+    pub fn unregister(&mut self, token: Token) -> Result<()> {
+        self.ctx.unregister(token)
+    }
+
+    /// See [`Context::is_registered`].
+    #[must_use]
+    pub fn is_registered(&self, token: Token) -> bool {
+        self.ctx.is_registered(token)
+    }
+
+    /// See [`Context::fd_of`].
+    #[must_use]
+    pub fn fd_of(&self, token: Token) -> Option<RawFd> {
+        self.ctx.fd_of(token)
+    }
+
+    /// See [`Context::source_count`].
+    #[must_use]
+    pub fn source_count(&self) -> usize {
+        self.ctx.source_count()
+    }
+
+    /// See [`Context::set_timer`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::set_timer`].
+    pub fn set_timer<F>(&mut self, delay: Duration, f: F) -> Result<TimerId>
+    where
+        F: FnOnce(&mut Context, TimerId) -> io::Result<()> + 'static,
+    {
+        self.ctx.set_timer(delay, f)
+    }
+
+    /// See [`Context::set_timer_at`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::set_timer_at`].
+    pub fn set_timer_at<F>(&mut self, deadline: Instant, f: F) -> Result<TimerId>
+    where
+        F: FnOnce(&mut Context, TimerId) -> io::Result<()> + 'static,
+    {
+        self.ctx.set_timer_at(deadline, f)
+    }
+
+    /// See [`Context::set_interval`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::set_interval`].
+    pub fn set_interval<F>(&mut self, period: Duration, f: F) -> Result<TimerId>
+    where
+        F: FnMut(&mut Context, TimerId) -> io::Result<()> + 'static,
+    {
+        self.ctx.set_interval(period, f)
+    }
+
+    /// See [`Context::cancel_timer`].
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.ctx.cancel_timer(id)
+    }
+
+    /// See [`Context::timer_pending`].
+    #[must_use]
+    pub fn timer_pending(&self, id: TimerId) -> bool {
+        self.ctx.timer_pending(id)
+    }
+
+    /// See [`Context::timer_count`].
+    #[must_use]
+    pub fn timer_count(&self) -> usize {
+        self.ctx.timer_count()
+    }
+
+    /// See [`Context::on_signal`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::on_signal`].
+    pub fn on_signal<F>(&mut self, signal: libc::c_int, handler: F) -> Result<()>
+    where
+        F: FnMut(&mut Context, SignalInfo) -> io::Result<()> + 'static,
+    {
+        self.ctx.on_signal(signal, handler)
+    }
+
+    /// See [`Context::remove_signal`].
+    pub fn remove_signal(&mut self, signal: libc::c_int) -> bool {
+        self.ctx.remove_signal(signal)
+    }
+
+    /// See [`Context::stop`].
+    pub fn stop(&mut self) {
+        self.ctx.stop();
+    }
+
+    /// See [`Context::handle`].
+    #[must_use]
+    pub fn handle(&self) -> Handle {
+        self.ctx.handle()
+    }
+
+    /// See [`Context::set_error_handler`].
+    pub fn set_error_handler<F>(&mut self, handler: F)
+    where
+        F: FnMut(&mut Context, Failure) + 'static,
+    {
+        self.ctx.set_error_handler(handler);
+    }
+
+    /// See [`Context::clear_error_handler`].
+    pub fn clear_error_handler(&mut self) {
+        self.ctx.clear_error_handler();
     }
 }
 

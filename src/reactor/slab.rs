@@ -61,7 +61,8 @@ impl<T> Slab<T> {
     }
 
     /// How many slots the slab has room for without reallocating.
-    pub(crate) fn capacity(&self) -> usize {
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
         self.slots.capacity()
     }
 

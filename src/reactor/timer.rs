@@ -109,11 +109,6 @@ impl Timers {
         self.slab.len()
     }
 
-    /// How many timers the slab has room for: shrinks back after a burst.
-    pub(crate) fn capacity(&self) -> usize {
-        self.slab.capacity()
-    }
-
     /// How many entries the heap holds, dead ones included.
     #[cfg(test)]
     fn heap_len(&self) -> usize {

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{syscall, timeout_ms, timespec, RawEvent};
-use crate::Events;
 
 /// The kernel's limit on the events one `epoll_wait` may ask for
 /// (`EP_MAX_EVENTS`, `INT_MAX / sizeof(struct epoll_event)`); more is
@@ -63,8 +62,8 @@ fn pwait2_refused(e: &io::Error) -> bool {
     )
 }
 
-/// One wait into `events` (its previous contents are dropped), returning
-/// how many the kernel wrote. A timeout that is not a whole number of
+/// One wait into `buf`'s capacity (its previous contents are dropped; it
+/// ends holding what the kernel wrote), returning how many it wrote. A timeout that is not a whole number of
 /// milliseconds goes through `epoll_pwait2`, which takes a `timespec`, so
 /// that a timer due in 1.2 ms wakes after 1.2 ms rather than 2; blocking,
 /// zero and whole-millisecond timeouts (the hot path) use plain
@@ -73,23 +72,24 @@ fn pwait2_refused(e: &io::Error) -> bool {
 #[inline]
 pub(crate) fn wait(
     epfd: BorrowedFd<'_>,
-    events: &mut Events,
+    buf: &mut Vec<RawEvent>,
     timeout: Option<Duration>,
 ) -> io::Result<usize> {
-    let (buf, cap) = events.spare_raw();
-    let max = cap.min(MAX_EVENTS) as libc::c_int;
+    buf.clear();
+    let max = buf.capacity().min(MAX_EVENTS) as libc::c_int;
+    let out = buf.as_mut_ptr();
     let epfd = epfd.as_raw_fd();
     if let Some(t) = timeout {
         if t.subsec_nanos() % 1_000_000 != 0 && HAVE_PWAIT2.load(Ordering::Relaxed) {
             let ts = timespec(t);
-            // SAFETY: `buf` holds `cap` ≥ `max` writable events owned by
-            // `events`, borrowed mutably for the whole call; `ts` outlives
-            // the call; a null signal mask means none is set.
+            // SAFETY: `out` has room for `max` ≤ capacity events of `buf`,
+            // borrowed mutably for the whole call; `ts` outlives the call; a
+            // null signal mask means none is set.
             let res = unsafe {
                 libc::syscall(
                     libc::SYS_epoll_pwait2,
                     epfd,
-                    buf,
+                    out,
                     max,
                     &ts as *const libc::timespec,
                     ptr::null::<libc::sigset_t>(),
@@ -98,7 +98,7 @@ pub(crate) fn wait(
             };
             if res >= 0 {
                 // SAFETY: the kernel initialised the first `res` ≤ `max` entries.
-                unsafe { events.set_len(res as usize) };
+                unsafe { buf.set_len(res as usize) };
                 return Ok(res as usize);
             }
             let err = io::Error::last_os_error();
@@ -108,9 +108,9 @@ pub(crate) fn wait(
             HAVE_PWAIT2.store(false, Ordering::Relaxed);
         }
     }
-    // SAFETY: as above, `buf` holds at least `max` writable events.
-    let n = syscall!(epoll_wait(epfd, buf, max, timeout_ms(timeout)))? as usize;
+    // SAFETY: as above, `out` has room for `max` events.
+    let n = syscall!(epoll_wait(epfd, out, max, timeout_ms(timeout)))? as usize;
     // SAFETY: the kernel initialised the first `n` ≤ `max` entries.
-    unsafe { events.set_len(n) };
+    unsafe { buf.set_len(n) };
     Ok(n)
 }

@@ -34,8 +34,9 @@ macro_rules! syscall {
 pub(crate) use syscall;
 
 /// The kernel's event record. On Linux it is `struct epoll_event` itself, so
-/// `epoll_wait` writes straight into [`crate::Events`]; the poll and select
-/// backends fill in the same record with the same `EPOLL*` bits.
+/// `epoll_wait` writes straight into the buffer of records its caller hands
+/// over (the public events are a view of them); the other backends fill in
+/// the same record with the same `EPOLL*` bits.
 pub(crate) type RawEvent = libc::epoll_event;
 
 /// Readiness bits, spelled once so every backend reports the same ones.

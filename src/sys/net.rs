@@ -10,13 +10,24 @@ use std::path::Path;
 
 use super::syscall;
 
-/// Sets `O_NONBLOCK` on `fd`, keeping its other status flags.
-pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+/// Sets `O_NONBLOCK` on `fd`, keeping its other status flags. Returns
+/// whether it was clear (and so was set here).
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<bool> {
     let flags = super::status_flags(fd)?;
-    if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: F_SETFL with an int argument; an invalid fd is an error.
-        syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    if flags & libc::O_NONBLOCK != 0 {
+        return Ok(false);
     }
+    // SAFETY: F_SETFL with an int argument; an invalid fd is an error.
+    syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    Ok(true)
+}
+
+/// Clears `O_NONBLOCK` on `fd`, keeping its other status flags: undoes
+/// [`set_nonblocking`].
+pub(crate) fn clear_nonblocking(fd: RawFd) -> io::Result<()> {
+    let flags = super::status_flags(fd)?;
+    // SAFETY: F_SETFL with an int argument; an invalid fd is an error.
+    syscall!(fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK))?;
     Ok(())
 }
 

@@ -287,7 +287,7 @@ impl Executor {
             if inner.queue.pending.swap(false, Ordering::AcqRel) {
                 std::mem::swap(&mut woken, &mut *inner.queue.ready());
             }
-            let out = enter(reactor, || {
+            let out = enter(reactor.context_mut(), || {
                 self.poll_woken(&mut woken, &mut main, &main_waker, &main_waker_ref)
             });
             if let Some(value) = out {

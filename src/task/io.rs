@@ -282,15 +282,28 @@ impl<T: AsFd + 'static> Async<T> {
     ///
     /// Outside a task of an executor driving a reactor (`io` is dropped),
     /// or the poller's refusal (select: a descriptor from `FD_SETSIZE`
-    /// up; see [`Context::register`]).
+    /// up; see [`Context::register`]). The descriptor's flags are left as
+    /// they were then (a blocking descriptor stays blocking).
     pub fn new(io: T) -> io::Result<Async<T>> {
         let fd = io.as_fd().as_raw_fd();
-        sys::net::set_nonblocking(fd)?;
         let source =
-            with_context(None, |ctx| Async::<T>::register(ctx, fd)).ok_or_else(no_reactor)??;
+            with_context(None, |ctx| Async::<T>::setup(ctx, fd)).ok_or_else(no_reactor)??;
         Ok(Async {
             io: Some(io),
             source,
+        })
+    }
+
+    /// Sets `fd` non-blocking and registers it; a failure leaves its
+    /// flags as they were.
+    fn setup(ctx: &mut Context, fd: RawFd) -> io::Result<Rc<Source>> {
+        let was_blocking = sys::net::set_nonblocking(fd)?;
+        Async::<T>::register(ctx, fd).map_err(|e| {
+            if was_blocking {
+                // Best effort: the registration's error is the one to report.
+                let _ = sys::net::clear_nonblocking(fd);
+            }
+            e
         })
     }
 
@@ -324,11 +337,6 @@ impl<T: AsFd + 'static> Async<T> {
             Some(io) => io,
             None => unreachable!("`io` is taken only by `drop` and `into_inner`"),
         }
-    }
-
-    /// The token of the object's reactor source.
-    pub fn token(&self) -> Token {
-        self.source.token.get()
     }
 
     /// Unregisters the object and gives it back (still non-blocking).

@@ -171,6 +171,12 @@ fn with_context<R>(reactor: Option<usize>, f: impl FnOnce(&mut Context) -> R) ->
     // `f`) finds no context instead of a second `&mut`.
     CURRENT.with(|c| c.set(None));
     let _restore = Restore(Some(current));
+    // An `unsafe` outside `sys`, kept until measured: it is no FFI, but a
+    // lend of the `&mut Context` the executor holds while it polls. The
+    // safe design (the reactor keeps its context in an `Rc<RefCell<_>>`,
+    // the thread-local holds a clone) puts the context behind a pointer on
+    // every dispatch and adds a borrow check per turn and per task
+    // operation; it replaces this only if `benches/async.rs` shows no cost.
     // SAFETY: the pointer comes from the `&mut Context` that `enter` holds
     // for as long as it is in `CURRENT` (`enter` restores the previous
     // value before returning or unwinding), and `enter`'s caller cannot

@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::{no_reactor, reactor_id, with_context};
-use crate::reactor::TimerId;
+use crate::reactor::{deadline_after, TimerId};
 
 /// What a pending [`Sleep`] shares with its timer callback.
 struct Shared {
@@ -34,10 +34,8 @@ pub struct Sleep {
 /// The future yields an error when polled outside a task of an executor
 /// driving a reactor, or if the reactor holds 2³² timers.
 pub fn sleep(delay: Duration) -> Sleep {
-    // Beyond a century, a century: `Instant` cannot hold everything.
-    let delay = delay.min(Duration::from_secs(100 * 365 * 24 * 3600));
-    let now = Instant::now();
-    sleep_until(now.checked_add(delay).unwrap_or(now))
+    // Clamped as the reactor's timers are: `Instant` cannot hold everything.
+    sleep_until(deadline_after(Instant::now(), delay))
 }
 
 /// Waits until `deadline` (never returns before it).

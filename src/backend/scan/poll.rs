@@ -8,7 +8,7 @@ use super::registry::Entry;
 use super::{ScanSet, Scanner, CLOSED};
 use crate::sys::bits;
 use crate::sys::poll::{ppoll, PollFd};
-use crate::{Backend, Capabilities, Interest, Result};
+use crate::{Backend, Capabilities, Events, Interest, Mode, Poller, Result, Token};
 
 /// The poll backend: registrations live in user space and are handed to
 /// `ppoll` as one `pollfd` array per wait.
@@ -69,7 +69,38 @@ impl Poll {
     }
 }
 
-crate::poller::delegate_poller!([] Poll, this => &this.0);
+/// Every call goes to the scanning engine, which does the work for poll
+/// and select alike.
+impl Poller for Poll {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        self.0.register(fd, token, interest, mode)
+    }
+
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        self.0.modify(fd, token, interest, mode)
+    }
+
+    fn unregister(&self, fd: RawFd) -> Result<()> {
+        self.0.unregister(fd)
+    }
+
+    #[inline]
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        self.0.wait(events, timeout)
+    }
+
+    fn notify(&self) -> Result<()> {
+        self.0.notify()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    fn backend(&self) -> Backend {
+        self.0.backend()
+    }
+}
 
 /// The `pollfd` array: one per armed registration, then the waker.
 #[derive(Debug, Default)]

@@ -9,7 +9,7 @@ use super::{ScanSet, Scanner};
 use crate::rules;
 use crate::sys::bits;
 use crate::sys::select::{select, FdSet};
-use crate::{Backend, Capabilities, Interest, Result};
+use crate::{Backend, Capabilities, Events, Interest, Mode, Poller, Result, Token};
 
 /// The largest descriptor number plus one that select can watch.
 pub const FD_SETSIZE: usize = crate::sys::select::FD_SETSIZE;
@@ -83,7 +83,38 @@ impl Select {
     }
 }
 
-crate::poller::delegate_poller!([] Select, this => &this.0);
+/// Every call goes to the scanning engine, which does the work for poll
+/// and select alike.
+impl Poller for Select {
+    fn register(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        self.0.register(fd, token, interest, mode)
+    }
+
+    fn modify(&self, fd: RawFd, token: Token, interest: Interest, mode: Mode) -> Result<()> {
+        self.0.modify(fd, token, interest, mode)
+    }
+
+    fn unregister(&self, fd: RawFd) -> Result<()> {
+        self.0.unregister(fd)
+    }
+
+    #[inline]
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
+        self.0.wait(events, timeout)
+    }
+
+    fn notify(&self) -> Result<()> {
+        self.0.notify()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+
+    fn backend(&self) -> Backend {
+        self.0.backend()
+    }
+}
 
 /// The bitmaps, kept twice: `want` as built, `got` as the kernel left them
 /// (select overwrites its arguments, so each attempt starts from `want`).
