@@ -48,6 +48,7 @@
 //! one [`Error`] type that converts into [`std::io::Error`].
 
 #![deny(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
