@@ -901,3 +901,41 @@ macro_rules! task_suite {
 }
 
 common::for_each_backend!(task_suite);
+
+/// `Async<T>` shows its descriptor (`AsFd`, `AsRawFd`) and takes an owned
+/// one (`TryFrom<OwnedFd>`), which it registers like `Async::new`; outside
+/// a task the conversion fails, and the descriptor is closed, not leaked.
+#[test]
+fn async_shows_and_takes_descriptors() {
+    use std::os::fd::{AsFd, OwnedFd};
+    let _fds = common::fds_exclusive(); // checks that a descriptor closed
+    let mut reactor = Reactor::new().expect("reactor");
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let raw = a.as_raw_fd();
+    let owned: OwnedFd = a.into();
+    b.write_all(b"fd").unwrap();
+    let got = tripoll::task::block_on(&mut reactor, async move {
+        let a = Async::<UnixStream>::try_from(owned)?;
+        assert_eq!(a.as_raw_fd(), raw);
+        assert_eq!(a.as_fd().as_raw_fd(), raw);
+        assert_eq!(a.get_ref().as_raw_fd(), raw);
+        let mut buf = [0; 2];
+        a.read_exact(&mut buf).await?;
+        Ok::<_, io::Error>(buf)
+    })
+    .expect("block_on")
+    .expect("read through the converted descriptor");
+    assert_eq!(&got, b"fd");
+
+    // No task: an error, and the descriptor is gone with the object.
+    let (c, _d) = UnixStream::pair().unwrap();
+    let raw = c.as_raw_fd();
+    let err = Async::<UnixStream>::try_from(OwnedFd::from(c)).expect_err("no reactor");
+    assert_eq!(err.kind(), ErrorKind::Other, "{err}");
+    // SAFETY: fcntl(F_GETFD) only reads the flags of a number that may be closed.
+    let rc = unsafe { libc::fcntl(raw, libc::F_GETFD) };
+    assert_eq!(
+        rc, -1,
+        "descriptor {raw} still open after a failed conversion"
+    );
+}

@@ -7,7 +7,7 @@ use std::fmt;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{self as unix, UnixListener, UnixStream};
 use std::path::Path;
 use std::pin::Pin;
@@ -570,6 +570,75 @@ impl<T: AsFd + 'static> Drop for Async<T> {
         if let Some(io) = self.io.take() {
             self.source.release(Box::new(io));
         }
+    }
+}
+
+/// The object's descriptor, borrowed: to pass it to a system call, or to
+/// tell which descriptor an event or a log line is about.
+///
+/// ```
+/// use std::os::fd::{AsFd, AsRawFd};
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, Async};
+///
+/// let mut reactor = Reactor::new()?;
+/// block_on(&mut reactor, async {
+///     let (a, _b) = UnixStream::pair()?;
+///     let fd = a.as_raw_fd();
+///     let a = Async::new(a)?;
+///     assert_eq!(a.as_fd().as_raw_fd(), fd);
+///     assert_eq!(a.as_raw_fd(), fd);
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<T: AsFd + 'static> AsFd for Async<T> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.get_ref().as_fd()
+    }
+}
+
+/// The object's descriptor number; see [`AsFd`](#impl-AsFd-for-Async<T>).
+impl<T: AsFd + 'static> AsRawFd for Async<T> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.get_ref().as_fd().as_raw_fd()
+    }
+}
+
+/// An `Async` over an owned descriptor, as [`Async::new`]`(T::from(fd))`:
+/// for a socket that comes from elsewhere (inherited, passed over a Unix
+/// socket, made with `socket2`).
+///
+/// # Errors
+///
+/// As [`Async::new`]; the descriptor is closed then.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::OwnedFd;
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, Async};
+///
+/// let mut reactor = Reactor::new()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// let fd: OwnedFd = a.into();
+/// b.write_all(b"hi")?;
+/// let got = block_on(&mut reactor, async move {
+///     let a = Async::<UnixStream>::try_from(fd)?;
+///     let mut buf = [0; 2];
+///     a.read_exact(&mut buf).await?;
+///     Ok::<_, std::io::Error>(buf)
+/// })??;
+/// assert_eq!(&got, b"hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<T: AsFd + From<OwnedFd> + 'static> TryFrom<OwnedFd> for Async<T> {
+    type Error = io::Error;
+
+    fn try_from(fd: OwnedFd) -> io::Result<Async<T>> {
+        Async::new(T::from(fd))
     }
 }
 
