@@ -1,10 +1,10 @@
 //! # tripoll
 //!
-//! A thin, safe wrapper over Linux `epoll(7)`, with `poll(2)` and
-//! `select(2)` backends (and `io_uring` with the `io-uring` feature) behind
-//! the same [`Poller`] trait and one contract, so the I/O multiplexing models
-//! can be swapped with one word and compared. On top: a callback
-//! [`reactor`] and an async/await layer, [`task`].
+//! A thin, safe wrapper over Linux `epoll(7)`, with `poll(2)`, `select(2)`
+//! and io_uring readiness backends behind the same [`Poller`] trait and one
+//! contract, so the I/O multiplexing models can be swapped with one word and
+//! compared. On top: a callback [`reactor`] and an async/await layer,
+//! [`task`].
 //!
 //! - [`Epoll`] offers every trigger [`Mode`]: level (the default), edge,
 //!   oneshot, edge + oneshot, and `EPOLLEXCLUSIVE`.
@@ -44,8 +44,38 @@
 //! # }
 //! ```
 //!
-//! The contract every backend keeps is written on [`Poller`]; errors are
-//! one [`Error`] type that converts into [`std::io::Error`].
+//! The contract every backend keeps is written on [`Poller`].
+//!
+//! # One backend, four names
+//!
+//! Each backend has one name in each place it can be chosen:
+//!
+//! | backend | type | [`Backend`] | `TRIPOLL_BACKEND`, `--backend` | cargo feature |
+//! |---|---|---|---|---|
+//! | `epoll(7)` | [`Epoll`] | `Backend::Epoll` | `epoll` | none |
+//! | `poll(2)` | [`Poll`] | `Backend::Poll` | `poll` | none |
+//! | `select(2)` | [`Select`] | `Backend::Select` | `select` | none |
+//! | io_uring readiness | `Uring` | `Backend::IoUring` | `uring` | `io-uring` |
+//!
+//! (The feature is named after the `io-uring` crate it brings in; the short
+//! `uring` is what a command line takes and what [`Backend::name`] gives.)
+//!
+//! # Errors: three conventions, one per layer
+//!
+//! - The pollers return [`Result<T, tripoll::Error>`](Error): a typed error
+//!   saying which rule a call broke (a mode the backend lacks, a descriptor
+//!   select cannot hold, a token reserved for the poller) or which system
+//!   call failed, so callers can match on it. It converts into
+//!   [`std::io::Error`] with the matching [`ErrorKind`](std::io::ErrorKind),
+//!   so `?` works in I/O code.
+//! - The [`reactor`] returns [`reactor::Error`]: the poller's errors
+//!   ([`reactor::Error::Poller`]) plus the reactor's own (an unknown token,
+//!   a signal it cannot handle, a timer without a period); it converts into
+//!   `io::Error` too. Handlers return [`std::io::Result`], since what fails
+//!   in a handler is I/O.
+//! - The [`task`] layer returns [`std::io::Result`], as the `std::io`
+//!   operations its futures stand in for (`read`, `write_all`, `accept`)
+//!   do; a poller's refusal arrives converted.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
