@@ -39,6 +39,21 @@ impl AnyPoller {
     ///
     /// [`Error::Io`](crate::Error::Io) with [`Op::Create`](crate::Op::Create) if the kernel
     /// refuses (out of descriptors, for one).
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend, Error, Mode, Poller};
+    ///
+    /// let poller = AnyPoller::new(Backend::Poll)?;
+    /// assert_eq!(poller.backend(), Backend::Poll);
+    /// assert!(!poller.supports(Mode::Edge)); // poll(2) has no edge trigger
+    /// // io_uring is built in with the `io-uring` feature only, and never
+    /// // replaced by another backend when it cannot be had.
+    /// match AnyPoller::new(Backend::IoUring) {
+    ///     Ok(uring) => assert_eq!(uring.backend(), Backend::IoUring),
+    ///     Err(e) => assert!(matches!(e, Error::Unavailable { .. }), "{e}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(backend: Backend) -> Result<AnyPoller> {
         Ok(match backend {
             Backend::Epoll => AnyPoller::Epoll(Epoll::new()?),
@@ -89,6 +104,15 @@ impl AnyPoller {
     ///
     /// [`Error::UnknownBackend`](crate::Error::UnknownBackend) for a bad name, or the errors of
     /// [`AnyPoller::new`].
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend, Poller};
+    ///
+    /// // `TRIPOLL_BACKEND=poll cargo run` would make this a poll(2) poller.
+    /// let poller = AnyPoller::from_env()?;
+    /// assert_eq!(poller.backend(), Backend::from_env()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_env() -> Result<AnyPoller> {
         AnyPoller::new(Backend::from_env()?)
     }

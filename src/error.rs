@@ -205,6 +205,24 @@ impl Error {
     }
 
     /// The [`io::ErrorKind`] this error converts to.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::{AnyPoller, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// // Twice: refused, as `EEXIST` would be.
+    /// let err = poller
+    ///     .register_source(&a, Token(2), Interest::READABLE, Mode::Level)
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    /// // The same kind once converted for `?` in I/O code.
+    /// assert_eq!(std::io::Error::from(err).kind(), ErrorKind::AlreadyExists);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         match self {

@@ -101,24 +101,92 @@ impl Event {
     }
 
     /// The token the descriptor was registered with.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(42), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// // The token says which registration this is: here the only one.
+    /// assert_eq!(events.iter().next().map(|ev| ev.token()), Some(Token(42)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn token(&self) -> Token {
         Token(self.0.u64 as usize)
     }
 
     /// Data can be read, or the peer closed (a read then returns 0).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// assert!(ev.is_readable() && !ev.is_writable()); // only what was asked for
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_readable(&self) -> bool {
         self.has(bits::IN)
     }
 
     /// Data can be written.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// // An empty send buffer: writable at once.
+    /// poller.register_source(&a, Token(1), Interest::WRITABLE, Mode::Level)?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// assert!(events.iter().next().expect("an event").is_writable());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_writable(&self) -> bool {
         self.has(bits::OUT)
     }
 
     /// Urgent (out-of-band) data is waiting.
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// poller.register_source(&server, Token(1), Interest::PRIORITY, Mode::Level)?;
+    /// // One byte of TCP urgent data (MSG_OOB), sent with the socket2 crate.
+    /// assert_eq!(socket2::SockRef::from(&client).send_out_of_band(&[7])?, 1);
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// assert!(events.iter().next().expect("an event").is_priority());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_priority(&self) -> bool {
         self.has(bits::PRI)
@@ -126,12 +194,55 @@ impl Event {
 
     /// The descriptor has an error pending (`SO_ERROR` tells which), or was
     /// closed while still registered with poll or select.
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (server, _) = listener.accept()?;
+    /// poller.register_source(&client, Token(1), Interest::READABLE, Mode::Level)?;
+    /// // The peer resets the connection: SO_LINGER 0 (with the socket2
+    /// // crate), then close.
+    /// socket2::SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
+    /// drop(server);
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// // select reports a reset as readable only; the others as an error.
+    /// assert!(ev.is_error() || poller.backend() == tripoll::Backend::Select);
+    /// assert_eq!(client.take_error()?.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionReset));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_error(&self) -> bool {
         self.has(bits::ERR)
     }
 
     /// Both directions are shut: the peer closed, or the connection failed.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// drop(b); // the peer closes: both directions are shut
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// assert!(ev.is_readable()); // a read returns 0
+    /// if poller.backend() != tripoll::Backend::Select {
+    ///     assert!(ev.is_hangup()); // select cannot tell a hang-up
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_hangup(&self) -> bool {
         self.has(bits::HUP)
@@ -141,6 +252,27 @@ impl Event {
     /// closed). Implied by [`is_hangup`](Event::is_hangup). The select backend
     /// cannot see this and reports such a peer as readable only; see
     /// [`Capabilities::READ_CLOSED`](crate::Capabilities::READ_CLOSED).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// use tripoll::Capabilities;
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// b.shutdown(std::net::Shutdown::Write)?; // the peer sends no more, but reads on
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// let ev = events.iter().next().expect("an event");
+    /// let seen = poller.capabilities().contains(Capabilities::READ_CLOSED);
+    /// assert_eq!(ev.is_read_closed(), seen);
+    /// assert!(!ev.is_hangup()); // only one direction is shut
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_read_closed(&self) -> bool {
         self.has(bits::RDHUP | bits::HUP)
@@ -192,6 +324,23 @@ impl Event {
     }
 
     /// The raw `EPOLL*` bits, for callers who want the kernel's own words.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+    ///
+    /// let poller = AnyPoller::from_env()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    /// let mut events = Events::with_capacity(8);
+    /// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+    /// let bits = events.iter().next().expect("an event").raw_readiness();
+    /// assert_ne!(bits & libc::EPOLLIN as u32, 0); // every backend speaks epoll's bits
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn raw_readiness(&self) -> u32 {
         self.bits()

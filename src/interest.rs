@@ -158,24 +158,59 @@ impl Mode {
     }
 
     /// Whether this mode is edge-triggered.
+    ///
+    /// ```
+    /// use tripoll::Mode;
+    ///
+    /// assert!(Mode::Edge.is_edge() && Mode::EdgeOneshot.is_edge());
+    /// assert!(!Mode::Level.is_edge() && !Mode::Oneshot.is_edge());
+    /// ```
     #[must_use]
     pub const fn is_edge(self) -> bool {
         matches!(self, Mode::Edge | Mode::EdgeOneshot | Mode::EdgeExclusive)
     }
 
     /// Whether this mode disarms after one event.
+    ///
+    /// ```
+    /// use tripoll::Mode;
+    ///
+    /// // A oneshot registration reports once, then waits to be re-armed
+    /// // with `modify`.
+    /// assert!(Mode::Oneshot.is_oneshot() && Mode::EdgeOneshot.is_oneshot());
+    /// assert!(!Mode::Level.is_oneshot() && !Mode::Exclusive.is_oneshot());
+    /// ```
     #[must_use]
     pub const fn is_oneshot(self) -> bool {
         matches!(self, Mode::Oneshot | Mode::EdgeOneshot)
     }
 
     /// Whether this mode sets `EPOLLEXCLUSIVE`.
+    ///
+    /// ```
+    /// use tripoll::Mode;
+    ///
+    /// // Several pollers waiting on one listener: only one is woken.
+    /// assert!(Mode::Exclusive.is_exclusive() && Mode::EdgeExclusive.is_exclusive());
+    /// assert!(!Mode::Edge.is_exclusive());
+    /// ```
     #[must_use]
     pub const fn is_exclusive(self) -> bool {
         matches!(self, Mode::Exclusive | Mode::EdgeExclusive)
     }
 
     /// The capabilities a backend needs to honour this mode.
+    ///
+    /// ```
+    /// use tripoll::{AnyPoller, Backend, Capabilities, Mode, Poller};
+    ///
+    /// assert_eq!(Mode::Level.requires(), Capabilities::empty());
+    /// assert!(Mode::EdgeOneshot.requires().contains(Capabilities::EDGE | Capabilities::ONESHOT));
+    /// // What `supports` checks.
+    /// let poll = AnyPoller::new(Backend::Poll)?;
+    /// assert_eq!(poll.supports(Mode::Edge), poll.capabilities().contains(Mode::Edge.requires()));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     #[must_use]
     pub const fn requires(self) -> Capabilities {
         let mut caps = Capabilities::empty();

@@ -73,6 +73,16 @@ impl Backend {
     pub const ENV_VAR: &'static str = "TRIPOLL_BACKEND";
 
     /// The lower-case name: `"epoll"`, `"poll"`, `"select"` or `"uring"`.
+    ///
+    /// ```
+    /// use tripoll::Backend;
+    ///
+    /// let names: Vec<&str> = Backend::ALL.iter().map(|b| b.name()).collect();
+    /// assert_eq!(names, ["epoll", "poll", "select", "uring"]);
+    /// // The name parses back to the backend.
+    /// assert_eq!(Backend::Select.name().parse::<Backend>()?, Backend::Select);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn name(self) -> &'static str {
         let mut i = 0;
@@ -104,6 +114,21 @@ impl Backend {
     ///
     /// [`Error::UnknownBackend`] for any other value, including one that is
     /// not valid Unicode: a typo never silently selects another backend.
+    ///
+    /// ```
+    /// use tripoll::Backend;
+    ///
+    /// // What `TRIPOLL_BACKEND=...` selects; here whatever the environment says.
+    /// match Backend::from_env() {
+    ///     Ok(backend) => println!("the backend is {backend}"),
+    ///     Err(e) => println!("TRIPOLL_BACKEND is wrong: {e}"),
+    /// }
+    /// // Unset or empty gives the platform's default.
+    /// if std::env::var_os(Backend::ENV_VAR).map_or(true, |v| v.is_empty()) {
+    ///     assert_eq!(Backend::from_env()?, Backend::platform_default());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_env() -> Result<Backend> {
         match std::env::var_os(Self::ENV_VAR) {
             None => Ok(Backend::platform_default()),
