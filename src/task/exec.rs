@@ -130,6 +130,22 @@ pub struct Spawner {
 
 impl Spawner {
     /// As [`Executor::spawn`].
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let spawner = ex.spawner();
+    /// // A task that spawns another: the accept loop of a server does this.
+    /// let outer = ex.spawn(async move {
+    ///     let inner = spawner.spawn(async { 6 * 7 });
+    ///     inner.await
+    /// });
+    /// assert_eq!(ex.block_on(&mut reactor, outer)?, Some(Some(42)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -142,6 +158,21 @@ impl Spawner {
     }
 
     /// As [`Executor::stop`].
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let spawner = ex.spawner();
+    /// // A task that never ends, and one that stops the executor.
+    /// ex.spawn(std::future::pending::<()>());
+    /// ex.spawn(async move { spawner.stop() });
+    /// ex.run(&mut reactor)?; // returns: stopped, not finished
+    /// assert_eq!(ex.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self) {
         if let Some(inner) = self.inner.upgrade() {
             inner.stop.set(true);
@@ -165,6 +196,20 @@ impl Default for Executor {
 
 impl Executor {
     /// An executor with no tasks, for the calling thread.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new(); // tasks of this thread; they need not be `Send`
+    /// let shared = std::rc::Rc::new(std::cell::Cell::new(0));
+    /// let seen = shared.clone();
+    /// ex.spawn(async move { seen.set(1) });
+    /// ex.run(&mut reactor)?; // until no task is left
+    /// assert_eq!(shared.get(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new() -> Executor {
         Executor {
@@ -185,6 +230,24 @@ impl Executor {
     }
 
     /// A spawner for this executor's tasks.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// // Tasks cannot borrow the executor: they spawn through a spawner.
+    /// let spawner = ex.spawner();
+    /// ex.spawn(async move {
+    ///     for i in 0..3 {
+    ///         spawner.spawn(async move { i });
+    ///     }
+    /// });
+    /// ex.run(&mut reactor)?;
+    /// assert!(ex.is_empty()); // the three ran too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn spawner(&self) -> Spawner {
         Spawner {
@@ -196,6 +259,21 @@ impl Executor {
     /// [`block_on`](Executor::block_on) (or in the one running now). The
     /// [`JoinHandle`] gives its output; dropping the handle lets the task
     /// go on, detached.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let a = ex.spawn(async { "a" });
+    /// let b = ex.spawn(async { "b" });
+    /// // Nothing has run yet; `block_on` runs them while it waits for `b`.
+    /// assert!(!a.is_finished());
+    /// assert_eq!(ex.block_on(&mut reactor, b)?, Some("b"));
+    /// assert!(a.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -205,12 +283,40 @@ impl Executor {
     }
 
     /// How many tasks are not finished.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// ex.spawn(async {});
+    /// ex.spawn(std::future::pending::<()>());
+    /// assert_eq!(ex.len(), 2);
+    /// ex.block_on(&mut reactor, async {})?; // the first one runs meanwhile
+    /// assert_eq!(ex.len(), 1); // the pending one stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.inner.live.get()
     }
 
     /// Whether every task is finished.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// assert!(ex.is_empty());
+    /// ex.spawn(async {});
+    /// assert!(!ex.is_empty());
+    /// ex.run(&mut reactor)?;
+    /// assert!(ex.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -218,6 +324,19 @@ impl Executor {
 
     /// Makes the `run` or `block_on` in progress return once the tasks
     /// woken so far have been polled (or the next one return at once).
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// ex.spawn(std::future::pending::<()>());
+    /// ex.stop(); // asked before: the next `run` returns at once
+    /// ex.run(&mut reactor)?;
+    /// assert_eq!(ex.len(), 1); // the task stays for a later run
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&self) {
         self.inner.stop.set(true);
     }
@@ -230,6 +349,27 @@ impl Executor {
     /// # Errors
     ///
     /// The poller's, as [`Reactor::run_once`] (the tasks stay).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// for i in 0..3 {
+    ///     let tx = tx.clone();
+    ///     ex.spawn(async move {
+    ///         tripoll::task::sleep(Duration::from_millis(3 - i)).await.expect("a timer");
+    ///         tx.send(i).expect("send");
+    ///     });
+    /// }
+    /// ex.run(&mut reactor)?; // until all three are done
+    /// let order: Vec<u64> = rx.try_iter().collect();
+    /// assert_eq!(order, [2, 1, 0]); // the shortest sleep first
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run<P: Poller + 'static>(&self, reactor: &mut Reactor<P>) -> io::Result<()> {
         self.drive(reactor, None::<Pin<&mut std::future::Pending<()>>>, true)
             .map(|_| ())
@@ -243,6 +383,19 @@ impl Executor {
     /// The poller's, as [`Reactor::run_once`], or `ErrorKind::Interrupted`
     /// if the loop was stopped (as for [`run`](Executor::run)) first.
     /// `future` is dropped then.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let background = ex.spawn(async { "done meanwhile" });
+    /// let answer = ex.block_on(&mut reactor, async { 40 + 2 })?;
+    /// assert_eq!(answer, 42);
+    /// assert!(background.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_on<P, F>(&self, reactor: &mut Reactor<P>, future: F) -> io::Result<F::Output>
     where
         P: Poller + 'static,
@@ -504,6 +657,19 @@ impl<T> JoinHandle<T> {
     }
 
     /// Whether the task has ended.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::Executor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let quick = ex.spawn(async {});
+    /// let slow = ex.spawn(std::future::pending::<()>());
+    /// ex.block_on(&mut reactor, async {})?;
+    /// assert!(quick.is_finished() && !slow.is_finished());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_finished(&self) -> bool {
         self.state.done.get()

@@ -284,6 +284,26 @@ impl<T: AsFd + 'static> Async<T> {
     /// or the poller's refusal (select: a descriptor from `FD_SETSIZE`
     /// up; see [`Context::register`]). The descriptor's flags are left as
     /// they were then (a blocking descriptor stays blocking).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, b) = UnixStream::pair()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = (Async::new(a)?, Async::new(b)?);
+    ///     a.write_all(b"hi").await?;
+    ///     let mut buf = [0; 2];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// // Outside a task there is no reactor to register with.
+    /// assert!(Async::new(UnixStream::pair()?.0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(io: T) -> io::Result<Async<T>> {
         let fd = io.as_fd().as_raw_fd();
         let source =
@@ -332,6 +352,22 @@ impl<T: AsFd + 'static> Async<T> {
     }
 
     /// The object, shared. (There is no `get_mut`: see the type's docs.)
+    ///
+    /// ```
+    /// use std::net::TcpListener;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    ///     // The std object, for what `Async` does not wrap.
+    ///     let addr = listener.get_ref().local_addr()?;
+    ///     assert!(addr.ip().is_loopback() && addr.port() != 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_ref(&self) -> &T {
         match &self.io {
             Some(io) => io,
@@ -346,6 +382,25 @@ impl<T: AsFd + 'static> Async<T> {
     /// Outside a task of an executor driving the object's reactor; the
     /// object is then dropped as if the `Async` was (unregistered and
     /// closed at the loop's next turn).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let a = block_on(&mut reactor, async {
+    ///     let a = Async::new(a)?;
+    ///     // ... async work ..., then back to a plain (non-blocking) socket.
+    ///     a.into_inner()
+    /// })??;
+    /// b.write_all(b"x")?;
+    /// let mut buf = [0; 1];
+    /// assert_eq!((&a).read(&mut buf)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(mut self) -> io::Result<T> {
         let token = self.source.token.get();
         with_context(Some(self.source.reactor), |ctx| {
@@ -359,6 +414,24 @@ impl<T: AsFd + 'static> Async<T> {
     /// returned `WouldBlock` since the last event, else until the next
     /// event. The object may still turn out not to be readable (another
     /// task read first): the operation then returns `WouldBlock`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     b.write_all(b"x").await?;
+    ///     a.readable().await?; // data waits: at once
+    ///     let mut buf = [0; 1];
+    ///     assert_eq!(a.get_ref().read(&mut buf)?, 1);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn readable(&self) -> Ready<'_> {
         Ready {
             source: &self.source,
@@ -368,6 +441,22 @@ impl<T: AsFd + 'static> Async<T> {
     }
 
     /// As [`readable`](Async::readable), for writing.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, _b) = Async::<UnixStream>::pair()?;
+    ///     a.writable().await?; // an empty send buffer: at once
+    ///     assert_eq!(a.get_ref().write(b"x")?, 1);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writable(&self) -> Ready<'_> {
         Ready {
             source: &self.source,
@@ -380,11 +469,49 @@ impl<T: AsFd + 'static> Async<T> {
     /// readable in between, and returns what it returned. `op` must be a
     /// non-blocking read-side operation on the object (read, recv,
     /// accept).
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    ///     let _client = TcpStream::connect(listener.get_ref().local_addr()?)?;
+    ///     // Any non-blocking read-side call on the std object: here the
+    ///     // plain `accept`, waited for as `Async::accept` would.
+    ///     let (conn, peer) = listener.read_with(|l| l.accept()).await?;
+    ///     assert_eq!(conn.peer_addr()?, peer);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.op(Dir::Read, op, |_| false).await
     }
 
     /// As [`read_with`](Async::read_with), for write-side operations.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     // Any non-blocking write-side call on the std object: here a plain write.
+    ///     let n = a.write_with(|s| (&*s).write(b"raw")).await?;
+    ///     assert_eq!(n, 3);
+    ///     let mut buf = [0; 3];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"raw");
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.op(Dir::Write, op, |_| false).await
     }
@@ -433,6 +560,25 @@ where
 {
     /// Reads into `buf`, waiting until something can be read; `Ok(0)` at
     /// the end of the stream (or for an empty `buf`).
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     b.write_all(b"hello").await?;
+    ///     drop(b);
+    ///     let mut buf = [0; 16];
+    ///     let n = a.read(&mut buf).await?; // what has arrived, at least one byte
+    ///     assert_eq!(&buf[..n], b"hello");
+    ///     assert_eq!(a.read(&mut buf).await?, 0); // the peer closed
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         self.op(Dir::Read, |mut io| io.read(buf), |&n| n > 0 && n < len)
@@ -444,6 +590,26 @@ where
     /// # Errors
     ///
     /// `UnexpectedEof` if the stream ends first, or the read's error.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     b.write_all(b"abc").await?;
+    ///     let mut buf = [0; 3];
+    ///     a.read_exact(&mut buf).await?; // waits until all three bytes are in
+    ///     assert_eq!(&buf, b"abc");
+    ///     drop(b);
+    ///     let err = a.read_exact(&mut buf).await.unwrap_err(); // the stream ended first
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
             match self.read(buf).await? {
@@ -456,6 +622,25 @@ where
 
     /// Writes from `buf`, waiting until something can be written; returns
     /// how many bytes were taken.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     // Some of the bytes, at least one: the socket may take part of a write.
+    ///     let n = a.write(b"partial").await?;
+    ///     assert!(n >= 1 && n <= 7);
+    ///     let mut buf = vec![0; n];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(buf, &b"partial"[..n]);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
         self.op(Dir::Write, |mut io| io.write(buf), |&n| n < len)
@@ -467,6 +652,31 @@ where
     /// # Errors
     ///
     /// `WriteZero` if the object takes nothing, or the write's error.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{Async, Executor};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let ex = Executor::new();
+    /// let (a, b) = UnixStream::pair()?;
+    /// // 1 MiB: more than the socket buffers, so the writer waits for the reader.
+    /// let sent = vec![7u8; 1 << 20];
+    /// let expect = sent.clone();
+    /// ex.spawn(async move {
+    ///     let a = Async::new(a).expect("in a task");
+    ///     a.write_all(&sent).await.expect("write_all");
+    /// });
+    /// let got = ex.block_on(&mut reactor, async move {
+    ///     let b = Async::new(b)?;
+    ///     let mut got = vec![0; 1 << 20];
+    ///     b.read_exact(&mut got).await?;
+    ///     Ok::<_, std::io::Error>(got)
+    /// })??;
+    /// assert!(got == expect);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             match self.write(buf).await? {
@@ -484,6 +694,21 @@ impl Async<TcpListener> {
     /// # Errors
     ///
     /// The bind's, or as [`Async::new`].
+    ///
+    /// ```
+    /// use std::net::TcpListener;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     // Port 0: the kernel picks a free one.
+    ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    ///     assert_ne!(listener.get_ref().local_addr()?.port(), 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bind(addr: impl Into<SocketAddr>) -> io::Result<Async<TcpListener>> {
         Async::new(TcpListener::bind(addr.into())?)
     }
@@ -494,6 +719,23 @@ impl Async<TcpListener> {
     ///
     /// The accept's (`EMFILE` when out of descriptors...), or as
     /// [`Async::new`] for the connection (which is then closed).
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    ///     let client = Async::<TcpStream>::connect(listener.get_ref().local_addr()?).await?;
+    ///     let (server, peer) = listener.accept().await?; // registered, non-blocking
+    ///     assert_eq!(peer, client.get_ref().local_addr()?);
+    ///     server.write_all(b"welcome").await?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn accept(&self) -> io::Result<(Async<TcpStream>, SocketAddr)> {
         let (stream, addr) = self.read_with(|l| l.accept()).await?;
         Ok((Async::new(stream)?, addr))
@@ -507,6 +749,26 @@ impl Async<TcpStream> {
     ///
     /// The connection's failure (`ConnectionRefused`...), or as
     /// [`Async::new`].
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+    ///     let addr = listener.get_ref().local_addr()?;
+    ///     let client = Async::<TcpStream>::connect(addr).await?; // waits for the handshake
+    ///     assert_eq!(client.get_ref().peer_addr()?, addr);
+    ///     drop(listener);
+    ///     // Nobody listens there now: refused.
+    ///     let err = Async::<TcpStream>::connect(addr).await.unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn connect(addr: impl Into<SocketAddr>) -> io::Result<Async<TcpStream>> {
         let fd = sys::net::connect_tcp(&addr.into())?;
         let stream = Async::new(TcpStream::from(fd))?;
@@ -526,6 +788,23 @@ impl Async<UnixListener> {
     /// # Errors
     ///
     /// The bind's, or as [`Async::new`].
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixListener;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let path = std::env::temp_dir().join(format!("tripoll-doc-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = Async::<UnixListener>::bind(&path)?;
+    ///     assert!(listener.get_ref().local_addr()?.as_pathname() == Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bind(path: impl AsRef<Path>) -> io::Result<Async<UnixListener>> {
         Async::new(UnixListener::bind(path)?)
     }
@@ -535,6 +814,28 @@ impl Async<UnixListener> {
     /// # Errors
     ///
     /// As for TCP.
+    ///
+    /// ```
+    /// use std::os::unix::net::{UnixListener, UnixStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let path = std::env::temp_dir().join(format!("tripoll-doc-a-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     let listener = Async::<UnixListener>::bind(&path)?;
+    ///     let client = Async::<UnixStream>::connect(&path).await?;
+    ///     let (server, _) = listener.accept().await?;
+    ///     client.write_all(b"hi").await?;
+    ///     let mut buf = [0; 2];
+    ///     server.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"hi");
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn accept(&self) -> io::Result<(Async<UnixStream>, unix::SocketAddr)> {
         let (stream, addr) = self.read_with(|l| l.accept()).await?;
         Ok((Async::new(stream)?, addr))
@@ -549,6 +850,26 @@ impl Async<UnixStream> {
     ///
     /// The connect's: `WouldBlock` when the listener's backlog is full,
     /// `NotFound`, `ConnectionRefused`...; or as [`Async::new`].
+    ///
+    /// ```
+    /// use std::os::unix::net::{UnixListener, UnixStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let path = std::env::temp_dir().join(format!("tripoll-doc-c-{}.sock", std::process::id()));
+    ///     let _ = std::fs::remove_file(&path);
+    ///     // No socket there yet: an error, not a wait.
+    ///     assert!(Async::<UnixStream>::connect(&path).await.is_err());
+    ///     let _listener = Async::<UnixListener>::bind(&path)?;
+    ///     let client = Async::<UnixStream>::connect(&path).await?;
+    ///     assert!(client.get_ref().peer_addr()?.as_pathname() == Some(path.as_path()));
+    ///     std::fs::remove_file(&path)?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<Async<UnixStream>> {
         let fd = sys::net::connect_unix(path.as_ref())?;
         Async::new(UnixStream::from(fd))
@@ -559,6 +880,23 @@ impl Async<UnixStream> {
     /// # Errors
     ///
     /// `socketpair`'s, or as [`Async::new`].
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::task::{block_on, Async};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// block_on(&mut reactor, async {
+    ///     let (a, b) = Async::<UnixStream>::pair()?;
+    ///     a.write_all(b"ping").await?;
+    ///     let mut buf = [0; 4];
+    ///     b.read_exact(&mut buf).await?;
+    ///     assert_eq!(&buf, b"ping");
+    ///     Ok::<(), std::io::Error>(())
+    /// })??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pair() -> io::Result<(Async<UnixStream>, Async<UnixStream>)> {
         let (a, b) = UnixStream::pair()?;
         Ok((Async::new(a)?, Async::new(b)?))

@@ -33,6 +33,18 @@ pub struct Sleep {
 ///
 /// The future yields an error when polled outside a task of an executor
 /// driving a reactor, or if the reactor holds 2³² timers.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, sleep};
+///
+/// let mut reactor = Reactor::new()?;
+/// let start = Instant::now();
+/// block_on(&mut reactor, sleep(Duration::from_millis(5)))??;
+/// assert!(start.elapsed() >= Duration::from_millis(5)); // never early
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn sleep(delay: Duration) -> Sleep {
     // Clamped as the reactor's timers are: `Instant` cannot hold everything.
     sleep_until(deadline_after(Instant::now(), delay))
@@ -43,6 +55,20 @@ pub fn sleep(delay: Duration) -> Sleep {
 /// # Errors
 ///
 /// As [`sleep`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, sleep_until};
+///
+/// let mut reactor = Reactor::new()?;
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// block_on(&mut reactor, sleep_until(deadline))??;
+/// assert!(Instant::now() >= deadline);
+/// // A deadline already past: at once.
+/// block_on(&mut reactor, sleep_until(deadline))??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
@@ -52,6 +78,16 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 impl Sleep {
     /// When the future completes.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::task::sleep;
+    ///
+    /// let before = Instant::now();
+    /// let nap = sleep(Duration::from_secs(1)); // not polled: no timer yet
+    /// assert!(nap.deadline() >= before + Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn deadline(&self) -> Instant {
         self.deadline
