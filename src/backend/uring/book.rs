@@ -1,0 +1,468 @@
+//! The backend's bookkeeping: the registrations by descriptor number, and
+//! what a wait does with each completion, check and report. It changes the
+//! ring only through a [`Queues`] view; the decisions are
+//! [`Reg`](super::reg::Reg)'s.
+
+use std::io;
+use std::mem;
+use std::os::fd::RawFd;
+
+use io_uring::cqueue;
+
+use super::check::{self, Line};
+use super::reg::{Completion, Place, Reg, Request, Verdict};
+use super::ring::Queues;
+use crate::rules::Notifier;
+use crate::sys::bits;
+use crate::sys::uring::Sqe;
+use crate::{Event, Events};
+
+/// The "descriptor" in the `user_data` of the eventfd poll behind
+/// `notify`. Registered numbers are below 2^31.
+const NOTIFY: u32 = u32::MAX;
+/// The "descriptor" in the `user_data` of cancellations, whose own
+/// completions say nothing.
+const IGNORED: u32 = u32::MAX - 1;
+
+/// The `user_data` of a request: the descriptor number in the low half and
+/// a sequence number, new for every request, in the high half, so that a
+/// completion of a replaced request is recognised and dropped.
+fn user_data(fd: u32, seq: u32) -> u64 {
+    (u64::from(seq) << 32) | u64::from(fd)
+}
+
+/// Where a completion is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// During a wait, after its last submission: reported as it is.
+    Fresh,
+    /// Waiting in the ring when the wait began: checked first.
+    Stale,
+    /// Outside any wait: checked by the next wait, notifications too.
+    Absorb,
+}
+
+/// What one wait reports.
+pub(super) struct Out<'e> {
+    pub(super) events: &'e mut Events,
+    pub(super) batch: u64,
+    /// A user notification was among the completions.
+    pub(super) notified: bool,
+}
+
+impl Out<'_> {
+    fn room(&self) -> usize {
+        self.events.capacity() - self.events.len()
+    }
+}
+
+/// The registrations and the waits' lists.
+#[derive(Debug, Default)]
+pub(super) struct Book {
+    /// Registrations, indexed by descriptor number.
+    regs: Vec<Option<Reg>>,
+    /// How many of `regs` are registered.
+    live: usize,
+    next_seq: u32,
+    /// Threads inside (or about to enter) `io_uring_enter` to wait.
+    pub(super) waiters: usize,
+    /// Counts waits, for [`Reg::batch`].
+    batch: u64,
+    notify_seq: u32,
+    /// A notification was absorbed outside a wait; the next wait takes it.
+    pub(super) notify_seen: bool,
+    /// Level registrations the last wait reported ([`Place::Rearm`]).
+    rearm: Vec<RawFd>,
+    /// Registrations to check ([`Place::Later`], [`Place::Checking`]).
+    pub(super) line: Line,
+}
+
+impl Book {
+    fn get(&mut self, fd: RawFd) -> Option<&mut Reg> {
+        self.regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+    }
+
+    /// Whether `fd` is registered.
+    pub(super) fn contains(&mut self, fd: RawFd) -> bool {
+        self.get(fd).is_some()
+    }
+
+    /// The registration of `fd`, if any.
+    pub(super) fn reg(&mut self, fd: RawFd) -> Option<Reg> {
+        self.get(fd).copied()
+    }
+
+    fn seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Starts a new wait's batch.
+    pub(super) fn next_batch(&mut self) -> u64 {
+        self.batch += 1;
+        self.batch
+    }
+
+    /// Adds a registration for a free slot `slot` (the caller checked).
+    pub(super) fn insert(&mut self, slot: usize, reg: Reg) {
+        if slot >= self.regs.len() {
+            self.regs.resize(slot + 1, None);
+        }
+        self.regs[slot] = Some(reg);
+        self.live += 1;
+    }
+
+    /// Replaces the registration of `fd` (its request already taken).
+    pub(super) fn replace(&mut self, fd: RawFd, reg: Reg) {
+        if let Some(r) = self.get(fd) {
+            *r = reg;
+        }
+    }
+
+    /// Forgets the registration of `fd`.
+    pub(super) fn remove(&mut self, fd: RawFd) {
+        let slot = usize::try_from(fd).ok().and_then(|s| self.regs.get_mut(s));
+        if let Some(r @ Some(_)) = slot {
+            *r = None;
+            self.live -= 1;
+        }
+    }
+
+    /// Queues the multishot poll of the notifier's eventfd (a oneshot one
+    /// would complete again at once while the counter is not drained).
+    pub(super) fn arm_notifier(&mut self, q: &mut Queues<'_>, fd: RawFd) -> io::Result<()> {
+        self.notify_seq = self.seq();
+        q.push(&Sqe::poll_add(
+            fd,
+            bits::IN,
+            true,
+            user_data(NOTIFY, self.notify_seq),
+        ))
+    }
+
+    /// Queues a new request for the registration of `fd`.
+    pub(super) fn arm(&mut self, q: &mut Queues<'_>, fd: RawFd, multishot: bool) -> io::Result<()> {
+        let seq = self.seq();
+        let Some(reg) = self.get(fd) else {
+            return Ok(());
+        };
+        reg.armed(seq, multishot);
+        let sqe = Sqe::poll_add(fd, reg.poll_mask(), multishot, user_data(fd as u32, seq));
+        q.push(&sqe)
+    }
+
+    /// Queues the cancellation of the request of `fd`, if one is in flight.
+    ///
+    /// `IORING_OP_ASYNC_CANCEL`, not `IORING_OP_POLL_REMOVE`: a remove that
+    /// finds the request busy with a wake-up fails with `EALREADY` and
+    /// leaves it armed, and a multishot request then outlives its
+    /// registration, holding the file. A cancel marks the request and
+    /// whoever owns it ends it; its only failure for a poll is `ENOENT`
+    /// (ended already), so its completions are ignored.
+    pub(super) fn cancel(&mut self, q: &mut Queues<'_>, fd: RawFd) -> io::Result<()> {
+        let Some(seq) = self.get(fd).and_then(Reg::take_request) else {
+            return Ok(());
+        };
+        q.push(&Sqe::cancel(
+            user_data(fd as u32, seq),
+            user_data(IGNORED, 0),
+        ))
+    }
+
+    /// Reads every completion in the ring, and those the kernel holds
+    /// back, in order.
+    pub(super) fn reap(
+        &mut self,
+        q: &mut Queues<'_>,
+        pass: Pass,
+        out: &mut Out<'_>,
+        notifier: &Notifier,
+    ) -> io::Result<()> {
+        loop {
+            while let Some(cqe) = q.next() {
+                self.complete(q, &cqe, pass, out, notifier)?;
+            }
+            if !q.refill()? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn complete(
+        &mut self,
+        q: &mut Queues<'_>,
+        cqe: &cqueue::Entry,
+        pass: Pass,
+        out: &mut Out<'_>,
+        notifier: &Notifier,
+    ) -> io::Result<()> {
+        let ud = cqe.user_data();
+        let (fd, seq) = (ud as u32, (ud >> 32) as u32);
+        let more = cqueue::more(cqe.flags());
+        if fd == NOTIFY {
+            if seq != self.notify_seq {
+                return Ok(());
+            }
+            if !more {
+                self.arm_notifier(q, notifier.fd())?;
+            }
+            if pass == Pass::Absorb {
+                self.notify_seen = true;
+            } else {
+                out.notified |= notifier.take();
+            }
+            return Ok(());
+        }
+        let fd = fd as RawFd;
+        let Some(reg) = self.get(fd) else {
+            return Ok(()); // IGNORED, or unregistered since
+        };
+        let fresh = pass == Pass::Fresh;
+        let verdict = reg.complete(Completion {
+            seq,
+            result: cqe.result(),
+            more,
+            fresh,
+        });
+        if pass == Pass::Absorb && verdict == Verdict::Check {
+            // Outside a wait: in line for the next one, never in a batch.
+            self.queue_check(fd, false, 0);
+            return Ok(());
+        }
+        self.apply(q, fd, verdict, fresh, out)
+    }
+
+    /// Acts on a verdict; `now`: a check it asks for is run by this wait.
+    fn apply(
+        &mut self,
+        q: &mut Queues<'_>,
+        fd: RawFd,
+        verdict: Verdict,
+        now: bool,
+        out: &mut Out<'_>,
+    ) -> io::Result<()> {
+        match verdict {
+            Verdict::Nothing => Ok(()),
+            Verdict::Report(ready) => self.report(q, fd, ready, out),
+            Verdict::Check => {
+                self.queue_check(fd, now, out.room());
+                Ok(())
+            }
+            Verdict::Arm { multishot } => self.arm(q, fd, multishot),
+            Verdict::Closed => self.closed(q, fd, out),
+        }
+    }
+
+    /// Puts the registration of `fd` in the current batch of checks (`now`,
+    /// or when nobody is in line and the batch has room), or at the back of
+    /// the line.
+    fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
+        let line_empty = self.line.waiting() == 0;
+        let batch = self.line.batch_len();
+        let live = self.live;
+        let Some(reg) = self.get(fd) else { return };
+        match reg.place {
+            Place::Later | Place::Checking => return,
+            Place::Idle | Place::Rearm => {}
+        }
+        if now || (line_empty && batch < room) {
+            reg.place = Place::Checking;
+            let mask = reg.check_mask();
+            self.line.add(fd, mask);
+            return;
+        }
+        reg.place = Place::Later;
+        self.line.push_back(fd);
+        if self.line.waiting() > 2 * live + 64 {
+            self.compact();
+        }
+    }
+
+    /// Drops the line's entries of registrations that moved on, and
+    /// duplicates, keeping the order.
+    fn compact(&mut self) {
+        let regs = &mut self.regs;
+        let mut kept = Vec::new();
+        self.line.retain(|fd| {
+            let reg = usize::try_from(fd)
+                .ok()
+                .and_then(|s| regs.get_mut(s))
+                .and_then(Option::as_mut);
+            match reg {
+                Some(r) if r.place == Place::Later => {
+                    r.place = Place::Idle; // a second entry is dropped
+                    kept.push(fd);
+                    true
+                }
+                _ => false,
+            }
+        });
+        for fd in kept {
+            if let Some(r) = self.get(fd) {
+                r.place = Place::Later;
+            }
+        }
+    }
+
+    /// Adds `ready` to this wait's events: a new event, or the one this
+    /// registration already has in this wait. With no room left, the
+    /// registration is first in line for the next wait.
+    fn report(
+        &mut self,
+        q: &mut Queues<'_>,
+        fd: RawFd,
+        ready: u32,
+        out: &mut Out<'_>,
+    ) -> io::Result<()> {
+        let Some(reg) = self.get(fd) else {
+            return Ok(());
+        };
+        if reg.batch == out.batch {
+            out.events.add_readiness(reg.index, ready);
+            return Ok(());
+        }
+        let index = out.events.len();
+        if !out.events.push(Event::new(reg.token, ready)) {
+            reg.place = Place::Later;
+            self.line.push_front(fd);
+            return Ok(());
+        }
+        reg.batch = out.batch;
+        reg.index = index;
+        reg.place = Place::Idle;
+        let after = reg.reported();
+        if after.rearm {
+            self.rearm.push(fd);
+        }
+        if let Some(seq) = after.cancel {
+            q.push(&Sqe::cancel(
+                user_data(fd as u32, seq),
+                user_data(IGNORED, 0),
+            ))?;
+        }
+        if after.arm {
+            self.arm(q, fd, true)?;
+        }
+        Ok(())
+    }
+
+    /// The number of a registration is closed: reports it once with error
+    /// and hang-up, as poll does, and forgets it.
+    fn closed(&mut self, q: &mut Queues<'_>, fd: RawFd, out: &mut Out<'_>) -> io::Result<()> {
+        let Some(reg) = self.get(fd) else {
+            return Ok(());
+        };
+        let hup = bits::ERR | bits::HUP;
+        if reg.batch == out.batch {
+            out.events.add_readiness(reg.index, hup);
+        } else if !out.events.push(Event::new(reg.token, hup)) {
+            reg.place = Place::Later;
+            self.line.push_front(fd);
+            return Ok(());
+        }
+        self.cancel(q, fd)?;
+        self.remove(fd);
+        Ok(())
+    }
+
+    /// Checks registrations from the front of the line, as many at a time
+    /// as `events` has room for, in one `poll(2)` each batch, until `events`
+    /// is full or nobody is left in line.
+    pub(super) fn run_checks(&mut self, q: &mut Queues<'_>, out: &mut Out<'_>) -> io::Result<()> {
+        loop {
+            let room = out.room();
+            while self.line.batch_len() < room {
+                let Some(fd) = self.line.pop() else { break };
+                if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Later) {
+                    reg.place = Place::Checking;
+                    let mask = reg.check_mask();
+                    self.line.add(fd, mask);
+                }
+            }
+            if self.line.batch_len() == 0 {
+                return Ok(());
+            }
+            let (batch, polled) = self.line.run();
+            let mut res = Ok(());
+            for p in &batch {
+                let Some(reg) = self.get(p.fd).filter(|r| r.place == Place::Checking) else {
+                    continue;
+                };
+                reg.place = Place::Idle;
+                if res.is_err() {
+                    continue;
+                }
+                let verdict = match polled {
+                    Ok(_) => reg.checked(check::readiness(p)),
+                    // `poll(2)` failed (out of memory, or more entries than
+                    // RLIMIT_NOFILE): ask with a new request instead, whose
+                    // arming polls the file at the next submission.
+                    Err(_) if reg.request == Request::Disarmed => Verdict::Nothing,
+                    Err(_) => {
+                        let multishot = reg.multishot();
+                        self.cancel(q, p.fd)?;
+                        Verdict::Arm { multishot }
+                    }
+                };
+                res = self.apply(q, p.fd, verdict, true, out);
+            }
+            self.line.give_back(batch);
+            res?;
+            if out.events.is_full() || self.line.waiting() == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether level registrations reported by the last wait are due.
+    pub(super) fn rearms_due(&self) -> bool {
+        !self.rearm.is_empty()
+    }
+
+    /// The level registrations the last wait reported join the line, after
+    /// those already in it: a `poll(2)` is made anyway, and asks them for
+    /// less than new requests would cost.
+    pub(super) fn rearms_to_line(&mut self) {
+        let fds = mem::take(&mut self.rearm);
+        for &fd in &fds {
+            if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) {
+                reg.place = Place::Later;
+                self.line.push_back(fd);
+            }
+        }
+        self.give_back_rearm(fds);
+    }
+
+    /// The level registrations the last wait reported get new requests,
+    /// whose arming polls the file.
+    pub(super) fn rearms_to_kernel(&mut self, q: &mut Queues<'_>) -> io::Result<()> {
+        let fds = mem::take(&mut self.rearm);
+        let mut res = Ok(());
+        for (i, &fd) in fds.iter().enumerate() {
+            let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) else {
+                continue;
+            };
+            reg.place = Place::Idle;
+            if reg.request == Request::Idle {
+                res = self.arm(q, fd, false);
+            }
+            if res.is_err() {
+                // The rest stay due for the next wait.
+                if let Some(reg) = self.get(fd) {
+                    reg.place = Place::Rearm;
+                }
+                self.rearm.extend_from_slice(&fds[i..]);
+                return res;
+            }
+        }
+        self.give_back_rearm(fds);
+        res
+    }
+
+    fn give_back_rearm(&mut self, mut fds: Vec<RawFd>) {
+        fds.clear();
+        if self.rearm.is_empty() {
+            self.rearm = fds;
+        }
+    }
+}

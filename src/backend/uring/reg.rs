@@ -1,0 +1,422 @@
+//! One registration's state, as types: its request in the kernel
+//! ([`Request`]) and its place in the waits' bookkeeping ([`Place`]), and
+//! what each completion, check and report leads to ([`Verdict`]). Nothing
+//! here touches the kernel: the tests below drive it with made-up
+//! completions.
+
+use crate::sys::bits;
+use crate::{Interest, Mode, Token};
+
+/// The poll request a registration has in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Request {
+    /// None in flight; one is queued when the registration is next found
+    /// not ready.
+    Idle,
+    /// A oneshot poll request, with its sequence number.
+    Oneshot(u32),
+    /// A multishot poll request, with its sequence number.
+    Multishot(u32),
+    /// A oneshot registration already reported: no request until `modify`.
+    Disarmed,
+}
+
+/// Where a registration is in the waits' bookkeeping; each list holds
+/// only registrations whose place names it (an entry whose registration
+/// moved on is skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Place {
+    /// In no list.
+    Idle,
+    /// Level, reported by the last wait: the next checks it with its
+    /// `poll(2)`, or re-arms it.
+    Rearm,
+    /// A completion says it may be ready: in line to be checked.
+    Later,
+    /// In the current wait's `poll(2)`.
+    Checking,
+}
+
+/// One completion of a registration's request, decoded.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Completion {
+    pub(super) seq: u32,
+    /// The poll mask, or a negated `errno`.
+    pub(super) result: i32,
+    /// The request stays armed (`IORING_CQE_F_MORE`).
+    pub(super) more: bool,
+    /// Arrived during this wait, after its last submission: it tells the
+    /// readiness as of now. One that waited in the ring may be out of date.
+    pub(super) fresh: bool,
+}
+
+/// What the backend does next for a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Nothing.
+    Nothing,
+    /// Report this readiness now.
+    Report(u32),
+    /// Ask the descriptor with `poll(2)` before reporting anything.
+    Check,
+    /// Queue a new request, multishot or not.
+    Arm { multishot: bool },
+    /// The number is closed: report error and hang-up once and forget it.
+    Closed,
+}
+
+/// What follows a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AfterReport {
+    /// Cancel the request with this sequence number.
+    pub(super) cancel: Option<u32>,
+    /// Queue a multishot request.
+    pub(super) arm: bool,
+    /// Level: the next wait checks or re-arms it ([`Place::Rearm`]).
+    pub(super) rearm: bool,
+}
+
+/// The kinds of readiness an interest asks for (read, write, priority).
+const KINDS: u32 = bits::IN | bits::OUT | bits::PRI;
+
+/// One registration.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reg {
+    pub(super) token: Token,
+    pub(super) interest: Interest,
+    pub(super) mode: Mode,
+    pub(super) request: Request,
+    pub(super) place: Place,
+    /// The wait that last reported it, and where its event is in that
+    /// wait's `Events`: a second completion in the same wait adds to that
+    /// event.
+    pub(super) batch: u64,
+    pub(super) index: usize,
+}
+
+impl Reg {
+    /// A new registration, with no request yet.
+    pub(super) fn new(token: Token, interest: Interest, mode: Mode) -> Reg {
+        Reg {
+            token,
+            interest,
+            mode,
+            request: Request::Idle,
+            place: Place::Idle,
+            batch: 0,
+            index: 0,
+        }
+    }
+
+    /// The poll mask a request asks the kernel for.
+    ///
+    /// io_uring's poll ignores `POLLPRI` when it matches a wake-up against
+    /// the request, so a priority-only request would never complete: asking
+    /// for `POLLIN` too makes the wake-ups that come with urgent data match
+    /// (the readable bit is masked off before anything is reported).
+    pub(super) fn poll_mask(&self) -> u32 {
+        let mut mask = self.interest.readiness_mask();
+        if self.interest.contains(Interest::PRIORITY) {
+            mask |= bits::IN;
+        }
+        mask
+    }
+
+    /// The `poll(2)` events a check asks for: the interest, and
+    /// `POLLRDHUP` always (the kernel adds it to every poll request, so a
+    /// check must see it to tell when to park).
+    pub(super) fn check_mask(&self) -> i16 {
+        (self.interest.readiness_mask() | bits::RDHUP) as i16
+    }
+
+    /// What the registration reports: what it asked for, plus error and
+    /// hang-up.
+    fn wanted(&self) -> u32 {
+        self.interest.readiness_mask() | bits::ERR | bits::HUP
+    }
+
+    /// The request a registration in this mode waits for changes with.
+    pub(super) fn multishot(&self) -> bool {
+        self.mode == Mode::Edge
+    }
+
+    /// A new request (sequence number `seq`) was queued.
+    pub(super) fn armed(&mut self, seq: u32, multishot: bool) {
+        self.request = if multishot {
+            Request::Multishot(seq)
+        } else {
+            Request::Oneshot(seq)
+        };
+    }
+
+    /// Takes the request in flight, to cancel it: its completions are
+    /// stale from now on.
+    pub(super) fn take_request(&mut self) -> Option<u32> {
+        match self.request {
+            Request::Oneshot(seq) | Request::Multishot(seq) => {
+                self.request = Request::Idle;
+                Some(seq)
+            }
+            Request::Idle | Request::Disarmed => None,
+        }
+    }
+
+    /// Queue a request of this kind unless one is in flight (or none is
+    /// wanted).
+    fn ensure(&self, multishot: bool) -> Verdict {
+        match self.request {
+            Request::Idle => Verdict::Arm { multishot },
+            _ => Verdict::Nothing,
+        }
+    }
+
+    /// A completion of this registration's request.
+    ///
+    /// A multishot request that ends with readiness (the kernel ends one
+    /// when the completion ring is full) is replaced, and the new request's
+    /// arming polls the file: reporting the ending completion as well would
+    /// report one change twice.
+    pub(super) fn complete(&mut self, c: Completion) -> Verdict {
+        let multishot = match self.request {
+            Request::Oneshot(seq) if seq == c.seq => false,
+            Request::Multishot(seq) if seq == c.seq => true,
+            // A replaced request's last words, or disarmed meanwhile.
+            _ => return Verdict::Nothing,
+        };
+        if !c.more {
+            self.request = Request::Idle;
+        }
+        if c.result == -libc::ECANCELED {
+            // Cancelled by the kernel, not by us (ours change the number).
+            return self.ensure(multishot);
+        }
+        if multishot && !c.more && c.result >= 0 {
+            return Verdict::Arm { multishot: true };
+        }
+        if c.result < 0 || !c.fresh {
+            // Closed, or out of date: ask the descriptor.
+            return Verdict::Check;
+        }
+        let ready = c.result as u32 & self.wanted();
+        if needs_confirmation(self.interest, ready) {
+            return Verdict::Check;
+        }
+        if ready == 0 {
+            // Only what nobody asked for: park on a multishot request,
+            // which reports only the next change.
+            return self.ensure(true);
+        }
+        Verdict::Report(ready)
+    }
+
+    /// The result of a check (`revents` of `poll(2)`).
+    pub(super) fn checked(&self, revents: u32) -> Verdict {
+        if self.request == Request::Disarmed {
+            return Verdict::Nothing;
+        }
+        if revents & libc::POLLNVAL as u32 != 0 {
+            return Verdict::Closed;
+        }
+        let ready = revents & self.wanted();
+        if ready != 0 {
+            return Verdict::Report(ready);
+        }
+        if revents != 0 {
+            return self.ensure(true);
+        }
+        self.ensure(self.multishot())
+    }
+
+    /// The registration was just reported: an edge one keeps (or gets) its
+    /// multishot request; a oneshot one is disarmed; a level one goes to
+    /// the next wait's re-arms. A request parked for unasked readiness has
+    /// done its job.
+    pub(super) fn reported(&mut self) -> AfterReport {
+        if self.mode == Mode::Edge {
+            return AfterReport {
+                cancel: None,
+                arm: self.request == Request::Idle,
+                rearm: false,
+            };
+        }
+        let cancel = self.take_request();
+        let rearm = !self.mode.is_oneshot();
+        if rearm {
+            self.place = Place::Rearm;
+        } else {
+            self.request = Request::Disarmed;
+        }
+        AfterReport {
+            cancel,
+            arm: false,
+            rearm,
+        }
+    }
+}
+
+/// Whether a completion may not tell the descriptor's whole state.
+///
+/// A completion caused by a wake-up carries the wake-up's *key*, not the
+/// descriptor's state: a socket's "data arrived" key says readable and
+/// always `POLLPRI`, its "room to write" key says writable. So a completion
+/// that reports priority, or one kind of readiness while the registration
+/// asks for another too, is checked against the descriptor before it is
+/// reported, as epoll would (it polls every ready file when the wait
+/// collects it). A registration for one kind never pays for this.
+fn needs_confirmation(interest: Interest, ready: u32) -> bool {
+    let asked = interest.readiness_mask() & KINDS;
+    let got = ready & KINDS;
+    got & bits::PRI != 0 || (got != 0 && asked & !got != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IN: i32 = libc::POLLIN as i32;
+    const OUT: i32 = libc::POLLOUT as i32;
+
+    fn reg(mode: Mode, seq: u32, multishot: bool) -> Reg {
+        let mut r = Reg::new(Token(1), Interest::READABLE, mode);
+        r.armed(seq, multishot);
+        r
+    }
+
+    fn cqe(seq: u32, result: i32, more: bool, fresh: bool) -> Completion {
+        Completion {
+            seq,
+            result,
+            more,
+            fresh,
+        }
+    }
+
+    #[test]
+    fn a_fresh_oneshot_completion_is_reported_and_ends_the_request() {
+        let mut r = reg(Mode::Level, 7, false);
+        assert_eq!(
+            r.complete(cqe(7, IN, false, true)),
+            Verdict::Report(IN as u32)
+        );
+        assert_eq!(r.request, Request::Idle);
+    }
+
+    #[test]
+    fn a_stale_sequence_is_ignored() {
+        for mode in [Mode::Level, Mode::Edge, Mode::Oneshot] {
+            let mut r = reg(mode, 7, mode == Mode::Edge);
+            let before = r.request;
+            assert_eq!(r.complete(cqe(6, IN, false, true)), Verdict::Nothing);
+            assert_eq!(r.request, before, "{mode:?}");
+        }
+        let mut r = reg(Mode::Oneshot, 7, false);
+        r.reported();
+        assert_eq!(r.complete(cqe(7, IN, false, true)), Verdict::Nothing);
+    }
+
+    #[test]
+    fn a_completion_that_waited_is_checked() {
+        let mut r = reg(Mode::Level, 1, false);
+        assert_eq!(r.complete(cqe(1, IN, false, false)), Verdict::Check);
+        let mut r = reg(Mode::Edge, 1, true);
+        assert_eq!(r.complete(cqe(1, IN, true, false)), Verdict::Check);
+        assert_eq!(r.request, Request::Multishot(1), "still armed");
+    }
+
+    #[test]
+    fn an_error_is_checked() {
+        let mut r = reg(Mode::Level, 1, false);
+        assert_eq!(
+            r.complete(cqe(1, -libc::EBADF, false, true)),
+            Verdict::Check
+        );
+        assert_eq!(r.request, Request::Idle);
+        assert_eq!(r.checked(libc::POLLNVAL as u32), Verdict::Closed);
+    }
+
+    #[test]
+    fn a_request_cancelled_by_the_kernel_is_replaced() {
+        let mut r = reg(Mode::Level, 3, false);
+        let v = r.complete(cqe(3, -libc::ECANCELED, false, true));
+        assert_eq!(v, Verdict::Arm { multishot: false });
+        let mut r = reg(Mode::Edge, 3, true);
+        let v = r.complete(cqe(3, -libc::ECANCELED, false, false));
+        assert_eq!(v, Verdict::Arm { multishot: true });
+    }
+
+    /// Overflow: the kernel ends a multishot request whose completion does
+    /// not fit. The ending completion is not reported; the new request's
+    /// arming reports the readiness, once.
+    #[test]
+    fn a_multishot_ended_by_overflow_is_replaced_not_reported() {
+        for fresh in [true, false] {
+            let mut r = reg(Mode::Edge, 4, true);
+            let v = r.complete(cqe(4, IN, false, fresh));
+            assert_eq!(v, Verdict::Arm { multishot: true });
+            r.armed(5, true);
+            assert_eq!(r.complete(cqe(4, IN, true, fresh)), Verdict::Nothing);
+            let v = r.complete(cqe(5, IN, true, true));
+            assert_eq!(v, Verdict::Report(IN as u32));
+        }
+    }
+
+    #[test]
+    fn unasked_readiness_parks_on_a_multishot_request() {
+        let mut r = Reg::new(Token(1), Interest::empty(), Mode::Level);
+        r.armed(1, false);
+        let rdhup = i32::from(libc::POLLRDHUP);
+        let v = r.complete(cqe(1, rdhup, false, true));
+        assert_eq!(v, Verdict::Arm { multishot: true });
+        r.armed(2, true);
+        assert_eq!(r.complete(cqe(2, rdhup, true, true)), Verdict::Nothing);
+        assert_eq!(r.checked(rdhup as u32), Verdict::Nothing, "parked already");
+    }
+
+    #[test]
+    fn a_mixed_or_priority_completion_is_confirmed() {
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let mut r = Reg::new(Token(1), both, Mode::Level);
+        r.armed(1, false);
+        assert_eq!(r.complete(cqe(1, OUT, false, true)), Verdict::Check);
+        let mut r = Reg::new(Token(1), Interest::PRIORITY, Mode::Level);
+        r.armed(1, false);
+        let pri = libc::POLLPRI as i32 | IN;
+        assert_eq!(r.complete(cqe(1, pri, false, true)), Verdict::Check);
+    }
+
+    #[test]
+    fn checks_report_park_or_wait_for_the_next_change() {
+        let mut r = reg(Mode::Level, 1, false);
+        r.request = Request::Idle;
+        assert_eq!(r.checked(IN as u32), Verdict::Report(IN as u32));
+        assert_eq!(r.checked(0), Verdict::Arm { multishot: false });
+        let w = Reg::new(Token(2), Interest::WRITABLE, Mode::Level);
+        let rdhup = libc::POLLRDHUP as u32;
+        assert_eq!(w.checked(rdhup), Verdict::Arm { multishot: true }, "park");
+        let e = reg(Mode::Edge, 1, true);
+        assert_eq!(e.checked(0), Verdict::Nothing, "the multishot stays");
+    }
+
+    #[test]
+    fn reports_disarm_re_arm_or_keep() {
+        let mut r = reg(Mode::Oneshot, 1, false);
+        r.request = Request::Idle;
+        let after = r.reported();
+        assert_eq!((after.cancel, after.arm, after.rearm), (None, false, false));
+        assert_eq!(r.request, Request::Disarmed);
+        assert_eq!(r.checked(IN as u32), Verdict::Nothing);
+
+        let mut r = reg(Mode::Level, 2, true); // parked
+        let after = r.reported();
+        assert_eq!(
+            (after.cancel, after.arm, after.rearm),
+            (Some(2), false, true)
+        );
+        assert_eq!((r.request, r.place), (Request::Idle, Place::Rearm));
+
+        let mut r = reg(Mode::Edge, 3, true);
+        assert!(!r.reported().arm, "the multishot stays");
+        r.request = Request::Idle;
+        assert!(r.reported().arm);
+    }
+}
