@@ -677,4 +677,59 @@ mod with_uring {
             },
         );
     }
+
+    /// The ping-pong of `benches/pingpong.rs` as a whole program, for
+    /// instruction counts (`scripts/bench-instructions.py 'roundtrip/{}'`)
+    /// and whole-process timing: `TRIPOLL_ROUNDS` round trips (default
+    /// 10 000) over a Unix socket pair, both ends registered with one
+    /// poller (`TRIPOLL_BACKEND`: `uring` or `epoll`) in `TRIPOLL_MODE`
+    /// (`level` or `edge`). Each round trip is two writes, two waits and
+    /// two reads. Ignored: it measures, it checks only that every wait
+    /// reports the end just written to.
+    #[test]
+    #[ignore = "a measurement program: run it by name with --ignored"]
+    fn round_trips_for_counting() {
+        use tripoll::Epoll;
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        let rounds: usize = var("TRIPOLL_ROUNDS", "10000")
+            .parse()
+            .expect("TRIPOLL_ROUNDS");
+        let mode = match var("TRIPOLL_MODE", "level").as_str() {
+            "level" => Mode::Level,
+            "edge" => Mode::Edge,
+            other => panic!("TRIPOLL_MODE={other}: level or edge"),
+        };
+        match var("TRIPOLL_BACKEND", "uring").as_str() {
+            "uring" => round_trips(&uring(), mode, rounds),
+            "epoll" => round_trips(&Epoll::new().expect("epoll"), mode, rounds),
+            other => panic!("TRIPOLL_BACKEND={other}: uring or epoll"),
+        }
+    }
+
+    /// The loop of [`round_trips_for_counting`], which callgrind collects in.
+    #[inline(never)]
+    fn round_trips<P: Poller>(p: &P, mode: Mode, rounds: usize) {
+        let (a, b) = socket_pair();
+        let fds = [a.as_raw_fd(), b.as_raw_fd()];
+        for (i, &fd) in fds.iter().enumerate() {
+            p.register(fd, Token(i), Interest::READABLE, mode).unwrap();
+        }
+        let mut events = Events::with_capacity(64);
+        let mut byte = 0u8;
+        for _ in 0..rounds {
+            for from in [0, 1] {
+                let to = 1 - from;
+                // libc's write and read, as the bench (std's sockets `send`).
+                // SAFETY: one readable byte at `&byte`.
+                let n = unsafe { libc::write(fds[from], (&byte as *const u8).cast(), 1) };
+                assert_eq!(n, 1, "write: {}", io::Error::last_os_error());
+                p.wait(&mut events, None).unwrap();
+                let got = events.iter().next().map(|e| e.token().0);
+                assert!(events.len() == 1 && got == Some(to), "{events:?}");
+                // SAFETY: one writable byte at `&mut byte`.
+                let n = unsafe { libc::read(fds[to], (&mut byte as *mut u8).cast(), 1) };
+                assert_eq!(n, 1, "read: {}", io::Error::last_os_error());
+            }
+        }
+    }
 }

@@ -4,13 +4,12 @@
 //! [`Reg`](super::reg::Reg)'s.
 
 use std::io;
-use std::mem;
 use std::os::fd::RawFd;
 
 use io_uring::cqueue;
 
-use super::check::{self, Line};
-use super::reg::{Completion, Place, Reg, Request, Verdict};
+use super::check::Line;
+use super::reg::{Completion, Place, Reg, Verdict};
 use super::ring::Queues;
 use crate::rules::Notifier;
 use crate::sys::bits;
@@ -51,7 +50,7 @@ pub(super) struct Out<'e> {
 }
 
 impl Out<'_> {
-    fn room(&self) -> usize {
+    pub(super) fn room(&self) -> usize {
         self.events.capacity() - self.events.len()
     }
 }
@@ -60,9 +59,9 @@ impl Out<'_> {
 #[derive(Debug, Default)]
 pub(super) struct Book {
     /// Registrations, indexed by descriptor number.
-    regs: Vec<Option<Reg>>,
+    pub(super) regs: Vec<Option<Reg>>,
     /// How many of `regs` are registered.
-    live: usize,
+    pub(super) live: usize,
     next_seq: u32,
     /// Threads inside (or about to enter) `io_uring_enter` to wait.
     pub(super) waiters: usize,
@@ -72,13 +71,13 @@ pub(super) struct Book {
     /// A notification was absorbed outside a wait; the next wait takes it.
     pub(super) notify_seen: bool,
     /// Level registrations the last wait reported ([`Place::Rearm`]).
-    rearm: Vec<RawFd>,
+    pub(super) rearm: Vec<RawFd>,
     /// Registrations to check ([`Place::Later`], [`Place::Checking`]).
     pub(super) line: Line,
 }
 
 impl Book {
-    fn get(&mut self, fd: RawFd) -> Option<&mut Reg> {
+    pub(super) fn get(&mut self, fd: RawFd) -> Option<&mut Reg> {
         self.regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
     }
 
@@ -233,7 +232,7 @@ impl Book {
     }
 
     /// Acts on a verdict; `now`: a check it asks for is run by this wait.
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         q: &mut Queues<'_>,
         fd: RawFd,
@@ -250,57 +249,6 @@ impl Book {
             }
             Verdict::Arm { multishot } => self.arm(q, fd, multishot),
             Verdict::Closed => self.closed(q, fd, out),
-        }
-    }
-
-    /// Puts the registration of `fd` in the current batch of checks (`now`,
-    /// or when nobody is in line and the batch has room), or at the back of
-    /// the line.
-    fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
-        let line_empty = self.line.waiting() == 0;
-        let batch = self.line.batch_len();
-        let live = self.live;
-        let Some(reg) = self.get(fd) else { return };
-        match reg.place {
-            Place::Later | Place::Checking => return,
-            Place::Idle | Place::Rearm => {}
-        }
-        if now || (line_empty && batch < room) {
-            reg.place = Place::Checking;
-            let mask = reg.check_mask();
-            self.line.add(fd, mask);
-            return;
-        }
-        reg.place = Place::Later;
-        self.line.push_back(fd);
-        if self.line.waiting() > 2 * live + 64 {
-            self.compact();
-        }
-    }
-
-    /// Drops the line's entries of registrations that moved on, and
-    /// duplicates, keeping the order.
-    fn compact(&mut self) {
-        let regs = &mut self.regs;
-        let mut kept = Vec::new();
-        self.line.retain(|fd| {
-            let reg = usize::try_from(fd)
-                .ok()
-                .and_then(|s| regs.get_mut(s))
-                .and_then(Option::as_mut);
-            match reg {
-                Some(r) if r.place == Place::Later => {
-                    r.place = Place::Idle; // a second entry is dropped
-                    kept.push(fd);
-                    true
-                }
-                _ => false,
-            }
-        });
-        for fd in kept {
-            if let Some(r) = self.get(fd) {
-                r.place = Place::Later;
-            }
         }
     }
 
@@ -348,7 +296,12 @@ impl Book {
 
     /// The number of a registration is closed: reports it once with error
     /// and hang-up, as poll does, and forgets it.
-    fn closed(&mut self, q: &mut Queues<'_>, fd: RawFd, out: &mut Out<'_>) -> io::Result<()> {
+    pub(super) fn closed(
+        &mut self,
+        q: &mut Queues<'_>,
+        fd: RawFd,
+        out: &mut Out<'_>,
+    ) -> io::Result<()> {
         let Some(reg) = self.get(fd) else {
             return Ok(());
         };
@@ -363,106 +316,5 @@ impl Book {
         self.cancel(q, fd)?;
         self.remove(fd);
         Ok(())
-    }
-
-    /// Checks registrations from the front of the line, as many at a time
-    /// as `events` has room for, in one `poll(2)` each batch, until `events`
-    /// is full or nobody is left in line.
-    pub(super) fn run_checks(&mut self, q: &mut Queues<'_>, out: &mut Out<'_>) -> io::Result<()> {
-        loop {
-            let room = out.room();
-            while self.line.batch_len() < room {
-                let Some(fd) = self.line.pop() else { break };
-                if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Later) {
-                    reg.place = Place::Checking;
-                    let mask = reg.check_mask();
-                    self.line.add(fd, mask);
-                }
-            }
-            if self.line.batch_len() == 0 {
-                return Ok(());
-            }
-            let (batch, polled) = self.line.run();
-            let mut res = Ok(());
-            for p in &batch {
-                let Some(reg) = self.get(p.fd).filter(|r| r.place == Place::Checking) else {
-                    continue;
-                };
-                reg.place = Place::Idle;
-                if res.is_err() {
-                    continue;
-                }
-                let verdict = match polled {
-                    Ok(_) => reg.checked(check::readiness(p)),
-                    // `poll(2)` failed (out of memory, or more entries than
-                    // RLIMIT_NOFILE): ask with a new request instead, whose
-                    // arming polls the file at the next submission.
-                    Err(_) if reg.request == Request::Disarmed => Verdict::Nothing,
-                    Err(_) => {
-                        let multishot = reg.multishot();
-                        self.cancel(q, p.fd)?;
-                        Verdict::Arm { multishot }
-                    }
-                };
-                res = self.apply(q, p.fd, verdict, true, out);
-            }
-            self.line.give_back(batch);
-            res?;
-            if out.events.is_full() || self.line.waiting() == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Whether level registrations reported by the last wait are due.
-    pub(super) fn rearms_due(&self) -> bool {
-        !self.rearm.is_empty()
-    }
-
-    /// The level registrations the last wait reported join the line, after
-    /// those already in it: a `poll(2)` is made anyway, and asks them for
-    /// less than new requests would cost.
-    pub(super) fn rearms_to_line(&mut self) {
-        let fds = mem::take(&mut self.rearm);
-        for &fd in &fds {
-            if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) {
-                reg.place = Place::Later;
-                self.line.push_back(fd);
-            }
-        }
-        self.give_back_rearm(fds);
-    }
-
-    /// The level registrations the last wait reported get new requests,
-    /// whose arming polls the file.
-    pub(super) fn rearms_to_kernel(&mut self, q: &mut Queues<'_>) -> io::Result<()> {
-        let fds = mem::take(&mut self.rearm);
-        let mut res = Ok(());
-        for (i, &fd) in fds.iter().enumerate() {
-            let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) else {
-                continue;
-            };
-            reg.place = Place::Idle;
-            if reg.request == Request::Idle {
-                res = self.arm(q, fd, false);
-            }
-            if res.is_err() {
-                // The rest stay due for the next wait.
-                if let Some(reg) = self.get(fd) {
-                    reg.place = Place::Rearm;
-                }
-                self.rearm.extend_from_slice(&fds[i..]);
-                return res;
-            }
-        }
-        self.give_back_rearm(fds);
-        res
-    }
-
-    fn give_back_rearm(&mut self, mut fds: Vec<RawFd>) {
-        fds.clear();
-        if self.rearm.is_empty() {
-            self.rearm = fds;
-        }
     }
 }

@@ -13,9 +13,13 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::mem;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use super::book::{Book, Out};
+use super::reg::{Place, Request, Verdict};
+use super::ring::Queues;
 use crate::sys::poll::{ppoll, PollFd};
 
 /// The registrations to check, oldest first, and the current batch.
@@ -111,4 +115,158 @@ impl Line {
 /// `revents` as readiness bits (the `POLL*` and `EPOLL*` bits are the same).
 pub(super) fn readiness(p: &PollFd) -> u32 {
     u32::from(p.revents as u16)
+}
+
+impl Book {
+    /// Puts the registration of `fd` in the current batch of checks (`now`,
+    /// or when nobody is in line and the batch has room), or at the back of
+    /// the line.
+    pub(super) fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
+        let line_empty = self.line.waiting() == 0;
+        let batch = self.line.batch_len();
+        let live = self.live;
+        let Some(reg) = self.get(fd) else { return };
+        match reg.place {
+            Place::Later | Place::Checking => return,
+            Place::Idle | Place::Rearm => {}
+        }
+        if now || (line_empty && batch < room) {
+            reg.place = Place::Checking;
+            let mask = reg.check_mask();
+            self.line.add(fd, mask);
+            return;
+        }
+        reg.place = Place::Later;
+        self.line.push_back(fd);
+        if self.line.waiting() > 2 * live + 64 {
+            self.compact();
+        }
+    }
+
+    /// Drops the line's entries of registrations that moved on, and
+    /// duplicates, keeping the order.
+    fn compact(&mut self) {
+        let regs = &mut self.regs;
+        let mut kept = Vec::new();
+        self.line.retain(|fd| {
+            let reg = usize::try_from(fd)
+                .ok()
+                .and_then(|s| regs.get_mut(s))
+                .and_then(Option::as_mut);
+            match reg {
+                Some(r) if r.place == Place::Later => {
+                    r.place = Place::Idle; // a second entry is dropped
+                    kept.push(fd);
+                    true
+                }
+                _ => false,
+            }
+        });
+        for fd in kept {
+            if let Some(r) = self.get(fd) {
+                r.place = Place::Later;
+            }
+        }
+    }
+
+    /// Checks registrations from the front of the line, as many at a time
+    /// as `events` has room for, in one `poll(2)` each batch, until `events`
+    /// is full or nobody is left in line.
+    pub(super) fn run_checks(&mut self, q: &mut Queues<'_>, out: &mut Out<'_>) -> io::Result<()> {
+        loop {
+            let room = out.room();
+            while self.line.batch_len() < room {
+                let Some(fd) = self.line.pop() else { break };
+                if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Later) {
+                    reg.place = Place::Checking;
+                    let mask = reg.check_mask();
+                    self.line.add(fd, mask);
+                }
+            }
+            if self.line.batch_len() == 0 {
+                return Ok(());
+            }
+            let (batch, polled) = self.line.run();
+            let mut res = Ok(());
+            for p in &batch {
+                let Some(reg) = self.get(p.fd).filter(|r| r.place == Place::Checking) else {
+                    continue;
+                };
+                reg.place = Place::Idle;
+                if res.is_err() {
+                    continue;
+                }
+                let verdict = match polled {
+                    Ok(_) => reg.checked(readiness(p)),
+                    // `poll(2)` failed (out of memory, or more entries than
+                    // RLIMIT_NOFILE): ask with a new request instead, whose
+                    // arming polls the file at the next submission.
+                    Err(_) if reg.request == Request::Disarmed => Verdict::Nothing,
+                    Err(_) => {
+                        let multishot = reg.multishot();
+                        self.cancel(q, p.fd)?;
+                        Verdict::Arm { multishot }
+                    }
+                };
+                res = self.apply(q, p.fd, verdict, true, out);
+            }
+            self.line.give_back(batch);
+            res?;
+            if out.events.is_full() || self.line.waiting() == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether level registrations reported by the last wait are due.
+    pub(super) fn rearms_due(&self) -> bool {
+        !self.rearm.is_empty()
+    }
+
+    /// The level registrations the last wait reported join the line, after
+    /// those already in it: a `poll(2)` is made anyway, and asks them for
+    /// less than new requests would cost.
+    pub(super) fn rearms_to_line(&mut self) {
+        let fds = mem::take(&mut self.rearm);
+        for &fd in &fds {
+            if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) {
+                reg.place = Place::Later;
+                self.line.push_back(fd);
+            }
+        }
+        self.give_back_rearm(fds);
+    }
+
+    /// The level registrations the last wait reported get new requests,
+    /// whose arming polls the file.
+    pub(super) fn rearms_to_kernel(&mut self, q: &mut Queues<'_>) -> io::Result<()> {
+        let fds = mem::take(&mut self.rearm);
+        let mut res = Ok(());
+        for (i, &fd) in fds.iter().enumerate() {
+            let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) else {
+                continue;
+            };
+            reg.place = Place::Idle;
+            if reg.request == Request::Idle {
+                res = self.arm(q, fd, false);
+            }
+            if res.is_err() {
+                // The rest stay due for the next wait.
+                if let Some(reg) = self.get(fd) {
+                    reg.place = Place::Rearm;
+                }
+                self.rearm.extend_from_slice(&fds[i..]);
+                return res;
+            }
+        }
+        self.give_back_rearm(fds);
+        res
+    }
+
+    fn give_back_rearm(&mut self, mut fds: Vec<RawFd>) {
+        fds.clear();
+        if self.rearm.is_empty() {
+            self.rearm = fds;
+        }
+    }
 }

@@ -10,25 +10,25 @@
 //! - `check.rs`: the line of completions to confirm with `poll(2)`;
 //! - `book.rs`: the registrations, and what a wait does with each
 //!   completion, check and report;
-//! - here: the [`Poller`] calls, and the order of a wait's steps.
+//! - `wait.rs`: the order of a wait's steps;
+//! - here: the [`Poller`] calls.
 
 mod book;
 mod check;
 mod reg;
 mod ring;
+mod wait;
 
 use std::fmt;
-use std::mem;
 use std::os::fd::RawFd;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use book::{Book, Out, Pass};
+use book::Book;
 use reg::{Reg, Request};
 use ring::Ring;
 
-use crate::rules::{self, Deadline, Notifier};
-use crate::sys::uring as sys;
+use crate::rules::{self, Notifier};
 use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Result, Token};
 
 /// The io_uring backend: readiness through `IORING_OP_POLL_ADD` requests
@@ -96,12 +96,17 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 ///
 /// Any number of descriptors can be registered, whatever the ring's size
 /// ([`Uring::with_entries`]): completions that do not fit are held by the
-/// kernel (`IORING_FEAT_NODROP`) and fetched by the next waits, in order,
-/// none lost and none twice. When more completions are ready than
-/// [`Events`] holds, the rest stay in the ring for the next wait, first
-/// come first served. Only if the kernel cannot even allocate memory to
-/// hold them does it drop completions; the ring is then unusable, and
-/// every wait fails with `EBADR` instead of missing events silently.
+/// kernel (`IORING_FEAT_NODROP`), and every wait moves all of them, from
+/// the ring and from the kernel, into a line of registrations to check,
+/// oldest first. When more are ready than [`Events`] holds, the next waits
+/// serve the rest of the line before those they reported (a level
+/// registration joins the back of the line after each report): every ready
+/// registration is reported within ⌈ready / capacity⌉ + 1 waits. The kernel
+/// ends a multishot request whose completion does not fit; its registration
+/// gets a new one, whose arming reports the readiness, so an edge change is
+/// still reported once. Only if the kernel cannot even allocate memory to
+/// hold completions does it drop them; the ring is then unusable, and every
+/// wait fails with `EBADR` instead of missing events silently.
 ///
 /// # Closed descriptors
 ///
@@ -227,90 +232,6 @@ impl Uring {
     pub fn entries(&self) -> u32 {
         self.entries
     }
-
-    /// The first steps of a wait, under the lock: the completions that
-    /// waited in the ring are confirmed (with the level registrations the
-    /// last wait reported, if a `poll(2)` is made anyway); if that reports
-    /// something, the changes queued before the wait are submitted and what
-    /// they find joins the report. Otherwise the reported level
-    /// registrations get new requests, for the `io_uring_enter` to submit.
-    fn begin(&self, st: &mut State, out: &mut Out<'_>) -> std::io::Result<()> {
-        let State { ring, book } = st;
-        let mut q = ring.queues();
-        out.notified = mem::take(&mut book.notify_seen) && self.notifier.take();
-        let changes = q.queued() > 0;
-        book.reap(&mut q, Pass::Stale, out, &self.notifier)?;
-        if !book.line.is_empty() {
-            book.rearms_to_line();
-            book.run_checks(&mut q, out)?;
-        }
-        if !out.events.is_empty() {
-            if changes {
-                // Registrations and changes made before this wait: it must
-                // see what they find ready now.
-                q.submit_once()?;
-                book.reap(&mut q, Pass::Fresh, out, &self.notifier)?;
-                book.run_checks(&mut q, out)?;
-            }
-            return Ok(());
-        }
-        if book.rearms_due() {
-            book.rearms_to_kernel(&mut q)?;
-        }
-        Ok(())
-    }
-
-    /// Reads what completed during the wait, and confirms what needs it.
-    fn collect(&self, st: &mut State, out: &mut Out<'_>) -> std::io::Result<()> {
-        let State { ring, book } = st;
-        let mut q = ring.queues();
-        book.reap(&mut q, Pass::Fresh, out, &self.notifier)?;
-        book.run_checks(&mut q, out)
-    }
-
-    /// The end of a wait: if another thread is blocked in a wait, the
-    /// re-arms this one queued are submitted now, or it would not see them.
-    fn finish(&self, st: &mut State, out: &Out<'_>) -> Result<usize> {
-        if st.book.waiters > 0 {
-            let State { ring, book } = st;
-            let mut q = ring.queues();
-            book.rearms_to_kernel(&mut q)
-                .and_then(|()| q.submit())
-                .map_err(Error::io(Op::Wait))?;
-        }
-        Ok(out.events.len())
-    }
-
-    /// Submits now if a wait is blocked elsewhere: it would not see the
-    /// change until it woke for another reason.
-    fn submit_if_waited_on(st: &mut State) -> std::io::Result<()> {
-        if st.book.waiters > 0 {
-            st.ring.queues().submit()?;
-        }
-        Ok(())
-    }
-
-    /// Empties the ring outside a wait, so that a program that changes
-    /// registrations without waiting does not pile up completions: what it
-    /// finds is checked, and notifications taken, by the next wait.
-    fn absorb(&self, st: &mut State) -> std::io::Result<()> {
-        if st.book.waiters > 0 {
-            return Ok(()); // the waiter reaps them
-        }
-        let State { ring, book } = st;
-        let mut q = ring.queues();
-        if q.is_empty() {
-            return Ok(());
-        }
-        // Never written: an absorbed completion reports nothing.
-        let mut scratch = Events::with_capacity(0);
-        let mut out = Out {
-            events: &mut scratch,
-            batch: 0,
-            notified: false,
-        };
-        book.reap(&mut q, Pass::Absorb, &mut out, &self.notifier)
-    }
 }
 
 impl fmt::Debug for Uring {
@@ -395,60 +316,7 @@ impl Poller for Uring {
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
-        events.clear();
-        let mut deadline = Deadline::after(timeout);
-        let mut st = lock(&self.state);
-        let batch = st.book.next_batch();
-        let mut out = Out {
-            events,
-            batch,
-            notified: false,
-        };
-        self.begin(&mut st, &mut out).map_err(Error::io(Op::Wait))?;
-        if !out.events.is_empty() {
-            return self.finish(&mut st, &out);
-        }
-        if out.notified {
-            // Return without blocking, with whatever is ready now.
-            deadline = Deadline::after(Some(Duration::ZERO));
-        }
-        loop {
-            let to_submit = st.ring.queues().queued();
-            let left = deadline.remaining();
-            if left == Some(Duration::ZERO) {
-                // No time left: submit (once; an interrupted call leaves
-                // them for the next wait) and collect what completes at once.
-                st.ring
-                    .queues()
-                    .submit_once()
-                    .map_err(Error::io(Op::Wait))?;
-                self.collect(&mut st, &mut out)
-                    .map_err(Error::io(Op::Wait))?;
-                return self.finish(&mut st, &out);
-            }
-            st.book.waiters += 1;
-            drop(st);
-            // Submit and sleep in one call; it returns at once if a request
-            // completes on submission or completions are already waiting.
-            let res = deadline.retry_eintr(left, |left| {
-                sys::enter(self.ring_fd, to_submit, 1, true, left)
-            });
-            st = lock(&self.state);
-            st.book.waiters -= 1;
-            if let Err(e) = res {
-                match e.raw_os_error() {
-                    // Timed out, or completions held back: look and decide.
-                    Some(libc::ETIME | libc::EBUSY) => {}
-                    // EBADR: completions were dropped (see `Queues::refill`).
-                    _ => return Err(Error::io(Op::Wait)(e)),
-                }
-            }
-            self.collect(&mut st, &mut out)
-                .map_err(Error::io(Op::Wait))?;
-            if !out.events.is_empty() || out.notified || deadline.is_past() {
-                return self.finish(&mut st, &out);
-            }
-        }
+        self.wait_for(events, timeout)
     }
 
     fn notify(&self) -> Result<()> {
