@@ -1,8 +1,9 @@
 //! What the io_uring backend needs beyond the `io-uring` crate's safe API:
 //! queuing a submission entry (unsafe there, because an entry may point at
-//! memory the kernel reads later), and an `io_uring_enter` made with the
-//! ring's descriptor alone, so that a thread can sleep in it after letting
-//! go of the lock that guards the ring's queues.
+//! memory the kernel reads later), an `io_uring_enter` made with the ring's
+//! descriptor alone, so that a thread can sleep in it after letting go of
+//! the lock that guards the ring's queues, and the zero-timeout `ppoll` that
+//! confirms completions on every wait.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -125,6 +126,29 @@ pub(crate) fn enter(
         flags,
         argp,
         argsz
+    ))?;
+    Ok(n as usize)
+}
+
+/// One `ppoll(2)` over `fds` that never blocks: the check of every wait
+/// that found completions waiting. Made directly (not through libc's
+/// wrapper, a cancellation point, nor [`super::poll::ppoll`], which
+/// converts a timeout first): it runs on every such wait. Returns the number
+/// of entries with a non-zero `revents`.
+pub(crate) fn poll_now(fds: &mut [super::poll::PollFd]) -> io::Result<usize> {
+    static ZERO: libc::timespec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `fds` is a live, writable slice of `len` pollfds; the timeout
+    // points at a static zero timespec; no signal mask (null, size 0).
+    let n = syscall!(syscall(
+        libc::SYS_ppoll,
+        fds.as_mut_ptr(),
+        fds.len() as libc::nfds_t,
+        ptr::addr_of!(ZERO),
+        ptr::null::<libc::sigset_t>(),
+        0usize
     ))?;
     Ok(n as usize)
 }

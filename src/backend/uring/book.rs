@@ -9,7 +9,7 @@ use std::os::fd::RawFd;
 use io_uring::cqueue;
 
 use super::check::Line;
-use super::reg::{Completion, Place, Reg, Verdict};
+use super::reg::{AfterReport, Completion, Place, Reg, Verdict};
 use super::ring::Queues;
 use crate::rules::Notifier;
 use crate::sys::bits;
@@ -26,6 +26,7 @@ const IGNORED: u32 = u32::MAX - 1;
 /// The `user_data` of a request: the descriptor number in the low half and
 /// a sequence number, new for every request, in the high half, so that a
 /// completion of a replaced request is recognised and dropped.
+#[inline]
 fn user_data(fd: u32, seq: u32) -> u64 {
     (u64::from(seq) << 32) | u64::from(fd)
 }
@@ -50,6 +51,7 @@ pub(super) struct Out<'e> {
 }
 
 impl Out<'_> {
+    #[inline]
     pub(super) fn room(&self) -> usize {
         self.events.capacity() - self.events.len()
     }
@@ -77,6 +79,7 @@ pub(super) struct Book {
 }
 
 impl Book {
+    #[inline]
     pub(super) fn get(&mut self, fd: RawFd) -> Option<&mut Reg> {
         self.regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
     }
@@ -187,6 +190,7 @@ impl Book {
         }
     }
 
+    #[inline]
     fn complete(
         &mut self,
         q: &mut Queues<'_>,
@@ -223,15 +227,22 @@ impl Book {
             more,
             fresh,
         });
-        if pass == Pass::Absorb && verdict == Verdict::Check {
-            // Outside a wait: in line for the next one, never in a batch.
-            self.queue_check(fd, false, 0);
-            return Ok(());
+        match verdict {
+            Verdict::Nothing => Ok(()),
+            Verdict::Check => {
+                // Outside a wait: in line for the next one, never in a batch.
+                let room = if pass == Pass::Absorb { 0 } else { out.room() };
+                self.queue_check(fd, fresh, room);
+                Ok(())
+            }
+            Verdict::Report(ready) => self.report(q, fd, ready, out),
+            _ => self.apply(q, fd, verdict, fresh, out),
         }
-        self.apply(q, fd, verdict, fresh, out)
     }
 
     /// Acts on a verdict; `now`: a check it asks for is run by this wait.
+    /// (Out of line: the common verdicts are handled where they arise.)
+    #[inline(never)]
     pub(super) fn apply(
         &mut self,
         q: &mut Queues<'_>,
@@ -255,7 +266,8 @@ impl Book {
     /// Adds `ready` to this wait's events: a new event, or the one this
     /// registration already has in this wait. With no room left, the
     /// registration is first in line for the next wait.
-    fn report(
+    #[inline]
+    pub(super) fn report(
         &mut self,
         q: &mut Queues<'_>,
         fd: RawFd,
@@ -282,6 +294,20 @@ impl Book {
         if after.rearm {
             self.rearm.push(fd);
         }
+        if after.cancel.is_some() || after.arm {
+            return self.after_report(q, fd, after);
+        }
+        Ok(())
+    }
+
+    /// The requests a report ends or starts.
+    #[inline(never)]
+    fn after_report(
+        &mut self,
+        q: &mut Queues<'_>,
+        fd: RawFd,
+        after: AfterReport,
+    ) -> io::Result<()> {
         if let Some(seq) = after.cancel {
             q.push(&Sqe::cancel(
                 user_data(fd as u32, seq),

@@ -15,12 +15,12 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::os::fd::RawFd;
-use std::time::Duration;
 
 use super::book::{Book, Out};
 use super::reg::{Place, Request, Verdict};
 use super::ring::Queues;
-use crate::sys::poll::{ppoll, PollFd};
+use crate::sys::poll::PollFd;
+use crate::sys::uring::poll_now;
 
 /// The registrations to check, oldest first, and the current batch.
 #[derive(Default)]
@@ -29,7 +29,7 @@ pub(super) struct Line {
     /// [`Place::Later`](super::reg::Place::Later)).
     waiting: VecDeque<RawFd>,
     /// The current batch: one `pollfd` each.
-    batch: Vec<PollFd>,
+    pub(super) batch: Vec<PollFd>,
 }
 
 impl fmt::Debug for Line {
@@ -43,12 +43,14 @@ impl fmt::Debug for Line {
 
 impl Line {
     /// Whether nothing waits for a check, in line or in the batch.
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.waiting.is_empty() && self.batch.is_empty()
     }
 
     /// How many wait in line (entries of registrations that moved on
     /// included).
+    #[inline]
     pub(super) fn waiting(&self) -> usize {
         self.waiting.len()
     }
@@ -65,6 +67,7 @@ impl Line {
     }
 
     /// The next registration in line.
+    #[inline]
     pub(super) fn pop(&mut self) -> Option<RawFd> {
         self.waiting.pop_front()
     }
@@ -77,6 +80,7 @@ impl Line {
     }
 
     /// Adds `fd` to the current batch, asking for `events`.
+    #[inline]
     pub(super) fn add(&mut self, fd: RawFd, events: i16) {
         self.batch.push(PollFd {
             fd,
@@ -86,33 +90,25 @@ impl Line {
     }
 
     /// How many are in the current batch.
+    #[inline]
     pub(super) fn batch_len(&self) -> usize {
         self.batch.len()
     }
 
-    /// Asks the batch in one zero-timeout `poll(2)` (retried if
-    /// interrupted) and takes it, to be handed back with
-    /// [`give_back`](Line::give_back) once its results are used.
-    pub(super) fn run(&mut self) -> (Vec<PollFd>, io::Result<usize>) {
-        let mut batch = std::mem::take(&mut self.batch);
-        let polled = loop {
-            match ppoll(&mut batch, Some(Duration::ZERO)) {
+    /// Asks the batch in one zero-timeout `poll(2)`, retried if
+    /// interrupted; the results are in the batch until it is cleared.
+    pub(super) fn run(&mut self) -> io::Result<usize> {
+        loop {
+            match poll_now(&mut self.batch) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
+                other => return other,
             }
-        };
-        (batch, polled)
-    }
-
-    /// Takes back a batch's storage, emptied, so that a wait allocates
-    /// nothing once it has grown.
-    pub(super) fn give_back(&mut self, mut batch: Vec<PollFd>) {
-        batch.clear();
-        self.batch = batch;
+        }
     }
 }
 
 /// `revents` as readiness bits (the `POLL*` and `EPOLL*` bits are the same).
+#[inline]
 pub(super) fn readiness(p: &PollFd) -> u32 {
     u32::from(p.revents as u16)
 }
@@ -121,6 +117,7 @@ impl Book {
     /// Puts the registration of `fd` in the current batch of checks (`now`,
     /// or when nobody is in line and the batch has room), or at the back of
     /// the line.
+    #[inline]
     pub(super) fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
         let line_empty = self.line.waiting() == 0;
         let batch = self.line.batch_len();
@@ -186,9 +183,10 @@ impl Book {
             if self.line.batch_len() == 0 {
                 return Ok(());
             }
-            let (batch, polled) = self.line.run();
+            let polled = self.line.run();
             let mut res = Ok(());
-            for p in &batch {
+            for i in 0..self.line.batch_len() {
+                let p = self.line.batch[i];
                 let Some(reg) = self.get(p.fd).filter(|r| r.place == Place::Checking) else {
                     continue;
                 };
@@ -197,20 +195,26 @@ impl Book {
                     continue;
                 }
                 let verdict = match polled {
-                    Ok(_) => reg.checked(readiness(p)),
+                    Ok(_) => reg.checked(readiness(&p)),
                     // `poll(2)` failed (out of memory, or more entries than
                     // RLIMIT_NOFILE): ask with a new request instead, whose
                     // arming polls the file at the next submission.
                     Err(_) if reg.request == Request::Disarmed => Verdict::Nothing,
                     Err(_) => {
                         let multishot = reg.multishot();
-                        self.cancel(q, p.fd)?;
+                        res = self.cancel(q, p.fd);
                         Verdict::Arm { multishot }
                     }
                 };
-                res = self.apply(q, p.fd, verdict, true, out);
+                if res.is_ok() {
+                    res = match verdict {
+                        Verdict::Report(ready) => self.report(q, p.fd, ready, out),
+                        Verdict::Nothing => Ok(()),
+                        _ => self.apply(q, p.fd, verdict, true, out),
+                    };
+                }
             }
-            self.line.give_back(batch);
+            self.line.batch.clear();
             res?;
             if out.events.is_full() || self.line.waiting() == 0 {
                 return Ok(());
@@ -219,6 +223,7 @@ impl Book {
     }
 
     /// Whether level registrations reported by the last wait are due.
+    #[inline]
     pub(super) fn rearms_due(&self) -> bool {
         !self.rearm.is_empty()
     }

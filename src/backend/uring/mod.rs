@@ -279,11 +279,8 @@ impl Poller for Uring {
             let State { ring, book } = &mut *st;
             let mut q = ring.queues();
             book.cancel(&mut q, fd)?;
-            let new = Reg {
-                batch: old.batch,
-                index: old.index,
-                ..Reg::new(token, interest, mode)
-            };
+            let mut new = Reg::new(token, interest, mode);
+            (new.batch, new.index) = (old.batch, old.index);
             book.replace(fd, new);
             book.arm(&mut q, fd, mode == Mode::Edge)?;
             drop(q);

@@ -92,6 +92,12 @@ pub(super) struct Reg {
     /// event.
     pub(super) batch: u64,
     pub(super) index: usize,
+    /// What it reports: what it asked for, plus error and hang-up.
+    wanted: u32,
+    /// The `poll(2)` events a check asks for: the interest, and
+    /// `POLLRDHUP` always (the kernel adds it to every poll request, so a
+    /// check must see it to tell when to park).
+    check: i16,
 }
 
 impl Reg {
@@ -105,6 +111,8 @@ impl Reg {
             place: Place::Idle,
             batch: 0,
             index: 0,
+            wanted: interest.readiness_mask() | bits::ERR | bits::HUP,
+            check: (interest.readiness_mask() | bits::RDHUP) as i16,
         }
     }
 
@@ -122,20 +130,19 @@ impl Reg {
         mask
     }
 
-    /// The `poll(2)` events a check asks for: the interest, and
-    /// `POLLRDHUP` always (the kernel adds it to every poll request, so a
-    /// check must see it to tell when to park).
+    /// The `poll(2)` events a check asks for.
+    #[inline]
     pub(super) fn check_mask(&self) -> i16 {
-        (self.interest.readiness_mask() | bits::RDHUP) as i16
+        self.check
     }
 
-    /// What the registration reports: what it asked for, plus error and
-    /// hang-up.
+    #[inline]
     fn wanted(&self) -> u32 {
-        self.interest.readiness_mask() | bits::ERR | bits::HUP
+        self.wanted
     }
 
     /// The request a registration in this mode waits for changes with.
+    #[inline]
     pub(super) fn multishot(&self) -> bool {
         self.mode == Mode::Edge
     }
@@ -163,6 +170,7 @@ impl Reg {
 
     /// Queue a request of this kind unless one is in flight (or none is
     /// wanted).
+    #[inline]
     fn ensure(&self, multishot: bool) -> Verdict {
         match self.request {
             Request::Idle => Verdict::Arm { multishot },
@@ -176,6 +184,7 @@ impl Reg {
     /// when the completion ring is full) is replaced, and the new request's
     /// arming polls the file: reporting the ending completion as well would
     /// report one change twice.
+    #[inline]
     pub(super) fn complete(&mut self, c: Completion) -> Verdict {
         let multishot = match self.request {
             Request::Oneshot(seq) if seq == c.seq => false,
@@ -210,6 +219,7 @@ impl Reg {
     }
 
     /// The result of a check (`revents` of `poll(2)`).
+    #[inline]
     pub(super) fn checked(&self, revents: u32) -> Verdict {
         if self.request == Request::Disarmed {
             return Verdict::Nothing;
@@ -231,6 +241,7 @@ impl Reg {
     /// multishot request; a oneshot one is disarmed; a level one goes to
     /// the next wait's re-arms. A request parked for unasked readiness has
     /// done its job.
+    #[inline]
     pub(super) fn reported(&mut self) -> AfterReport {
         if self.mode == Mode::Edge {
             return AfterReport {

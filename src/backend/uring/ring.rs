@@ -51,6 +51,7 @@ impl Ring {
     }
 
     /// A view of both queues.
+    #[inline]
     pub(super) fn queues(&mut self) -> Queues<'_> {
         let fd = self.fd();
         let (_, sq, cq) = self.ring.split();
@@ -77,6 +78,7 @@ impl Queues<'_> {
     }
 
     /// How many entries are queued and not yet submitted.
+    #[inline]
     pub(super) fn queued(&mut self) -> u32 {
         self.sq.sync();
         self.sq.len() as u32
@@ -118,13 +120,18 @@ impl Queues<'_> {
     }
 
     /// One `io_uring_enter` submitting `n` entries, with `GETEVENTS` if
-    /// asked or if the kernel holds completions back.
+    /// asked or if the kernel holds completions back; then looks at the
+    /// completion queue again.
     fn enter(&mut self, n: u32, getevents: bool, timeout: Option<Duration>) -> io::Result<usize> {
         let getevents = getevents || self.sq.cq_overflow();
-        sys::enter(self.fd, n, 0, getevents, timeout)
+        let res = sys::enter(self.fd, n, 0, getevents, timeout);
+        // What the submission completed at once is visible from now on.
+        self.cq.sync();
+        res
     }
 
     /// The next completion in the ring, as of the view's last look.
+    #[inline]
     pub(super) fn next(&mut self) -> Option<cqueue::Entry> {
         self.cq.next()
     }
@@ -137,24 +144,25 @@ impl Queues<'_> {
     /// If the kernel could not even allocate memory to hold completions
     /// back, some are lost and the ring refuses every wait from now on
     /// (`EBADR`): this says so rather than miss events silently.
+    #[inline]
     pub(super) fn refill(&mut self) -> io::Result<bool> {
         self.cq.sync();
-        if self.cq.overflow() != 0 {
-            return Err(io::Error::from_raw_os_error(libc::EBADR));
-        }
         if !self.cq.is_empty() {
             return Ok(true);
         }
-        if !self.sq.cq_overflow() {
-            return Ok(false);
+        if self.sq.cq_overflow() {
+            match sys::enter(self.fd, 0, 0, true, None) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+            self.cq.sync();
+            return Ok(!self.cq.is_empty());
         }
-        match sys::enter(self.fd, 0, 0, true, None) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
-            Err(e) => return Err(e),
-            Ok(_) => {}
+        if self.cq.overflow() != 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADR));
         }
-        self.cq.sync();
-        Ok(!self.cq.is_empty())
+        Ok(false)
     }
 
     /// Whether the ring is empty and the kernel holds nothing back.

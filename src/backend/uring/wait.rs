@@ -78,6 +78,7 @@ impl Uring {
     /// something, the changes queued before the wait are submitted and what
     /// they find joins the report. Otherwise the reported level
     /// registrations get new requests, for the `io_uring_enter` to submit.
+    #[inline]
     fn begin(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<()> {
         let State { ring, book } = st;
         let mut q = ring.queues();
@@ -85,7 +86,9 @@ impl Uring {
         let changes = q.queued() > 0;
         book.reap(&mut q, Pass::Stale, out, &self.notifier)?;
         if !book.line.is_empty() {
-            book.rearms_to_line();
+            if book.rearms_due() {
+                book.rearms_to_line();
+            }
             book.run_checks(&mut q, out)?;
         }
         if !out.events.is_empty() {
@@ -105,6 +108,7 @@ impl Uring {
     }
 
     /// Reads what completed during the wait, and confirms what needs it.
+    #[inline]
     fn collect(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<()> {
         let State { ring, book } = st;
         let mut q = ring.queues();
@@ -114,6 +118,7 @@ impl Uring {
 
     /// The end of a wait: if another thread is blocked in a wait, the
     /// re-arms this one queued are submitted now, or it would not see them.
+    #[inline]
     fn finish(&self, st: &mut State, out: &Out<'_>) -> Result<usize> {
         if st.book.waiters > 0 {
             let State { ring, book } = st;
