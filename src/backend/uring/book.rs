@@ -190,7 +190,7 @@ impl Book {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn complete(
         &mut self,
         q: &mut Queues<'_>,
@@ -266,7 +266,7 @@ impl Book {
     /// Adds `ready` to this wait's events: a new event, or the one this
     /// registration already has in this wait. With no room left, the
     /// registration is first in line for the next wait.
-    #[inline]
+    #[inline(always)]
     pub(super) fn report(
         &mut self,
         q: &mut Queues<'_>,

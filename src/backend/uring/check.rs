@@ -97,6 +97,7 @@ impl Line {
 
     /// Asks the batch in one zero-timeout `poll(2)`, retried if
     /// interrupted; the results are in the batch until it is cleared.
+    #[inline(always)]
     pub(super) fn run(&mut self) -> io::Result<usize> {
         loop {
             match poll_now(&mut self.batch) {
@@ -117,7 +118,7 @@ impl Book {
     /// Puts the registration of `fd` in the current batch of checks (`now`,
     /// or when nobody is in line and the batch has room), or at the back of
     /// the line.
-    #[inline]
+    #[inline(always)]
     pub(super) fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
         let line_empty = self.line.waiting() == 0;
         let batch = self.line.batch_len();
@@ -229,14 +230,14 @@ impl Book {
     }
 
     /// The level registrations the last wait reported join the line, after
-    /// those already in it: a `poll(2)` is made anyway, and asks them for
+    /// those already in it (straight into the batch when nobody is in line
+    /// and it has `room`): a `poll(2)` is made anyway, and asks them for
     /// less than new requests would cost.
-    pub(super) fn rearms_to_line(&mut self) {
+    pub(super) fn rearms_to_line(&mut self, room: usize) {
         let fds = mem::take(&mut self.rearm);
         for &fd in &fds {
-            if let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) {
-                reg.place = Place::Later;
-                self.line.push_back(fd);
+            if self.get(fd).is_some_and(|r| r.place == Place::Rearm) {
+                self.queue_check(fd, false, room);
             }
         }
         self.give_back_rearm(fds);

@@ -15,6 +15,7 @@ impl Uring {
     /// if they report nothing, sleep in `io_uring_enter` without the lock,
     /// then collect what completed, until something is reported, a
     /// notification comes or the time is up.
+    #[inline(always)]
     pub(super) fn wait_for(&self, events: &mut Events, timeout: Option<Duration>) -> Result<usize> {
         events.clear();
         let mut deadline = Deadline::after(timeout);
@@ -87,7 +88,7 @@ impl Uring {
         book.reap(&mut q, Pass::Stale, out, &self.notifier)?;
         if !book.line.is_empty() {
             if book.rearms_due() {
-                book.rearms_to_line();
+                book.rearms_to_line(out.room());
             }
             book.run_checks(&mut q, out)?;
         }
