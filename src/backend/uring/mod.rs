@@ -36,9 +36,11 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 ///
 /// # Modes
 ///
-/// - [`Mode::Level`]: a oneshot poll request, queued again after each
-///   reported event; the kernel completes it at once while the descriptor
-///   is still ready, so every wait sees it, as with epoll.
+/// - [`Mode::Level`]: a oneshot poll request; after each reported event
+///   the next wait asks the descriptor again, in the `poll(2)` it makes
+///   anyway (see below) or with a new request, which the kernel completes
+///   at once while the descriptor is still ready: every wait sees it, as
+///   with epoll.
 /// - [`Mode::Oneshot`] and [`Mode::EdgeOneshot`]: a oneshot poll request,
 ///   not queued again until [`modify`](Poller::modify). (A oneshot request
 ///   reports the readiness present when it is armed, so the two are the
@@ -64,7 +66,8 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// with one zero-timeout `poll(2)` (see below) and returns if that finds
 /// something; otherwise it is one `io_uring_enter` (submit and sleep, with
 /// the timeout in nanoseconds through `IORING_ENTER_EXT_ARG`; interrupted
-/// by a signal, it goes on with the time left). Unregister is one
+/// by a signal, it goes on with the time left, and once the time is up it
+/// submits once more and returns, interrupted or not). Unregister is one
 /// `io_uring_enter` that cancels the poll request
 /// (`IORING_OP_ASYNC_CANCEL`) and returns once the kernel has processed the
 /// cancellation: a completion of the removed registration is never
