@@ -84,6 +84,13 @@ impl Queues<'_> {
         self.sq.len() as u32
     }
 
+    /// How many entries were queued through this view and not yet
+    /// submitted (without storing the tail: for a view just made).
+    #[inline]
+    pub(super) fn pending(&self) -> u32 {
+        self.sq.len() as u32
+    }
+
     /// Submits every queued entry now, without waiting. Interrupted, it
     /// tries again (a signal interrupts one call).
     pub(super) fn submit(&mut self) -> io::Result<()> {

@@ -26,7 +26,7 @@ impl Uring {
             batch,
             notified: false,
         };
-        self.begin(&mut st, &mut out).map_err(Error::io(Op::Wait))?;
+        let mut to_submit = self.begin(&mut st, &mut out).map_err(Error::io(Op::Wait))?;
         if !out.events.is_empty() {
             return self.finish(&mut st, &out);
         }
@@ -35,7 +35,6 @@ impl Uring {
             deadline = Deadline::after(Some(Duration::ZERO));
         }
         loop {
-            let to_submit = st.ring.queues().queued();
             let left = deadline.remaining();
             if left == Some(Duration::ZERO) {
                 // No time left: submit (once; an interrupted call leaves
@@ -65,7 +64,8 @@ impl Uring {
                     _ => return Err(Error::io(Op::Wait)(e)),
                 }
             }
-            self.collect(&mut st, &mut out)
+            to_submit = self
+                .collect(&mut st, &mut out)
                 .map_err(Error::io(Op::Wait))?;
             if !out.events.is_empty() || out.notified || deadline.is_past() {
                 return self.finish(&mut st, &out);
@@ -79,12 +79,13 @@ impl Uring {
     /// something, the changes queued before the wait are submitted and what
     /// they find joins the report. Otherwise the reported level
     /// registrations get new requests, for the `io_uring_enter` to submit.
+    /// Returns how many entries are queued for it.
     #[inline]
-    fn begin(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<()> {
+    fn begin(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<u32> {
         let State { ring, book } = st;
         let mut q = ring.queues();
         out.notified = mem::take(&mut book.notify_seen) && self.notifier.take();
-        let changes = q.queued() > 0;
+        let changes = q.pending() > 0;
         book.reap(&mut q, Pass::Stale, out, &self.notifier)?;
         if !book.line.is_empty() {
             if book.rearms_due() {
@@ -100,21 +101,23 @@ impl Uring {
                 book.reap(&mut q, Pass::Fresh, out, &self.notifier)?;
                 book.run_checks(&mut q, out)?;
             }
-            return Ok(());
+            return Ok(0);
         }
         if book.rearms_due() {
             book.rearms_to_kernel(&mut q)?;
         }
-        Ok(())
+        Ok(q.queued())
     }
 
     /// Reads what completed during the wait, and confirms what needs it.
+    /// Returns how many entries are queued for the next `io_uring_enter`.
     #[inline]
-    fn collect(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<()> {
+    fn collect(&self, st: &mut State, out: &mut Out<'_>) -> io::Result<u32> {
         let State { ring, book } = st;
         let mut q = ring.queues();
         book.reap(&mut q, Pass::Fresh, out, &self.notifier)?;
-        book.run_checks(&mut q, out)
+        book.run_checks(&mut q, out)?;
+        Ok(q.queued())
     }
 
     /// The end of a wait: if another thread is blocked in a wait, the
