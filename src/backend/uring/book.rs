@@ -1,7 +1,7 @@
 //! The backend's bookkeeping: the registrations by descriptor number, and
-//! what a wait does with each completion, check and report. It changes the
-//! ring only through a [`Queues`] view; the decisions are
-//! [`Reg`](super::reg::Reg)'s.
+//! what a wait does with each completion and report (the checks' part is in
+//! `check.rs`). It changes the ring only through a [`Queues`] view; the
+//! decisions are [`Reg`](super::reg::Reg)'s.
 
 use std::io;
 use std::os::fd::RawFd;
