@@ -16,6 +16,17 @@ calls, not the system calls.
 
 Needs valgrind, and the bench binaries built by `cargo bench --no-run`
 (with the same CARGO_TARGET_DIR). Python 3 standard library only.
+
+`roundtrip/{}` counts the ping-pong program in tests/uring.rs instead
+(`round_trips_for_counting`, the bench's loop with a choice of trigger
+mode), one row per `<backend>-<mode>`, collecting inside its loop:
+
+  cargo test --profile bench --features io-uring --test uring --no-run
+  python3 scripts/bench-instructions.py 'roundtrip/{}' \
+      uring-level uring-edge epoll-level epoll-edge
+
+`--binary PATH` names the executable to run (e.g. one built from another
+commit) instead of the newest one under the target directory.
 """
 
 import argparse
@@ -30,7 +41,7 @@ import tempfile
 def calls_per_iteration(bench_id):
     """(libc function, calls per iteration) for a benchmark id."""
     group = bench_id.split("/")[0]
-    if group == "pingpong":
+    if group in ("pingpong", "roundtrip"):
         return "write", 2
     m = re.fullmatch(r"wait_scaling_(\d+)_active", group)
     if m:
@@ -81,16 +92,33 @@ def parse(path, func):
     return total, calls
 
 
+ROUNDTRIP_TEST = "with_uring::round_trips_for_counting"
+
+
+def command(exe, bench_id):
+    """(collect toggle, argv, extra environment) for one row."""
+    group, row = bench_id.split("/", 1)
+    if group == "roundtrip":
+        backend, mode = row.split("-")
+        env = {"TRIPOLL_BACKEND": backend, "TRIPOLL_MODE": mode,
+               "TRIPOLL_ROUNDS": "20000"}
+        argv = [exe, ROUNDTRIP_TEST, "--exact", "--ignored", "--test-threads=1"]
+        return "uring::with_uring::round_trips", argv, env
+    argv = [exe, "--bench", "--profile-time", "1", f"^{re.escape(bench_id)}$"]
+    return "criterion::bencher::Bencher*::iter*", argv, {}
+
+
 def count(exe, bench_id):
     func, per_iter = calls_per_iteration(bench_id)
+    toggle, argv, env = command(exe, bench_id)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         subprocess.run(
             ["valgrind", "--tool=callgrind", "--collect-atstart=no",
-             "--toggle-collect=criterion::bencher::Bencher*::iter*",
-             f"--callgrind-out-file={out}",
-             exe, "--bench", "--profile-time", "1", f"^{re.escape(bench_id)}$"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             f"--toggle-collect={toggle}",
+             f"--callgrind-out-file={out}"] + argv,
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **env})
         total, calls = parse(out, func)
     if not total or not calls:
         return None, 0
@@ -102,13 +130,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pattern", help="benchmark id with {} for the row, e.g. pingpong/{}")
     ap.add_argument("rows", nargs="+")
+    ap.add_argument("--binary", help="the executable to run (default: the newest built)")
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR", "target")
     bench = args.pattern.split("/")[0]
     bench = re.sub(r"_\d+_active$", "", bench)
     bench = "chain" if bench.startswith("chain_") else bench
     bench = "reactor" if bench.startswith("reactor_") else bench
-    exe = binary(target, bench)
+    bench = "uring" if bench == "roundtrip" else bench
+    exe = args.binary or binary(target, bench)
     print("| benchmark | user-space instructions per iteration | iterations counted |")
     print("|---|---|---|")
     for row in args.rows:

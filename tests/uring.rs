@@ -416,4 +416,290 @@ mod with_uring {
         let e = common::wait_for(&p, &mut events, T1);
         assert!(e.is_priority() && !e.is_readable(), "{e:?}");
     }
+
+    /// An eventfd whose counter starts at `initial`: readable while it is
+    /// above zero, which nobody here ever reads it down from.
+    fn eventfd(initial: u32) -> std::os::fd::OwnedFd {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain system call; on success a new descriptor we own.
+        let fd = unsafe { libc::eventfd(initial, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        assert!(fd >= 0, "eventfd: {}", io::Error::last_os_error());
+        // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+    }
+
+    /// Adds one to an eventfd's counter: one wake-up, and readable from now on.
+    fn bump(fd: &std::os::fd::OwnedFd) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live buffer to a descriptor we own.
+        let n = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+        assert_eq!(n, 8, "eventfd write: {}", io::Error::last_os_error());
+    }
+
+    /// ⌈ready / capacity⌉ + 1: the number of waits within which every
+    /// ready registration must be reported (contract 8).
+    fn fair_bound(ready: usize, capacity: usize) -> usize {
+        (ready + capacity - 1) / capacity + 1
+    }
+
+    /// Waits `rounds` times on `ready` always-ready registrations (tokens
+    /// `0..ready`) with an `Events` of `capacity`: each wait must report a
+    /// full buffer (or all of them), each token at most once, and every
+    /// token must be reported within the first `fair_bound` waits and
+    /// then again within every `fair_bound` waits after its last report.
+    fn assert_level_fair(p: &Uring, ready: usize, capacity: usize, rounds: usize, what: &str) {
+        let bound = fair_bound(ready, capacity);
+        let mut events = Events::with_capacity(capacity);
+        let mut last = vec![0usize; ready]; // wait number of the last report
+        for wait in 1..=rounds {
+            let n = p.wait(&mut events, Some(SAFETY)).unwrap();
+            assert_eq!(
+                n,
+                capacity.min(ready),
+                "{what}: wait {wait} left room unused"
+            );
+            for e in &events {
+                let t = e.token().0;
+                assert!(e.is_readable(), "{what}: {e:?}");
+                assert!(last[t] != wait, "{what}: token {t} twice in wait {wait}");
+                last[t] = wait;
+            }
+            let starved = last.iter().filter(|&&l| wait - l >= bound).count();
+            assert_eq!(
+                starved, 0,
+                "{what}: after wait {wait}, {starved} of {ready} registrations not reported \
+                 for {bound} waits or more"
+            );
+        }
+    }
+
+    /// 64 always-ready level registrations and an `Events` of one, on rings
+    /// of 2, 16 and 32 submission entries (4, 32 and 64 completions): each
+    /// is reported within ⌈64 / 1⌉ + 1 waits and again within as many
+    /// after, whatever the ring's size.
+    #[test]
+    fn level_is_fair_past_the_ring_size() {
+        let _fds = common::fds_shared();
+        for entries in [2, 16, 32] {
+            let p = Uring::with_entries(entries).unwrap();
+            let fds: Vec<_> = (0..64).map(|_| eventfd(1)).collect();
+            for (i, fd) in fds.iter().enumerate() {
+                p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)
+                    .unwrap();
+            }
+            let what = format!("ring of {entries}");
+            assert_level_fair(&p, 64, 1, 3 * fair_bound(64, 1), &what);
+        }
+    }
+
+    /// The same with oneshot registrations: all 64 are reported, each
+    /// once, within ⌈64 / 1⌉ + 1 waits; then nothing is left.
+    #[test]
+    fn oneshot_is_fair_past_the_ring_size() {
+        let _fds = common::fds_shared();
+        for entries in [2, 16, 32] {
+            let p = Uring::with_entries(entries).unwrap();
+            let fds: Vec<_> = (0..64).map(|_| eventfd(1)).collect();
+            for (i, fd) in fds.iter().enumerate() {
+                p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Oneshot)
+                    .unwrap();
+            }
+            let mut events = Events::with_capacity(1);
+            let mut seen = vec![0usize; 64];
+            for wait in 1..=fair_bound(64, 1) {
+                if seen.iter().all(|&k| k == 1) {
+                    break;
+                }
+                assert_eq!(p.wait(&mut events, Some(SAFETY)).unwrap(), 1, "wait {wait}");
+                for e in &events {
+                    seen[e.token().0] += 1;
+                }
+            }
+            assert!(
+                seen.iter().all(|&k| k == 1),
+                "ring of {entries}: reports per token {seen:?}"
+            );
+            assert_quiet(&p, &mut events, "every oneshot reported");
+        }
+    }
+
+    /// How many registrations the scale tests below make: more than the
+    /// default ring's 8 192 completions.
+    const MANY: usize = 12_000;
+
+    /// 12 000 always-ready level registrations on the default ring and an
+    /// `Events` of 256: each is reported within ⌈12 000 / 256⌉ + 1 waits,
+    /// and again within as many after its last report.
+    #[test]
+    fn level_is_fair_past_the_default_ring() {
+        let _fds = common::fds_exclusive(); // 12 000 descriptors: one such test at a time
+        let wanted = MANY as u64 + 500;
+        let limit = common::raise_fd_limit(wanted);
+        assert!(
+            limit >= wanted,
+            "RLIMIT_NOFILE {limit}, this test needs {wanted}"
+        );
+        let p = uring();
+        let fds: Vec<_> = (0..MANY).map(|_| eventfd(1)).collect();
+        for (i, fd) in fds.iter().enumerate() {
+            p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)
+                .unwrap();
+        }
+        assert_level_fair(&p, MANY, 256, 2 * fair_bound(MANY, 256), "default ring");
+    }
+
+    /// 12 000 edge registrations, each made ready once (one wake-up, and
+    /// nobody reads): 12 000 events, one per registration, within
+    /// ⌈12 000 / 256⌉ + 1 waits, then none, although more completions came
+    /// than the default ring holds.
+    #[test]
+    fn edge_reports_each_change_once_past_the_ring() {
+        let _fds = common::fds_exclusive(); // 12 000 descriptors: one such test at a time
+        let wanted = MANY as u64 + 500;
+        let limit = common::raise_fd_limit(wanted);
+        assert!(
+            limit >= wanted,
+            "RLIMIT_NOFILE {limit}, this test needs {wanted}"
+        );
+        let p = uring();
+        let fds: Vec<_> = (0..MANY).map(|_| eventfd(0)).collect();
+        for (i, fd) in fds.iter().enumerate() {
+            p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Edge)
+                .unwrap();
+        }
+        let mut events = Events::with_capacity(256);
+        assert_quiet(&p, &mut events, "nothing written yet"); // every request armed
+        for fd in &fds {
+            bump(fd);
+        }
+        let mut seen = vec![0usize; MANY];
+        let mut total = 0;
+        for _ in 0..fair_bound(MANY, 256) {
+            if total == MANY {
+                break;
+            }
+            p.wait(&mut events, Some(SAFETY)).unwrap();
+            for e in &events {
+                assert!(e.is_readable(), "{e:?}");
+                seen[e.token().0] += 1;
+                total += 1;
+            }
+        }
+        let twice = seen.iter().filter(|&&k| k > 1).count();
+        let never = seen.iter().filter(|&&k| k == 0).count();
+        assert_eq!(
+            (twice, never),
+            (0, 0),
+            "{total} events: {twice} twice, {never} never"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                p.wait(&mut events, Some(Duration::ZERO)).unwrap(),
+                0,
+                "{events:?}"
+            );
+        }
+        assert_quiet(&p, &mut events, "each change reported once");
+    }
+
+    /// A wait returns by its deadline even when every `io_uring_enter` is
+    /// interrupted (a seccomp filter answering `EINTR`), with changes
+    /// queued for submission and without, timed and zero-timeout. In a
+    /// child process under a real filter; a thread started before the
+    /// filter ends the child if a wait never returns.
+    #[test]
+    fn a_wait_returns_by_its_deadline_when_every_enter_is_interrupted() {
+        let _fds = common::fds_shared();
+        common::seccomp::in_child(
+            "with_uring::a_wait_returns_by_its_deadline_when_every_enter_is_interrupted",
+            || {
+                let p = uring();
+                let (a, _b) = socket_pair();
+                p.register(a.as_raw_fd(), T1, Interest::READABLE, Mode::Level)
+                    .unwrap();
+                let mut events = Events::with_capacity(8);
+                assert_quiet(&p, &mut events, "nothing sent");
+                thread::spawn(|| {
+                    thread::sleep(Duration::from_secs(60));
+                    eprintln!("a wait under EINTR never returned");
+                    std::process::exit(3);
+                });
+                common::seccomp::refuse(libc::SYS_io_uring_enter, libc::EINTR);
+                let mut kept = Vec::new();
+                for (i, timeout) in [Duration::from_millis(20), Duration::ZERO]
+                    .into_iter()
+                    .enumerate()
+                {
+                    assert_eq!(p.wait(&mut events, Some(timeout)).unwrap(), 0);
+                    // A change queued for submission: the wait must try to
+                    // submit it, and still return.
+                    let (c, d) = socket_pair();
+                    p.register(
+                        c.as_raw_fd(),
+                        Token(10 + i),
+                        Interest::READABLE,
+                        Mode::Level,
+                    )
+                    .unwrap();
+                    assert_eq!(p.wait(&mut events, Some(timeout)).unwrap(), 0);
+                    kept.push((c, d));
+                }
+            },
+        );
+    }
+
+    /// The ping-pong of `benches/pingpong.rs` as a whole program, for
+    /// instruction counts (`scripts/bench-instructions.py 'roundtrip/{}'`)
+    /// and whole-process timing: `TRIPOLL_ROUNDS` round trips (default
+    /// 10 000) over a Unix socket pair, both ends registered with one
+    /// poller (`TRIPOLL_BACKEND`: `uring` or `epoll`) in `TRIPOLL_MODE`
+    /// (`level` or `edge`). Each round trip is two writes, two waits and
+    /// two reads. Ignored: it measures, it checks only that every wait
+    /// reports the end just written to.
+    #[test]
+    #[ignore = "a measurement program: run it by name with --ignored"]
+    fn round_trips_for_counting() {
+        use tripoll::Epoll;
+        let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+        let rounds: usize = var("TRIPOLL_ROUNDS", "10000")
+            .parse()
+            .expect("TRIPOLL_ROUNDS");
+        let mode = match var("TRIPOLL_MODE", "level").as_str() {
+            "level" => Mode::Level,
+            "edge" => Mode::Edge,
+            other => panic!("TRIPOLL_MODE={other}: level or edge"),
+        };
+        match var("TRIPOLL_BACKEND", "uring").as_str() {
+            "uring" => round_trips(&uring(), mode, rounds),
+            "epoll" => round_trips(&Epoll::new().expect("epoll"), mode, rounds),
+            other => panic!("TRIPOLL_BACKEND={other}: uring or epoll"),
+        }
+    }
+
+    /// The loop of [`round_trips_for_counting`], which callgrind collects in.
+    #[inline(never)]
+    fn round_trips<P: Poller>(p: &P, mode: Mode, rounds: usize) {
+        let (a, b) = socket_pair();
+        let fds = [a.as_raw_fd(), b.as_raw_fd()];
+        for (i, &fd) in fds.iter().enumerate() {
+            p.register(fd, Token(i), Interest::READABLE, mode).unwrap();
+        }
+        let mut events = Events::with_capacity(64);
+        let mut byte = 0u8;
+        for _ in 0..rounds {
+            for from in [0, 1] {
+                let to = 1 - from;
+                // libc's write and read, as the bench (std's sockets `send`).
+                // SAFETY: one readable byte at `&byte`.
+                let n = unsafe { libc::write(fds[from], (&byte as *const u8).cast(), 1) };
+                assert_eq!(n, 1, "write: {}", io::Error::last_os_error());
+                p.wait(&mut events, None).unwrap();
+                let got = events.iter().next().map(|e| e.token().0);
+                assert!(events.len() == 1 && got == Some(to), "{events:?}");
+                // SAFETY: one writable byte at `&mut byte`.
+                let n = unsafe { libc::read(fds[to], (&mut byte as *mut u8).cast(), 1) };
+                assert_eq!(n, 1, "read: {}", io::Error::last_os_error());
+            }
+        }
+    }
 }

@@ -12,6 +12,8 @@ pub(crate) mod eventfd;
 pub(crate) mod net;
 pub(crate) mod poll;
 pub(crate) mod select;
+#[cfg(feature = "io-uring")]
+pub(crate) mod uring;
 
 pub(crate) mod signal;
 
