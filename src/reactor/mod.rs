@@ -78,6 +78,16 @@ impl Reactor<AnyPoller> {
     /// A reactor over the backend `TRIPOLL_BACKEND` names (epoll by
     /// default); see [`AnyPoller::from_env`].
     ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::Poller;
+    ///
+    /// // The backend TRIPOLL_BACKEND names, else epoll.
+    /// let reactor = Reactor::new()?;
+    /// println!("a reactor on {}", reactor.poller().name());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Poller`] if the variable names no backend or the poller
@@ -89,12 +99,48 @@ impl Reactor<AnyPoller> {
 
 impl<P: Poller + 'static> Reactor<P> {
     /// A reactor over `poller`, reading up to 1024 events per turn.
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Backend, Poll, Poller};
+    ///
+    /// // A reactor over a poller of a known type: its wait is dispatched statically.
+    /// let reactor = Reactor::with_poller(Poll::new()?);
+    /// assert_eq!(reactor.poller().backend(), Backend::Poll);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_poller(poller: P) -> Reactor<P> {
         Reactor::with_poller_and_capacity(poller, DEFAULT_EVENTS)
     }
 
     /// A reactor over `poller`, reading up to `events` events per turn
     /// (at least one).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Epoll, Interest, Mode};
+    ///
+    /// // Two events per turn at most: many ready sources take several turns, in turn.
+    /// let mut reactor = Reactor::with_poller_and_capacity(Epoll::new()?, 2);
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let (c, mut d) = UnixStream::pair()?;
+    /// let (e, mut f) = UnixStream::pair()?;
+    /// for s in [&a, &c, &e] {
+    ///     reactor.register(s.as_raw_fd(), Interest::READABLE, Mode::Level, |ctx, ev| {
+    ///         ctx.unregister(ev.token())?;
+    ///         Ok(())
+    ///     })?;
+    /// }
+    /// for w in [&mut b, &mut d, &mut f] {
+    ///     w.write_all(b"x")?;
+    /// }
+    /// assert_eq!(reactor.run_once(None)?, 2); // two handlers this turn
+    /// assert_eq!(reactor.run_once(None)?, 1); // the third the next
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_poller_and_capacity(poller: P, events: usize) -> Reactor<P> {
         let shared = Arc::new(Shared::new(poller));
         let erased: Arc<Shared<dyn Poller>> = shared.clone();
@@ -108,6 +154,17 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// The poller underneath, typed. ([`Context::poller`] gives it as
     /// `&dyn Poller`.)
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Epoll, Mode, Poller};
+    ///
+    /// let reactor = Reactor::with_poller(Epoll::new()?);
+    /// // Typed: the backend's own methods are there too.
+    /// let poller: &Epoll = reactor.poller();
+    /// assert!(poller.supports(Mode::Exclusive));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn poller(&self) -> &P {
         &self.shared.poller
@@ -120,6 +177,23 @@ impl<P: Poller + 'static> Reactor<P> {
     /// With nothing registered and no timer pending, `run` sleeps until a
     /// [`Handle`] wakes it. A callback that fails does not end it (see the
     /// [module docs](self#errors-and-panics)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut ticks = 0;
+    /// reactor.set_interval(Duration::from_millis(1), move |ctx, _| {
+    ///     ticks += 1;
+    ///     if ticks == 3 {
+    ///         ctx.stop(); // `run` returns after this turn
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -186,6 +260,21 @@ impl<P: Poller + 'static> Reactor<P> {
     /// Whether a stop was asked for ([`Context::stop`], [`Handle::stop`])
     /// that [`run`](Reactor::run) has not yet honoured; for loops built on
     /// [`run_once`](Reactor::run_once).
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.handle().stop()?; // from any thread
+    /// assert!(reactor.stop_requested());
+    /// // A loop of its own, built on run_once, checks it between turns.
+    /// while !reactor.stop_requested() {
+    ///     reactor.run_once(None)?;
+    /// }
+    /// reactor.run()?; // `run` honours the stop at once, and clears it
+    /// assert!(!reactor.stop_requested());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn stop_requested(&self) -> bool {
         self.ctx.stop || self.shared.stop.load(Ordering::Acquire)
@@ -253,6 +342,28 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// See [`Context::register`].
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?; // the caller keeps `a` open
+    /// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |ctx, ev| {
+    ///     assert!(ev.is_readable());
+    ///     ctx.unregister(ev.token())?; // before `a` is closed
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// assert!(reactor.is_registered(token));
+    /// b.write_all(b"x")?;
+    /// reactor.run()?;
+    /// assert!(!reactor.is_registered(token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::register`].
@@ -270,6 +381,29 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::register_owned`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// // The reactor owns `a` now, and hands it to the handler.
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, |ctx, a, ev| {
+    ///     let mut buf = [0; 2];
+    ///     a.read_exact(&mut buf)?;
+    ///     assert_eq!(&buf, b"hi");
+    ///     ctx.unregister(ev.token())?; // closes `a`
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"hi")?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -290,6 +424,26 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// See [`Context::modify`].
     ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |ctx, ev| {
+    ///     assert!(ev.is_writable()); // after the modify below
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// // Nothing to read, but room to write: the handler runs once it asks for that.
+    /// reactor.modify(token, Interest::WRITABLE, Mode::Level)?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::modify`].
@@ -298,6 +452,29 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::modify_with`].
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |_, _| {
+    ///     unreachable!("replaced before the loop runs")
+    /// })?;
+    /// // A new interest and a new handler in one call (Python's selector.modify).
+    /// reactor.modify_with(token, Interest::READABLE, Mode::Level, |ctx, ev| {
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"x")?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -316,6 +493,31 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::modify_owned`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let token = reactor.register_owned(a, Interest::READABLE, Mode::Level, |_, _: &mut UnixStream, _| {
+    ///     unreachable!("replaced before the loop runs")
+    /// })?;
+    /// // The owned source stays; its interest and handler change.
+    /// reactor.modify_owned(token, Interest::READABLE, Mode::Level, |ctx, a: &mut UnixStream, ev| {
+    ///     let mut buf = [0; 1];
+    ///     a.read_exact(&mut buf)?;
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"x")?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -336,6 +538,22 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// See [`Context::unregister`].
     ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::{Error, Reactor};
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let token = reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Level, |_, _| Ok(()))?;
+    /// reactor.unregister(token)?; // now `a` may be closed
+    /// drop(a);
+    /// // A token is good once: a second unregister is an error, not a panic.
+    /// assert!(matches!(reactor.unregister(token), Err(Error::UnknownToken(t)) if t == token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::unregister`].
@@ -344,24 +562,83 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::is_registered`].
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let token = reactor.register_owned(a, Interest::READABLE, Mode::Level, |_, _, _| Ok(()))?;
+    /// assert!(reactor.is_registered(token));
+    /// reactor.unregister(token)?;
+    /// assert!(!reactor.is_registered(token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_registered(&self, token: Token) -> bool {
         self.ctx.is_registered(token)
     }
 
     /// See [`Context::fd_of`].
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let fd = a.as_raw_fd();
+    /// let token = reactor.register_owned(a, Interest::READABLE, Mode::Level, |_, _, _| Ok(()))?;
+    /// assert_eq!(reactor.fd_of(token), Some(fd)); // for a log line, say
+    /// reactor.unregister(token)?;
+    /// assert_eq!(reactor.fd_of(token), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn fd_of(&self, token: Token) -> Option<RawFd> {
         self.ctx.fd_of(token)
     }
 
     /// See [`Context::source_count`].
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// assert_eq!(reactor.source_count(), 0);
+    /// let (a, b) = UnixStream::pair()?;
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, |_, _, _| Ok(()))?;
+    /// reactor.register_owned(b, Interest::READABLE, Mode::Level, |_, _, _| Ok(()))?;
+    /// assert_eq!(reactor.source_count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn source_count(&self) -> usize {
         self.ctx.source_count()
     }
 
     /// See [`Context::set_timer`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let start = Instant::now();
+    /// reactor.set_timer(Duration::from_millis(5), move |ctx, _| {
+    ///     assert!(start.elapsed() >= Duration::from_millis(5)); // never early
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -375,6 +652,21 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// See [`Context::set_timer_at`].
     ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// reactor.set_timer_at(deadline, move |ctx, _| {
+    ///     assert!(Instant::now() >= deadline);
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::set_timer_at`].
@@ -387,6 +679,25 @@ impl<P: Poller + 'static> Reactor<P> {
 
     /// See [`Context::set_interval`].
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut left = 3;
+    /// reactor.set_interval(Duration::from_millis(1), move |ctx, id| {
+    ///     left -= 1;
+    ///     if left == 0 {
+    ///         ctx.cancel_timer(id); // a repeating timer ends when cancelled
+    ///         ctx.stop();
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.timer_count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::set_interval`].
@@ -398,23 +709,73 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::cancel_timer`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let id = reactor.set_timer(Duration::from_secs(60), |_, _| unreachable!("cancelled"))?;
+    /// assert!(reactor.cancel_timer(id));
+    /// assert!(!reactor.cancel_timer(id)); // already gone
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         self.ctx.cancel_timer(id)
     }
 
     /// See [`Context::timer_pending`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let id = reactor.set_timer(Duration::ZERO, |_, _| Ok(()))?;
+    /// assert!(reactor.timer_pending(id));
+    /// reactor.run_once(None)?; // due at once: it fires
+    /// assert!(!reactor.timer_pending(id));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn timer_pending(&self, id: TimerId) -> bool {
         self.ctx.timer_pending(id)
     }
 
     /// See [`Context::timer_count`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+    /// reactor.set_interval(Duration::from_secs(60), |_, _| Ok(()))?;
+    /// assert_eq!(reactor.timer_count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn timer_count(&self) -> usize {
         self.ctx.timer_count()
     }
 
     /// See [`Context::on_signal`].
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// // Ctrl-C ends the loop cleanly instead of the process.
+    /// reactor.on_signal(libc::SIGINT, |ctx, info| {
+    ///     eprintln!("SIGINT from pid {}", info.pid);
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// // A signal cannot have two handlers in one reactor, nor can SIGKILL have any.
+    /// assert!(reactor.on_signal(libc::SIGINT, |_, _| Ok(())).is_err());
+    /// assert!(reactor.on_signal(libc::SIGKILL, |_, _| Ok(())).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -427,22 +788,71 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::remove_signal`].
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.on_signal(libc::SIGUSR1, |_, _| Ok(()))?;
+    /// assert!(reactor.remove_signal(libc::SIGUSR1)); // SIGUSR1 acts as before again
+    /// assert!(!reactor.remove_signal(libc::SIGUSR1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_signal(&mut self, signal: libc::c_int) -> bool {
         self.ctx.remove_signal(signal)
     }
 
     /// See [`Context::stop`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+    /// reactor.stop(); // asked before `run`: it returns at once
+    /// reactor.run()?;
+    /// assert_eq!(reactor.timer_count(), 1); // nothing ran
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&mut self) {
         self.ctx.stop();
     }
 
     /// See [`Context::handle`].
+    ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle(); // `Send`: for other threads
+    /// std::thread::spawn(move || handle.stop()).join().expect("thread")?;
+    /// reactor.run()?; // returns: stopped from the other thread
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn handle(&self) -> Handle {
         self.ctx.handle()
     }
 
     /// See [`Context::set_error_handler`].
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = Rc::clone(&seen);
+    /// reactor.set_error_handler(move |_ctx, failure| log.borrow_mut().push(failure.to_string()));
+    /// reactor.set_timer(Duration::ZERO, |_, _| Err(std::io::Error::other("boom")))?;
+    /// reactor.run_once(None)?; // the timer fails; the loop goes on
+    /// assert_eq!(seen.borrow().len(), 1);
+    /// assert!(seen.borrow()[0].contains("boom"), "{:?}", seen.borrow());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_error_handler<F>(&mut self, handler: F)
     where
         F: FnMut(&mut Context, Failure) + 'static,
@@ -451,6 +861,19 @@ impl<P: Poller + 'static> Reactor<P> {
     }
 
     /// See [`Context::clear_error_handler`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_error_handler(|_, _| {});
+    /// // Back to the default: one line on stderr per failure.
+    /// reactor.clear_error_handler();
+    /// reactor.set_timer(Duration::ZERO, |_, _| Err(std::io::Error::other("reported on stderr")))?;
+    /// reactor.run_once(None)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear_error_handler(&mut self) {
         self.ctx.clear_error_handler();
     }
