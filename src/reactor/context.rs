@@ -105,6 +105,34 @@ impl Context {
     /// [`Failure`] to the error handler (see
     /// [`set_error_handler`](Self::set_error_handler)).
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let (c, mut d) = UnixStream::pair()?;
+    /// let c_fd = c.as_raw_fd();
+    /// // A handler registers another source: how an accept loop adds connections.
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, move |ctx, _a, ev| {
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.register(c_fd, Interest::READABLE, Mode::Level, |ctx, ev| {
+    ///         ctx.unregister(ev.token())?;
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     })?;
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"x")?;
+    /// d.write_all(b"y")?;
+    /// reactor.run()?;
+    /// drop(c); // closed after its registration went
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Poller`] with the poller's refusal (already registered,
@@ -133,6 +161,28 @@ impl Context {
     /// by `&mut` with each event, and it is dropped (closing its
     /// descriptor) when the source is unregistered, after the poller
     /// stopped watching it. Make it non-blocking first.
+    ///
+    /// ```
+    /// use std::net::{TcpListener, TcpStream};
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_nonblocking(true)?;
+    /// let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// reactor.register_owned(listener, Interest::READABLE, Mode::Level, |ctx, l, _| {
+    ///     let (conn, _) = l.accept()?;
+    ///     conn.set_nonblocking(true)?;
+    ///     // Each connection owned by the reactor, closed when unregistered.
+    ///     ctx.register_owned(conn, Interest::READABLE, Mode::Level, |_, _, _| Ok(()))?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.source_count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -180,6 +230,32 @@ impl Context {
 
     /// Changes the interest and mode of a registered source; also how a
     /// [`Mode::Oneshot`] source is re-armed. The handler stays.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let mut turn = 0;
+    /// reactor.register(a.as_raw_fd(), Interest::READABLE, Mode::Oneshot, move |ctx, ev| {
+    ///     turn += 1;
+    ///     if turn == 1 {
+    ///         // Oneshot: disarmed after each event until re-armed.
+    ///         ctx.modify(ev.token(), Interest::READABLE, Mode::Oneshot)?;
+    ///     } else {
+    ///         ctx.unregister(ev.token())?;
+    ///         ctx.stop();
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"x")?; // never read: ready again once re-armed
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -249,6 +325,31 @@ impl Context {
     /// [`register_owned`](Self::register_owned): the new handler gets the
     /// same object.
     ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, |ctx, _a: &mut UnixStream, ev| {
+    ///     // From now on a different handler serves the same owned socket.
+    ///     ctx.modify_owned(ev.token(), Interest::READABLE, Mode::Level, |ctx, a: &mut UnixStream, ev| {
+    ///         let mut buf = [0; 2];
+    ///         a.read_exact(&mut buf)?;
+    ///         ctx.unregister(ev.token())?;
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     })?;
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"hi")?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`modify`](Self::modify), or [`Error::NotOwned`] if the source
@@ -311,6 +412,29 @@ impl Context {
     /// [`register_owned`](Self::register_owned)) is dropped is reported as
     /// a [`Failure`] of this source, not of the caller.
     ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, |ctx, a, ev| {
+    ///     let mut buf = [0; 1];
+    ///     if a.read(&mut buf)? == 0 {
+    ///         ctx.unregister(ev.token())?; // the peer closed: drop ours too
+    ///         ctx.stop();
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// drop(b);
+    /// reactor.run()?;
+    /// assert_eq!(reactor.source_count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownToken`] if `token` names no source (any more).
@@ -335,12 +459,50 @@ impl Context {
     }
 
     /// Whether `token` names a registered source.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let token = reactor.register_owned(a, Interest::WRITABLE, Mode::Level, |ctx, _, ev| {
+    ///     assert!(ctx.is_registered(ev.token()));
+    ///     ctx.unregister(ev.token())?;
+    ///     assert!(!ctx.is_registered(ev.token()));
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// assert!(!reactor.is_registered(token));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_registered(&self, token: Token) -> bool {
         self.fd_of(token).is_some()
     }
 
     /// The descriptor registered under `token`.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// let fd = a.as_raw_fd();
+    /// reactor.register_owned(a, Interest::WRITABLE, Mode::Level, move |ctx, _, ev| {
+    ///     assert_eq!(ctx.fd_of(ev.token()), Some(fd));
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn fd_of(&self, token: Token) -> Option<RawFd> {
         let (index, generation) = decode(token);
@@ -348,6 +510,24 @@ impl Context {
     }
 
     /// How many sources are registered.
+    ///
+    /// ```
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let (a, _b) = UnixStream::pair()?;
+    /// reactor.register_owned(a, Interest::WRITABLE, Mode::Level, |ctx, _, ev| {
+    ///     assert_eq!(ctx.source_count(), 1);
+    ///     ctx.unregister(ev.token())?;
+    ///     assert_eq!(ctx.source_count(), 0);
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn source_count(&self) -> usize {
         self.sources.len()
@@ -391,6 +571,25 @@ impl Context {
 
     /// Calls `f` once, at `deadline` or on the first turn after it.
     ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// reactor.set_timer(Duration::ZERO, move |ctx, _| {
+    ///     // A callback sets a timer for a moment fixed in advance.
+    ///     ctx.set_timer_at(deadline, move |ctx, _| {
+    ///         assert!(Instant::now() >= deadline);
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     })?;
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Full`] if 2³² timers are pending.
@@ -407,6 +606,29 @@ impl Context {
     /// timer is cancelled (the callback may cancel it with the
     /// [`TimerId`] it is given) or fails. Ticks missed while the loop was
     /// busy are skipped, keeping the phase.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut beats = 0;
+    /// reactor.set_timer(Duration::ZERO, move |ctx, _| {
+    ///     ctx.set_interval(Duration::from_millis(1), move |ctx, id| {
+    ///         beats += 1;
+    ///         if beats == 3 {
+    ///             ctx.cancel_timer(id);
+    ///             ctx.stop();
+    ///         }
+    ///         Ok(())
+    ///     })?;
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// // A zero period would spin: refused.
+    /// assert!(reactor.set_interval(Duration::ZERO, |_, _| Ok(())).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -428,6 +650,28 @@ impl Context {
     /// Cancels a timer and drops its callback. Returns whether it was
     /// pending: `false` for a one-shot timer that already fired (or is
     /// firing) and for an id already cancelled.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    /// use std::os::unix::net::UnixStream;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::{Interest, Mode};
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let idle = reactor.set_timer(Duration::from_secs(60), |_, _| unreachable!("cancelled"))?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// reactor.register_owned(a, Interest::READABLE, Mode::Level, move |ctx, _, ev| {
+    ///     // Activity: the idle timeout is off.
+    ///     assert!(ctx.cancel_timer(idle));
+    ///     ctx.unregister(ev.token())?;
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// b.write_all(b"x")?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_timer(&mut self, id: TimerId) -> bool {
         let Some(callback) = self.timers.cancel(id) else {
             return false;
@@ -437,12 +681,43 @@ impl Context {
     }
 
     /// Whether `id` names a pending timer.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let later = reactor.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+    /// reactor.set_timer(Duration::ZERO, move |ctx, me| {
+    ///     assert!(!ctx.timer_pending(me)); // a firing one-shot timer is no longer pending
+    ///     assert!(ctx.timer_pending(later));
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn timer_pending(&self, id: TimerId) -> bool {
         self.timers.contains(id)
     }
 
     /// How many timers are pending.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_timer(Duration::ZERO, |ctx, _| {
+    ///     ctx.set_timer(Duration::from_secs(60), |_, _| Ok(()))?;
+    ///     assert_eq!(ctx.timer_count(), 1); // this one has fired; the new one waits
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn timer_count(&self) -> usize {
         self.timers.len()
@@ -504,6 +779,22 @@ impl Context {
     /// Stops watching `signal` and drops its handler. The signal's mask in
     /// this thread is restored once no reactor of the thread watches it any
     /// more. Returns whether it was watched.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.on_signal(libc::SIGUSR2, |_, _| Ok(()))?;
+    /// reactor.set_timer(Duration::ZERO, |ctx, _| {
+    ///     // From a callback: SIGUSR2 is no longer the loop's.
+    ///     assert!(ctx.remove_signal(libc::SIGUSR2));
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn remove_signal(&mut self, signal: libc::c_int) -> bool {
         let Some(handler) = self.signals.as_mut().and_then(|s| s.remove(signal)) else {
             return false;
@@ -514,11 +805,47 @@ impl Context {
 
     /// Makes [`run`](super::Reactor::run) return `Ok(())` once this turn is
     /// over (or at once, if it is not running).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let mut turns = 0;
+    /// reactor.set_interval(Duration::from_millis(1), move |ctx, _| {
+    ///     turns += 1;
+    ///     if turns == 2 {
+    ///         ctx.stop(); // `run` returns once this turn is done
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// assert_eq!(reactor.timer_count(), 1); // the interval stays for a later run
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stop(&mut self) {
         self.stop = true;
     }
 
     /// A handle for other threads.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_timer(Duration::ZERO, |ctx, _| {
+    ///     // A handle for a worker thread, which reports back through the loop.
+    ///     let handle = ctx.handle();
+    ///     std::thread::spawn(move || handle.post(|ctx| {
+    ///         ctx.stop();
+    ///         Ok(())
+    ///     }));
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?; // until the posted closure stops it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn handle(&self) -> Handle {
         Handle {
@@ -528,6 +855,23 @@ impl Context {
 
     /// The poller underneath, whatever its type.
     /// ([`Reactor::poller`](super::Reactor::poller) gives it typed.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::Mode;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_timer(Duration::ZERO, |ctx, _| {
+    ///     // A handler that works on any backend can still ask what it has.
+    ///     let mode = if ctx.poller().supports(Mode::Edge) { "edge" } else { "level" };
+    ///     println!("{} in {mode} mode", ctx.poller().name());
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// reactor.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn poller(&self) -> &dyn Poller {
         &self.shared.poller
@@ -578,6 +922,20 @@ impl Context {
 
     /// Goes back to the default report of callback failures (one line on
     /// stderr).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// reactor.set_error_handler(|ctx, failure| {
+    ///     eprintln!("first failure: {failure}");
+    ///     ctx.clear_error_handler(); // later ones go to stderr as by default
+    /// });
+    /// reactor.set_timer(Duration::ZERO, |_, _| Err(std::io::Error::other("once")))?;
+    /// reactor.run_once(None)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clear_error_handler(&mut self) {
         let old = self.error_handler.take();
         self.error_handler_changed = self.reporting;

@@ -87,6 +87,16 @@ pub struct Failure {
 
 impl Failure {
     /// A failure of the callback registered at `origin`.
+    ///
+    /// ```
+    /// use tripoll::reactor::{Cause, Failure, Origin};
+    ///
+    /// // A handler that wants to hand a failure on, say to its own log.
+    /// let failure = Failure::new(Origin::Posted, Cause::Returned(std::io::Error::other("lost")));
+    /// assert_eq!(failure.error().map(|e| e.to_string()), Some("lost".to_owned()));
+    /// assert!(failure.to_string().contains("lost"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn new(origin: Origin, cause: Cause) -> Failure {
         Failure { origin, cause }
@@ -94,6 +104,23 @@ impl Failure {
 
     /// The error the callback returned, if it returned one (rather than
     /// panicking).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::io::ErrorKind;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let kinds = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = Rc::clone(&kinds);
+    /// reactor.set_error_handler(move |_, f| seen.borrow_mut().push(f.error().map(|e| e.kind())));
+    /// reactor.set_timer(Duration::ZERO, |_, _| Err(ErrorKind::TimedOut.into()))?;
+    /// reactor.run_once(None)?;
+    /// assert_eq!(*kinds.borrow(), [Some(ErrorKind::TimedOut)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn error(&self) -> Option<&io::Error> {
         match &self.cause {
@@ -103,6 +130,23 @@ impl Failure {
     }
 
     /// The panic message, if the callback (or a destructor) panicked.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let messages = Rc::new(RefCell::new(Vec::new()));
+    /// let seen = Rc::clone(&messages);
+    /// reactor.set_error_handler(move |_, f| seen.borrow_mut().push(f.panic_message().map(str::to_owned)));
+    /// // A panicking callback is caught: the loop goes on.
+    /// reactor.set_timer(Duration::ZERO, |_, _| panic!("bad state"))?;
+    /// reactor.run_once(None)?;
+    /// assert_eq!(*messages.borrow(), [Some("bad state".to_owned())]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn panic_message(&self) -> Option<&str> {
         match &self.cause {

@@ -93,6 +93,17 @@ impl Handle {
     /// Wakes the loop: a blocked [`run_once`](super::Reactor::run_once)
     /// returns. Wake-ups sent before the loop waits coalesce into one.
     ///
+    /// ```
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// // Woken with nothing to do: the turn returns, no callback ran.
+    /// std::thread::spawn(move || handle.wake()).join().expect("thread")?;
+    /// assert_eq!(reactor.run_once(None)?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Poller`] if the poller's wake-up descriptor cannot be
@@ -156,6 +167,21 @@ impl Handle {
     /// once the turn in progress is over. A stop asked for while `run` is
     /// not running makes the next `run` return at once.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::reactor::Reactor;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// let worker = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(5));
+    ///     handle.stop() // `run` below returns
+    /// });
+    /// reactor.run()?;
+    /// worker.join().expect("thread")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Closed`] if the reactor is gone, or [`Error::Poller`] if it
@@ -169,6 +195,18 @@ impl Handle {
     }
 
     /// Whether the reactor has been dropped.
+    ///
+    /// ```
+    /// use tripoll::reactor::{Error, Reactor};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let handle = reactor.handle();
+    /// assert!(!handle.is_closed());
+    /// drop(reactor);
+    /// assert!(handle.is_closed());
+    /// assert!(matches!(handle.stop(), Err(Error::Closed))); // nothing left to stop
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.shared.queue().closed

@@ -205,6 +205,33 @@ impl Uring {
     /// makes cancelling a request (unregister, modify) cost in proportion to
     /// the requests in flight (see `DEFAULT_COMPLETIONS` in the source).
     ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    /// use tripoll::{Events, Interest, Mode, Poller, Token, Uring};
+    ///
+    /// // A small ring serves any number of descriptors; it only costs more
+    /// // system calls when many are ready at once.
+    /// let small = Uring::with_entries(4)?;
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// let (c, mut d) = UnixStream::pair()?;
+    /// small.register_source(&a, Token(1), Interest::READABLE, Mode::Level)?;
+    /// small.register_source(&c, Token(2), Interest::READABLE, Mode::Level)?;
+    /// b.write_all(b"x")?;
+    /// d.write_all(b"y")?;
+    /// let mut events = Events::with_capacity(8);
+    /// let mut seen = Vec::new();
+    /// while seen.len() < 2 {
+    ///     small.wait(&mut events, Some(Duration::from_secs(5)))?;
+    ///     seen.extend(events.iter().map(|ev| ev.token()));
+    /// }
+    /// seen.sort();
+    /// seen.dedup();
+    /// assert_eq!(seen, [Token(1), Token(2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Uring::new`].
@@ -232,6 +259,15 @@ impl Uring {
     }
 
     /// How many submission entries the ring has.
+    ///
+    /// ```
+    /// use tripoll::Uring;
+    ///
+    /// // The kernel rounds the size up to a power of two.
+    /// assert_eq!(Uring::with_entries(5)?.entries(), 8);
+    /// assert!(Uring::new()?.entries() >= 2);
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     pub fn entries(&self) -> u32 {
         self.entries
     }
