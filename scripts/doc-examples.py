@@ -12,7 +12,8 @@ public paths. Left out: methods of trait implementations (documented on the
 trait), and what bitflags generates (methods whose source is not in
 `src/`, or the `impl` of a bitflags type's `Flags` machinery). An item
 "has an example" when its docs hold a fenced code block. `--min P` exits 1
-below P per cent; `--list` prints the items without one.
+below P per cent (functions and methods, or types and modules); `--list`
+prints the items without one.
 """
 
 import argparse
@@ -93,14 +94,26 @@ def main():
             if p is not None:
                 counted["::".join(p["path"][1:])] = has_example(item)
 
+    # Public types, traits, aliases and modules, as their own count.
+    types = {}
+    for tid, p in paths.items():
+        if p.get("crate_id") != 0 or p["kind"] not in ("struct", "enum", "trait", "type_alias", "module"):
+            continue
+        item = index.get(tid)
+        if item is not None and is_public(item):
+            types["::".join(p["path"])] = has_example(item)
+
     total = len(counted)
     with_ex = sum(counted.values())
     pct = 100.0 * with_ex / total if total else 100.0
     print(f"{with_ex} of {total} public functions and methods have an example ({pct:.0f} %)")
+    t_with = sum(types.values())
+    t_pct = 100.0 * t_with / len(types) if types else 100.0
+    print(f"{t_with} of {len(types)} public types, traits, aliases and modules have an example ({t_pct:.0f} %)")
     if args.list:
-        for name in sorted(n for n, ok in counted.items() if not ok):
+        for name in sorted(n for n, ok in list(counted.items()) + list(types.items()) if not ok):
             print(f"  no example: {name}")
-    if args.min is not None and pct < args.min:
+    if args.min is not None and min(pct, t_pct) < args.min:
         sys.exit(1)
 
 

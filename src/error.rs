@@ -7,6 +7,21 @@ use std::os::fd::RawFd;
 use crate::{Backend, Mode, Token};
 
 /// A `Result` whose error is [`Error`].
+///
+/// ```
+/// use std::os::fd::{AsRawFd, RawFd};
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::{AnyPoller, Interest, Mode, Poller, Token};
+///
+/// fn watch(poller: &impl Poller, fd: RawFd) -> tripoll::Result<()> {
+///     poller.register(fd, Token(1), Interest::READABLE, Mode::Level)
+/// }
+/// let poller = AnyPoller::from_env()?;
+/// let (a, _b) = UnixStream::pair()?;
+/// watch(&poller, a.as_raw_fd())?;
+/// assert!(watch(&poller, a.as_raw_fd()).is_err()); // already registered
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The call that failed, named in [`Error::Io`].

@@ -4,6 +4,25 @@
 //! The first three are also at the crate root (`tripoll::Events`); the
 //! iterator lives here only, as `tripoll::event::Iter`, the type
 //! [`Events::iter`] returns.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::os::unix::net::UnixStream;
+//! use std::time::Duration;
+//! use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+//!
+//! let poller = AnyPoller::from_env()?;
+//! let (a, mut b) = UnixStream::pair()?;
+//! poller.register_source(&a, Token(9), Interest::READABLE | Interest::WRITABLE, Mode::Level)?;
+//! b.write_all(b"x")?;
+//! // One buffer, reused by every wait; each event names its token.
+//! let mut events = Events::with_capacity(64);
+//! poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+//! let ev = events.iter().next().expect("an event");
+//! assert_eq!(ev.token(), Token(9));
+//! assert!(ev.is_readable() && ev.is_writable());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 
@@ -638,6 +657,25 @@ impl<'a> IntoIterator for &'a Events {
 }
 
 /// Iterator over the events of the last wait; see [`Events::iter`].
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use tripoll::event::Iter;
+/// use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+///
+/// let poller = AnyPoller::from_env()?;
+/// let (a, mut b) = UnixStream::pair()?;
+/// poller.register_source(&a, Token(3), Interest::READABLE, Mode::Level)?;
+/// b.write_all(b"x")?;
+/// let mut events = Events::with_capacity(4);
+/// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+/// let iter: Iter<'_> = events.iter();
+/// assert_eq!(iter.len(), 1); // an exact size
+/// assert_eq!(iter.map(|ev| ev.token()).collect::<Vec<_>>(), [Token(3)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
     inner: std::slice::Iter<'a, Event>,

@@ -102,6 +102,36 @@ use std::os::fd::BorrowedFd;
 /// [`supports`]: Poller::supports
 /// [`modify`]: Poller::modify
 /// [`notify`]: Poller::notify
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use tripoll::{AnyPoller, Backend, Error, Events, Interest, Mode, Poller, Token};
+///
+/// // Code written once against the contract runs on every backend.
+/// fn echo_once(poller: &impl Poller) -> Result<(), Box<dyn std::error::Error>> {
+///     let (mut a, mut b) = UnixStream::pair()?;
+///     a.set_nonblocking(true)?;
+///     poller.register_source(&a, Token(0), Interest::READABLE, Mode::Level)?;
+///     b.write_all(b"hi")?;
+///     let mut events = Events::with_capacity(4);
+///     poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+///     let mut buf = [0; 2];
+///     a.read_exact(&mut buf)?;
+///     poller.unregister_source(&a)?;
+///     assert_eq!(&buf, b"hi");
+///     Ok(())
+/// }
+/// for backend in Backend::ALL {
+///     match AnyPoller::new(backend) {
+///         Ok(poller) => echo_once(&poller)?,
+///         Err(Error::Unavailable { .. }) => {} // io_uring without its feature
+///         Err(e) => return Err(e.into()),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Poller: Send + Sync + fmt::Debug {
     /// Starts watching `fd` for `interest`, reporting it with `token`.
     ///

@@ -113,4 +113,18 @@ impl From<Error> for io::Error {
 }
 
 /// A `Result` whose error is the reactor's [`Error`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tripoll::reactor::Reactor;
+///
+/// fn tick_every(reactor: &mut Reactor, period: Duration) -> tripoll::reactor::Result<()> {
+///     reactor.set_interval(period, |_, _| Ok(()))?;
+///     Ok(())
+/// }
+/// let mut reactor = Reactor::new()?;
+/// tick_every(&mut reactor, Duration::from_secs(1))?;
+/// assert!(tick_every(&mut reactor, Duration::ZERO).is_err()); // a zero period would spin
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,6 +12,22 @@ use super::TimerId;
 use crate::Token;
 
 /// Where a failing callback was registered.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use tripoll::reactor::{Origin, Reactor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let origins = Rc::new(RefCell::new(Vec::new()));
+/// let seen = Rc::clone(&origins);
+/// reactor.set_error_handler(move |_, f| seen.borrow_mut().push(f.origin));
+/// let timer = reactor.set_timer(Duration::ZERO, |_, _| Err(std::io::Error::other("x")))?;
+/// reactor.run_once(None)?;
+/// assert_eq!(*origins.borrow(), [Origin::Timer(timer)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Origin {
@@ -42,6 +58,16 @@ impl fmt::Display for Origin {
 }
 
 /// How a callback failed.
+///
+/// ```
+/// use tripoll::reactor::Cause;
+///
+/// let returned = Cause::Returned(std::io::Error::other("refused"));
+/// let panicked = Cause::Panicked("index out of bounds".to_owned());
+/// assert_eq!(returned.to_string(), "failed: refused");
+/// assert!(panicked.to_string().contains("index out of bounds"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Cause {

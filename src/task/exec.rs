@@ -116,6 +116,36 @@ struct Inner {
 /// A task that panics is dropped (its [`JoinHandle`] yields `None`); the
 /// others go on. The future given to `block_on` is not a task: its panic
 /// comes out of `block_on`.
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{Async, Executor};
+///
+/// let mut reactor = Reactor::new()?;
+/// let ex = Executor::new();
+/// // A server's shape: a task per connection, spawned by an accept task.
+/// let listener = ex.block_on(&mut reactor, async { Async::<TcpListener>::bind(([127, 0, 0, 1], 0)) })??;
+/// let addr = listener.get_ref().local_addr()?;
+/// let spawner = ex.spawner();
+/// ex.spawn(async move {
+///     let (conn, _) = listener.accept().await.expect("accept");
+///     spawner.spawn(async move {
+///         let mut buf = [0; 4];
+///         conn.read_exact(&mut buf).await.expect("read");
+///         conn.write_all(&buf).await.expect("echo");
+///     });
+/// });
+/// let reply = ex.block_on(&mut reactor, async move {
+///     let client = Async::<TcpStream>::connect(addr).await?;
+///     client.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     client.read_exact(&mut buf).await?;
+///     Ok::<_, std::io::Error>(buf)
+/// })??;
+/// assert_eq!(&reply, b"ping");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Executor {
     inner: Rc<Inner>,
 }
@@ -123,6 +153,21 @@ pub struct Executor {
 /// Spawns tasks on an [`Executor`] and stops it, from its tasks; see
 /// [`Executor::spawner`]. Once the executor is dropped, a spawned future is
 /// dropped at once (its [`JoinHandle`] yields `None`).
+///
+/// ```
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::Executor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let ex = Executor::new();
+/// let spawner = ex.spawner(); // cheap to clone, for tasks to hold
+/// let child = ex.block_on(&mut reactor, {
+///     let spawner = spawner.clone();
+///     async move { spawner.spawn(async { "from a task" }).await }
+/// })?;
+/// assert_eq!(child, Some("from a task"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Spawner {
     inner: Weak<Inner>,
@@ -640,6 +685,18 @@ impl<T> Drop for Finish<T> {
 
 /// A future for the output of a task: `Some(output)`, or `None` if the
 /// task panicked or was dropped unfinished.
+///
+/// ```
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::Executor;
+///
+/// let mut reactor = Reactor::new()?;
+/// let ex = Executor::new();
+/// let handle = ex.spawn(async { 1 + 1 });
+/// // Awaiting the handle gives the output (`None` if the task was dropped).
+/// assert_eq!(ex.block_on(&mut reactor, handle)?, Some(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct JoinHandle<T> {
     state: Rc<JoinState<T>>,
 }

@@ -267,6 +267,27 @@ impl Source {
 ///
 /// Several tasks may wait on one `Async` (in the same direction or not):
 /// every waiter is woken by each event.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, Async};
+///
+/// let mut reactor = Reactor::new()?;
+/// let (a, b) = UnixStream::pair()?;
+/// block_on(&mut reactor, async {
+///     let (a, b) = (Async::new(a)?, Async::new(b)?);
+///     // Two directions, two tasks' worth of waiting, one thread.
+///     a.write_all(b"ping").await?;
+///     let mut buf = [0; 4];
+///     b.read_exact(&mut buf).await?;
+///     b.write_all(b"pong").await?;
+///     a.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"pong");
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Async<T: AsFd + 'static> {
     /// `None` only inside `drop` and `into_inner`.
     io: Option<T>,
@@ -993,6 +1014,22 @@ impl<T: AsFd + fmt::Debug + 'static> fmt::Debug for Async<T> {
 
 /// The future of [`Async::readable`] and [`Async::writable`]. Dropping it
 /// while it waits takes its waker off the list.
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, Async};
+///
+/// let mut reactor = Reactor::new()?;
+/// block_on(&mut reactor, async {
+///     let (a, b) = Async::<UnixStream>::pair()?;
+///     let waiting = a.readable(); // a `Ready`: nothing happens until awaited
+///     b.write_all(b"x").await?;
+///     waiting.await?;
+///     Ok::<(), std::io::Error>(())
+/// })??;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Ready<'a> {
     source: &'a Source,

@@ -19,6 +19,19 @@ struct Shared {
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use tripoll::reactor::Reactor;
+/// use tripoll::task::{block_on, sleep, Sleep};
+///
+/// let mut reactor = Reactor::new()?;
+/// let nap: Sleep = sleep(Duration::from_millis(2));
+/// let until = nap.deadline();
+/// block_on(&mut reactor, nap)??;
+/// assert!(Instant::now() >= until);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Sleep {
     deadline: Instant,

@@ -128,6 +128,31 @@ use crate::{Backend, Capabilities, Error, Events, Interest, Mode, Op, Poller, Re
 /// Any thread may register, modify, unregister or notify while another
 /// waits; [`notify`](Poller::notify) goes through a multishot poll on an
 /// eventfd and coalesces like the other backends'.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use tripoll::{Error, Events, Interest, Mode, Poller, Token, Uring};
+///
+/// // Where io_uring cannot be had (an old kernel, io_uring_disabled, a
+/// // seccomp filter), creating one says why; nothing falls back to epoll.
+/// let poller = match Uring::new() {
+///     Ok(p) => p,
+///     Err(e @ Error::Unavailable { .. }) => {
+///         eprintln!("no io_uring here: {e}");
+///         return Ok(());
+///     }
+///     Err(e) => return Err(e.into()),
+/// };
+/// let (a, mut b) = UnixStream::pair()?;
+/// poller.register_source(&a, Token(1), Interest::READABLE, Mode::Edge)?;
+/// b.write_all(b"x")?;
+/// let mut events = Events::with_capacity(4);
+/// poller.wait(&mut events, Some(Duration::from_secs(5)))?;
+/// assert_eq!(events.iter().next().map(|ev| ev.token()), Some(Token(1)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Uring {
     state: Mutex<State>,
     notifier: Notifier,
