@@ -24,7 +24,6 @@
 //! Select cannot hold descriptors numbered 1024 (`FD_SETSIZE`) or more; its
 //! row then says so instead of failing.
 
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::process;
 use std::time::{Duration, Instant};
@@ -242,7 +241,7 @@ fn measure(backend: Backend, n: usize, cfg: &Config) -> Result<Option<Duration>,
             // 10 000 of them fit under a 20 000 descriptor limit.
             UnixDatagram::unbound().map_err(|e| format!("socket: {e}"))?
         };
-        match poller.register(sock.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level) {
+        match poller.register_source(&sock, Token(i), Interest::READABLE, Mode::Level) {
             Ok(()) => {}
             Err(Error::FdOutOfRange { .. }) => return Ok(None),
             Err(e) => return Err(e.to_string()),

@@ -16,7 +16,6 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use std::os::fd::AsRawFd;
 //! use std::os::unix::net::UnixStream;
 //! use std::time::Duration;
 //!
@@ -26,7 +25,7 @@
 //! let poller = AnyPoller::from_env()?; // epoll unless TRIPOLL_BACKEND says otherwise
 //! let (mut a, mut b) = UnixStream::pair()?;
 //! a.set_nonblocking(true)?;
-//! poller.register(a.as_raw_fd(), Token(7), Interest::READABLE, Mode::Level)?;
+//! poller.register_source(&a, Token(7), Interest::READABLE, Mode::Level)?;
 //!
 //! b.write_all(b"ping")?;
 //! let mut events = Events::with_capacity(16);
@@ -39,7 +38,7 @@
 //! a.read_exact(&mut buf)?;
 //! assert_eq!(&buf, b"ping");
 //!
-//! poller.unregister(a.as_raw_fd())?;
+//! poller.unregister_source(&a)?;
 //! # Ok(())
 //! # }
 //! ```
