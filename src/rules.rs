@@ -223,7 +223,8 @@ impl Deadline {
             match call(left) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     left = self.remaining();
-                    if matches!(self, Deadline::At(_)) && left == Some(Duration::ZERO) {
+                    // Time is up (a zero timeout's at once): nothing ready.
+                    if left == Some(Duration::ZERO) {
                         return Ok(0);
                     }
                 }
@@ -316,6 +317,21 @@ mod tests {
             Deadline::Now
         ));
         assert!(Deadline::Now.is_past() && !Deadline::Never.is_past());
+    }
+
+    #[test]
+    fn retry_eintr_of_a_zero_timeout_returns_at_once() {
+        let mut calls = 0;
+        let res = Deadline::Now.retry_eintr(Some(Duration::ZERO), |_| {
+            calls += 1;
+            if calls < 1000 {
+                Err(io::Error::from_raw_os_error(libc::EINTR))
+            } else {
+                Ok(1000) // the bug: retried until this gave up
+            }
+        });
+        assert_eq!(res.unwrap(), 0);
+        assert_eq!(calls, 1);
     }
 
     #[test]
