@@ -664,6 +664,17 @@ fn threads_at_the_descriptor_limit_neither_spin_nor_flood_the_log() {
         .collect();
     assert_eq!(held.len(), HELD, "connects to the backlog complete");
     for round in 0..ROUNDS {
+        // The previous round's connections may still fill the backlogs
+        // (the server sheds them at the speed the machine gives it): wait
+        // until a connection is taken again, within PATIENCE. A worker
+        // stuck for good never takes one, and this fails.
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the server never took a connection again"
+            );
+        }
         // A worker stuck without its spare stops accepting, its backlog
         // fills and connects to it time out: a churner stops at its first
         // failure (the damage is done by then).
@@ -698,22 +709,30 @@ fn threads_at_the_descriptor_limit_neither_spin_nor_flood_the_log() {
         drop(waiting);
     }
     drop(held);
-    // Served again once the flood is gone: retry until the server noticed
-    // the closes (bounded by PATIENCE), then 40 clients in a row.
+    // Served again once the flood is gone: 40 clients in a row, within
+    // PATIENCE. Until then a client may be shed: the server must notice the
+    // closes, and its four listeners' backlogs still hold the churn's
+    // connections, whose accepting takes it to the limit again for a
+    // moment (seen under load as a reset after a first success).
     let deadline = Instant::now() + PATIENCE;
-    loop {
+    let mut in_a_row = 0;
+    while in_a_row < 40 {
         let mut c = Client::connect(addr);
-        let _ = c.try_send(&get("/after"));
-        if let Ok(r) = c.try_response(false) {
-            assert_hello(&r);
-            break;
+        let _ = c.try_send(&get(&format!("/good/{in_a_row}")));
+        match c.try_response(false) {
+            Ok(r) => {
+                assert_hello(&r);
+                in_a_row += 1;
+            }
+            Err(_) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "never served 40 clients in a row again"
+                );
+                in_a_row = 0;
+                thread::sleep(Duration::from_millis(50));
+            }
         }
-        assert!(Instant::now() < deadline, "never served again");
-        thread::sleep(Duration::from_millis(50));
-    }
-    for k in 0..40 {
-        let mut c = Client::connect(addr);
-        assert_hello(&c.exchange(&get(&format!("/good/{k}"))));
     }
     let summary = proc.stop();
     assert!(
@@ -726,7 +745,7 @@ fn threads_at_the_descriptor_limit_neither_spin_nor_flood_the_log() {
         field(&summary, "refused ") > 0,
         "nobody was shed: {summary}"
     );
-    assert!(field(&summary, "requests ") >= 41, "{summary}");
+    assert!(field(&summary, "requests ") >= 40, "{summary}"); // the 40 in a row
 }
 
 /// 40 clients that pipeline requests and never read the responses (with
