@@ -62,6 +62,7 @@ mod kind;
 mod poller;
 pub mod reactor;
 mod rules;
+pub mod source;
 mod sys;
 pub mod task;
 
