@@ -55,6 +55,7 @@ compile_error!("tripoll needs Linux or Android: its event record is epoll's");
 
 mod any;
 mod backend;
+mod busy_poll;
 mod error;
 pub mod event;
 mod interest;
@@ -70,6 +71,7 @@ pub use any::AnyPoller;
 #[cfg(feature = "io-uring")]
 pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
+pub use busy_poll::BusyPoll;
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Token};
 pub use interest::{Capabilities, Interest, Mode};
