@@ -182,8 +182,25 @@ fn mask_counting(backend: Backend) {
     assert_eq!(rc, 0);
 }
 
+/// A task awaits a signal sent to the process.
+fn task_awaits_a_signal(backend: Backend) {
+    let mut reactor = Reactor::with_poller(poller(backend));
+    let rt = libc::SIGRTMIN() + 2;
+    let info = tripoll::task::block_on(&mut reactor, async {
+        let signals = tripoll::task::Async::new(Signals::new(&[rt])?)?;
+        sigqueue(rt, 42);
+        signals.recv().await
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(info.signal, rt);
+    assert_eq!(info.value, 42);
+    assert_eq!(info.pid, std::process::id());
+}
+
 fn main() {
-    let cases: [(&str, fn(Backend)); 5] = [
+    let cases: [(&str, fn(Backend)); 6] = [
+        ("task_awaits_a_signal", task_awaits_a_signal),
         ("sigint_from_kill", sigint_from_kill),
         ("realtime_with_payload", realtime_with_payload),
         ("sigusr1_from_another_process", sigusr1_from_another_process),

@@ -2,6 +2,7 @@
 // is README.md next to this file; this file is the loop.
 #![doc = include_str!("README.md")]
 
+mod child;
 mod context;
 mod error;
 mod failure;
