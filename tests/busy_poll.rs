@@ -135,8 +135,8 @@ fn other_backends_refuse() {
 /// Under a filter that refuses the two requests, the capability is off
 /// and both calls say the feature is unavailable; the poller still works.
 fn refused(errno: i32) {
-    seccomp::refuse_ioctl(libc::EPIOCGPARAMS as u64, errno);
-    seccomp::refuse_ioctl(libc::EPIOCSPARAMS as u64, errno);
+    seccomp::refuse_ioctl(libc::EPIOCGPARAMS, errno);
+    seccomp::refuse_ioctl(libc::EPIOCSPARAMS, errno);
     let p = Epoll::new().unwrap();
     assert!(!p.capabilities().contains(Capabilities::BUSY_POLL));
     for err in [
