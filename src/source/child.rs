@@ -144,6 +144,18 @@ impl ChildExit {
     }
 
     /// The child's process id.
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use tripoll::source::ChildExit;
+    ///
+    /// let mut child = Command::new("true").spawn()?;
+    /// let exit = ChildExit::from_child(&child)?;
+    /// assert_eq!(exit.pid() as u32, child.id());
+    /// # drop(exit);
+    /// # child.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn pid(&self) -> libc::pid_t {
         self.pid

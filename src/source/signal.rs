@@ -17,7 +17,22 @@ use crate::sys::signal::{self as sys, SigSet};
 use crate::{Error, Op, Result};
 
 /// What one delivered signal says about itself (from the kernel's
-/// `signalfd_siginfo`).
+/// `signalfd_siginfo`), as [`Signals::read`] and the reactor's signal
+/// handlers get it.
+///
+/// ```
+/// use tripoll::source::Signals;
+///
+/// let signals = Signals::new(&[libc::SIGRTMIN()])?;
+/// // This program's one thread blocks the signal now; queue it with a value.
+/// let pid = std::process::id().to_string();
+/// let rt = format!("-{}", libc::SIGRTMIN());
+/// std::process::Command::new("kill").args([rt.as_str(), &pid]).status()?;
+/// let info = signals.read()?.expect("pending");
+/// assert_eq!(info.signal, libc::SIGRTMIN());
+/// assert_eq!(info.value, 0); // `kill` sends no value; `sigqueue` does
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SignalInfo {

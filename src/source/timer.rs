@@ -12,11 +12,11 @@ use crate::{Error, Op, Result};
 /// ```
 /// use tripoll::source::Clock;
 ///
-/// let a = Clock::Monotonic.now()?;
-/// let b = Clock::Monotonic.now()?;
-/// assert!(b >= a);
-/// // The boot clock counts suspended time too, so it is never behind.
-/// assert!(Clock::Boottime.now()? >= Clock::Monotonic.now()?);
+/// for clock in [Clock::Monotonic, Clock::Boottime] {
+///     let a = clock.now()?;
+///     let b = clock.now()?;
+///     assert!(b >= a, "{clock:?} never goes back");
+/// }
 /// # Ok::<(), tripoll::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +41,20 @@ impl Clock {
     /// The clock's current time, since its zero: what a
     /// [`Start::At`] deadline is measured in.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tripoll::source::{Clock, Start, Timer};
+    ///
+    /// let timer = Timer::new(Clock::Boottime)?;
+    /// let deadline = Clock::Boottime.now()? + Duration::from_millis(5);
+    /// timer.set(Start::At(deadline), None)?;
+    /// while timer.read()?.is_none() {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// assert!(Clock::Boottime.now()? >= deadline); // never early
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] with [`Op::Timer`] if the kernel refuses the clock.
@@ -50,6 +64,17 @@ impl Clock {
 }
 
 /// When a [`Timer`] first expires.
+///
+/// ```
+/// use std::time::Duration;
+/// use tripoll::source::{Clock, Start, Timer};
+///
+/// let timer = Timer::new(Clock::Monotonic)?;
+/// timer.set(Start::After(Duration::from_secs(1)), None)?; // in a second
+/// let noon = Clock::Monotonic.now()? + Duration::from_secs(3600);
+/// timer.set(Start::At(noon), Some(Duration::from_secs(60)))?; // then every minute
+/// # Ok::<(), tripoll::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Start {
     /// This long from the call that arms it. Zero means at once.
@@ -121,6 +146,13 @@ impl Timer {
     }
 
     /// The timer's clock.
+    ///
+    /// ```
+    /// use tripoll::source::{Clock, Timer};
+    ///
+    /// assert_eq!(Timer::new(Clock::Monotonic)?.clock(), Clock::Monotonic);
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     #[must_use]
     pub fn clock(&self) -> Clock {
         self.clock

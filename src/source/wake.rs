@@ -47,6 +47,14 @@ pub struct Wake {
 impl Wake {
     /// A new counter at zero.
     ///
+    /// ```
+    /// use tripoll::source::Wake;
+    ///
+    /// let wake = Wake::new()?;
+    /// assert_eq!(wake.read()?, None);
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] with [`Op::Wake`] if the kernel refuses the `eventfd`.
@@ -57,6 +65,16 @@ impl Wake {
 
     /// Adds one to the counter, making the descriptor readable.
     ///
+    /// ```
+    /// use tripoll::source::Wake;
+    ///
+    /// let wake = Wake::new()?;
+    /// wake.wake()?;
+    /// wake.wake()?;
+    /// assert_eq!(wake.read()?, Some(2));
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] with [`Op::Wake`] if the write fails.
@@ -66,6 +84,17 @@ impl Wake {
 
     /// Takes the count of wake-ups since the last read and resets it,
     /// without blocking; `None` when there were none.
+    ///
+    /// ```
+    /// use tripoll::source::Wake;
+    ///
+    /// let wake = Wake::new()?;
+    /// assert_eq!(wake.read()?, None);
+    /// wake.wake()?;
+    /// assert_eq!(wake.read()?, Some(1));
+    /// assert_eq!(wake.read()?, None); // reset by the read
+    /// # Ok::<(), tripoll::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
