@@ -68,6 +68,30 @@ impl Context {
 impl<P: Poller + 'static> Reactor<P> {
     /// See [`Context::on_child_exit`].
     ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::os::unix::process::ExitStatusExt;
+    /// use std::process::Command;
+    /// use std::rc::Rc;
+    /// use tripoll::reactor::Reactor;
+    /// use tripoll::source::ChildExit;
+    ///
+    /// let mut reactor = Reactor::new()?;
+    /// let child = Command::new("sleep").arg("60").spawn()?;
+    /// let killed = Rc::new(Cell::new(false));
+    /// let seen = Rc::clone(&killed);
+    /// reactor.on_child_exit(ChildExit::new(child.id() as i32)?, move |ctx, _pid, status| {
+    ///     seen.set(status.signal() == Some(libc::SIGTERM));
+    ///     ctx.stop();
+    ///     Ok(())
+    /// })?;
+    /// let pid = child.id().to_string();
+    /// Command::new("kill").args(["-TERM", &pid]).status()?;
+    /// reactor.run()?;
+    /// assert!(killed.get());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Context::on_child_exit`].
