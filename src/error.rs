@@ -57,6 +57,22 @@ pub enum Op {
     Wait,
     /// [`Poller::notify`](crate::Poller::notify).
     Notify,
+    /// A [`Signals`](crate::source::Signals) call: `signalfd`, the thread's
+    /// mask, reading a signal.
+    Signal,
+    /// A [`Timer`](crate::source::Timer) call: `timerfd_create`, arming it,
+    /// reading its count, a clock.
+    Timer,
+    /// A [`ChildExit`](crate::source::ChildExit) call: `pidfd_open`,
+    /// `waitid`.
+    Child,
+    /// A [`Wake`](crate::source::Wake) call: `eventfd`, bumping or reading
+    /// its counter.
+    Wake,
+    /// [`Epoll::set_busy_poll`](crate::Epoll::set_busy_poll) or
+    /// [`Epoll::busy_poll`](crate::Epoll::busy_poll) (`EPIOCSPARAMS`,
+    /// `EPIOCGPARAMS`).
+    BusyPoll,
 }
 
 impl Op {
@@ -69,14 +85,19 @@ impl Op {
             Op::Unregister => "unregister",
             Op::Wait => "wait",
             Op::Notify => "notify",
+            Op::Signal => "signal",
+            Op::Timer => "timer",
+            Op::Child => "child",
+            Op::Wake => "wake",
+            Op::BusyPoll => "busy poll",
         }
     }
 }
 
 impl fmt::Display for Op {
     /// The lower-case name (`"create"`, `"register"`, `"modify"`,
-    /// `"unregister"`, `"wait"` or `"notify"`), honouring width and
-    /// alignment.
+    /// `"unregister"`, `"wait"`, `"notify"`, `"signal"`, `"timer"`,
+    /// `"child"`, `"wake"` or `"busy poll"`), honouring width and alignment.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name())
     }
@@ -203,6 +224,41 @@ pub enum Error {
         /// Why, in words.
         reason: String,
     },
+    /// The signal cannot be taken as an event: out of range, `SIGKILL` or
+    /// `SIGSTOP` (which cannot be caught), a signal the C library keeps for
+    /// its threads, or one the CPU raises for a fault (`SIGSEGV`, `SIGBUS`,
+    /// `SIGFPE`, `SIGILL`, `SIGTRAP`, `SIGSYS`), which blocked would end the
+    /// process instead of being queued.
+    #[error("signal {signal} cannot be received as an event")]
+    InvalidSignal {
+        /// The signal number.
+        signal: libc::c_int,
+    },
+    /// The process is not a child of this process that can be waited for:
+    /// it does not exist, was already reaped, or belongs to someone else.
+    #[error("pid {pid} is not a child of this process that can be waited for")]
+    NotAChild {
+        /// The process id.
+        pid: libc::pid_t,
+    },
+    /// A timer was given a period of zero (which would spin) or a time the
+    /// kernel's `timespec` cannot hold.
+    #[error("invalid timer: {reason}")]
+    InvalidTimer {
+        /// What is wrong, in words.
+        reason: &'static str,
+    },
+    /// A kernel feature this call needs is missing here: an older kernel
+    /// (`pidfd_open` needs Linux 5.3, busy-poll parameters Linux 6.9), a
+    /// seccomp filter that refuses the call, or a backend that has no such
+    /// thing (busy polling is epoll's). Nothing was changed.
+    #[error("{feature} is unavailable: {reason}")]
+    FeatureUnavailable {
+        /// The feature: `"pidfd"`, `"busy poll"`.
+        feature: &'static str,
+        /// Why, in words.
+        reason: String,
+    },
     /// The operating system refused a call.
     #[error("{op} failed: {source}")]
     Io {
@@ -248,6 +304,9 @@ impl Error {
             }
             Error::NotPollable { .. } => io::ErrorKind::PermissionDenied,
             Error::UnknownBackend { .. } | Error::UnknownName { .. } => io::ErrorKind::InvalidInput,
+            Error::InvalidSignal { .. } | Error::InvalidTimer { .. } => io::ErrorKind::InvalidInput,
+            Error::NotAChild { .. } => io::ErrorKind::NotFound,
+            Error::FeatureUnavailable { .. } => io::ErrorKind::Unsupported,
             Error::Unsupported { .. }
             | Error::ModifyExclusive { .. }
             | Error::Unavailable { .. } => io::ErrorKind::Unsupported,

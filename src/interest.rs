@@ -296,5 +296,9 @@ bitflags! {
         /// reset socket is readable and writable to it, and the write that
         /// fails tells.
         const WRITE_CLOSED = 0b10_0000;
+        /// Per-instance busy polling ([`Epoll::set_busy_poll`](crate::Epoll::set_busy_poll)):
+        /// epoll on Linux 6.9 and later, where no seccomp profile refuses
+        /// the ioctl.
+        const BUSY_POLL = 0b100_0000;
     }
 }

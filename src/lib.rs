@@ -85,6 +85,7 @@ compile_error!("tripoll needs Linux or Android: its event record is epoll's");
 
 mod any;
 mod backend;
+mod busy_poll;
 mod error;
 pub mod event;
 mod interest;
@@ -92,6 +93,7 @@ mod kind;
 mod poller;
 pub mod reactor;
 mod rules;
+pub mod source;
 mod sys;
 pub mod task;
 
@@ -99,6 +101,7 @@ pub use any::AnyPoller;
 #[cfg(feature = "io-uring")]
 pub use backend::Uring;
 pub use backend::{Epoll, Poll, Select, FD_SETSIZE};
+pub use busy_poll::BusyPoll;
 pub use error::{Error, Op, Result};
 pub use event::{Event, Events, Token};
 pub use interest::{Capabilities, Interest, Mode};

@@ -1,15 +1,16 @@
 //! What the lab's programs share: a small argument parser with clear errors
 //! (usage on `--help`, exit status 2 and one line on a bad flag or value),
-//! a `signalfd` that turns SIGINT/SIGTERM into readiness, and the socket
+//! SIGINT/SIGTERM as a `tripoll::source::Signals` source, and the socket
 //! plumbing of the servers and the client (`send` without SIGPIPE, the
 //! spare descriptor for `EMFILE`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::process;
 use std::time::{Duration, Instant};
 
+use tripoll::source::{SignalInfo, Signals};
 use tripoll::{AnyPoller, Backend};
 
 /// Exit status for a command line that cannot be understood.
@@ -438,76 +439,20 @@ fn open_spare() -> io::Result<OwnedFd> {
     Ok(std::fs::File::open("/dev/null")?.into())
 }
 
-/// SIGINT and SIGTERM delivered as readable data on a descriptor, so a
-/// server's event loop hears them like any other event.
-///
-/// The signals are blocked for the whole process (call this before starting
-/// threads, which inherit the mask); the kernel then queues them on the
-/// `signalfd` instead of running a handler.
-pub struct ShutdownSignals {
-    fd: OwnedFd,
+/// The signals that end a server, blocked in the calling thread (call this
+/// before starting threads, which inherit the mask) and delivered as
+/// events on a [`Signals`] source, so the event loop hears them like any
+/// other descriptor.
+pub fn shutdown_signals() -> tripoll::Result<Signals> {
+    Signals::new(&[libc::SIGINT, libc::SIGTERM])
 }
 
-impl ShutdownSignals {
-    pub fn new() -> io::Result<ShutdownSignals> {
-        // SAFETY: a zeroed sigset_t is valid storage; sigemptyset initialises it.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is valid, writable storage for a signal set, and the
-        // signal numbers are valid.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-        }
-        // SAFETY: `set` is initialised; the old mask is not wanted (null).
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // SAFETY: -1 asks for a new descriptor; `set` is initialised.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(ShutdownSignals { fd })
-    }
-
-    /// The first pending signal's name, or `None` if none is pending.
-    pub fn take(&self) -> io::Result<Option<&'static str>> {
-        // SAFETY: signalfd_siginfo is plain data; all-zero is a valid value.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: `info` is writable storage of exactly `size` bytes.
-        let n = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut info as *mut libc::signalfd_siginfo).cast(),
-                size,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
-                _ => Err(e),
-            };
-        }
-        if n as usize != size {
-            return Ok(None);
-        }
-        Ok(Some(match info.ssi_signo as i32 {
-            libc::SIGINT => "SIGINT",
-            libc::SIGTERM => "SIGTERM",
-            _ => "a signal",
-        }))
-    }
-}
-
-impl AsRawFd for ShutdownSignals {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+/// The name of a signal that ends a server, for its summary line.
+pub fn signal_name(info: &SignalInfo) -> &'static str {
+    match info.signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "a signal",
     }
 }
 

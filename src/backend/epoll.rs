@@ -292,7 +292,11 @@ impl Poller for Epoll {
     }
 
     fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+        if crate::busy_poll::available(self) {
+            CAPABILITIES
+        } else {
+            CAPABILITIES.difference(Capabilities::BUSY_POLL)
+        }
     }
 
     fn backend(&self) -> Backend {

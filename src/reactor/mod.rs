@@ -2,6 +2,7 @@
 // is README.md next to this file; this file is the loop.
 #![doc = include_str!("README.md")]
 
+mod child;
 mod context;
 mod error;
 mod failure;
@@ -12,11 +13,11 @@ mod slab;
 mod sources;
 mod timer;
 
+pub use crate::source::SignalInfo;
 pub use context::Context;
 pub use error::{Error, Result};
 pub use failure::{Cause, Failure, Origin};
 pub use handle::Handle;
-pub use signal::SignalInfo;
 pub use timer::TimerId;
 
 pub(crate) use timer::deadline_after;

@@ -2,7 +2,7 @@
 //! thread can wake it.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use super::syscall;
 
@@ -43,6 +43,37 @@ impl EventFd {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Reads and resets the counter: `None` when it was zero.
+    pub(crate) fn take(&self) -> io::Result<Option<u64>> {
+        let mut count: u64 = 0;
+        loop {
+            // SAFETY: `count` is 8 writable bytes that outlive the call.
+            let res = syscall!(read(
+                self.fd(),
+                (&mut count as *mut u64).cast(),
+                std::mem::size_of::<u64>()
+            ));
+            match res {
+                Ok(_) => return Ok(Some(count)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A second handle on the same counter (`dup`).
+    pub(crate) fn try_clone(&self) -> io::Result<EventFd> {
+        Ok(EventFd {
+            fd: self.fd.try_clone()?,
+        })
+    }
+
+    /// The counter's descriptor.
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Resets the counter to zero, making the descriptor unreadable.

@@ -16,6 +16,10 @@ pub(crate) mod select;
 pub(crate) mod uring;
 
 pub(crate) mod signal;
+// The typed sources' calls, and epoll's busy-poll knob.
+pub(crate) mod busy_poll;
+pub(crate) mod pidfd;
+pub(crate) mod timerfd;
 
 use std::io;
 use std::os::fd::RawFd;

@@ -1,4 +1,5 @@
-//! Signal masks and `signalfd`, as safe functions for the reactor.
+//! Signal masks and `signalfd`, as safe functions for
+//! [`Signals`](crate::source::Signals).
 //!
 //! Everything here works on the calling thread's mask: `pthread_sigmask`
 //! changes one thread, and a `signalfd` reads the signals pending for the
@@ -125,6 +126,8 @@ pub(crate) struct SigInfo {
     pub(crate) pid: u32,
     pub(crate) uid: u32,
     pub(crate) code: i32,
+    pub(crate) value: i32,
+    pub(crate) status: i32,
 }
 
 /// Reads one pending signal from a non-blocking `signalfd`; `None` when
@@ -155,6 +158,8 @@ pub(crate) fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<Option<SigInfo>> {
         pid: info.ssi_pid,
         uid: info.ssi_uid,
         code: info.ssi_code,
+        value: info.ssi_int,
+        status: info.ssi_status,
     }))
 }
 

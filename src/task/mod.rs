@@ -8,6 +8,11 @@
 //!   [`connect`](Async::<std::net::TcpStream>::connect) for TCP and Unix
 //!   streams.
 //! - [`sleep`], [`sleep_until`] and [`timeout`] use the reactor's timers.
+//! - The [typed sources](crate::source) are awaited through `Async` too:
+//!   [`recv`](Async::<crate::source::Signals>::recv) a signal,
+//!   [`tick`](Async::<crate::source::Timer>::tick) a kernel timer,
+//!   [`exit`](Async::<crate::source::ChildExit>::exit) of a child,
+//!   [`woken`](Async::<crate::source::Wake>::woken) by another thread.
 //! - [`block_on`] runs one future; an [`Executor`] also runs tasks
 //!   [`spawn`](Executor::spawn)ed on it (local: they need not be `Send`),
 //!   until they are all done or the loop is stopped.
@@ -105,6 +110,7 @@
 
 mod exec;
 mod io;
+mod sources;
 mod time;
 
 pub use exec::{block_on, Executor, JoinHandle, Spawner};

@@ -67,3 +67,35 @@ pub fn refuse(syscall: i64, errno: i32) {
 pub fn forbid(syscall: i64) {
     install(syscall, SeccompAction::KillProcess);
 }
+
+/// Makes `ioctl(_, request, _)` fail with `errno` on this thread; every
+/// other request, and every other call, is allowed.
+pub fn refuse_ioctl(request: libc::Ioctl, errno: i32) {
+    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+    let condition = SeccompCondition::new(
+        1,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Eq,
+        as_u64(request),
+    )
+    .expect("seccomp condition");
+    let rule = SeccompRule::new(vec![condition]).expect("seccomp rule");
+    let filter = SeccompFilter::new(
+        [(libc::SYS_ioctl, vec![rule])].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(errno as u32),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("a seccomp architecture"),
+    )
+    .expect("seccomp filter");
+    let program: BpfProgram = filter.try_into().expect("compile the filter");
+    seccompiler::apply_filter(&program).expect("install the filter");
+}
+
+/// The request as the filter compares it (`Ioctl` is `c_ulong` or
+/// `c_int`, depending on the C library).
+#[allow(clippy::unnecessary_cast)]
+fn as_u64(request: libc::Ioctl) -> u64 {
+    request as u64
+}

@@ -6,8 +6,9 @@
 //!
 //! What it shows, in the order a reader meets it:
 //!
-//! - one poller watching a signalfd (SIGINT/SIGTERM end the server with exit
-//!   status 0), several listening sockets and every connection;
+//! - one poller watching a `tripoll::source::Signals` (SIGINT/SIGTERM end
+//!   the server with exit status 0), several listening sockets and every
+//!   connection;
 //! - the trigger mode chosen on the command line, refused up front with
 //!   `supports` when the backend cannot honour it (edge needs epoll);
 //! - per-connection output buffering: writable interest is asked for only
@@ -38,7 +39,8 @@ use std::os::fd::AsRawFd;
 use std::process;
 use std::time::{Duration, Instant};
 
-use common::{Args, LogLimit, Shed, ShutdownSignals, Spare, ACCEPT_PAUSE};
+use common::{Args, LogLimit, Shed, Spare, ACCEPT_PAUSE};
+use tripoll::source::Signals;
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
 const PROG: &str = "echo";
@@ -154,7 +156,7 @@ fn main() {
     let cfg = parse_args();
     // Block the signals before anything else, so none is lost between
     // start-up and the first wait.
-    let signals = ShutdownSignals::new()
+    let signals = common::shutdown_signals()
         .unwrap_or_else(|e| common::die(PROG, format!("cannot set up signal handling: {e}")));
     let poller = common::make_poller(PROG, cfg.backend);
     if !poller.supports(cfg.mode) {
@@ -423,15 +425,10 @@ impl Conn {
 }
 
 impl Server {
-    fn new(poller: AnyPoller, cfg: &Config, signals: &ShutdownSignals) -> io::Result<Server> {
+    fn new(poller: AnyPoller, cfg: &Config, signals: &Signals) -> io::Result<Server> {
         // Signals are read in full on each report, so level mode is right for
         // them whatever the sockets use.
-        poller.register(
-            signals.as_raw_fd(),
-            SIGNALS,
-            Interest::READABLE,
-            Mode::Level,
-        )?;
+        poller.register_source(signals, SIGNALS, Interest::READABLE, Mode::Level)?;
         let mut listeners = Vec::with_capacity(cfg.ports.len());
         for (i, &port) in cfg.ports.iter().enumerate() {
             let l = TcpListener::bind(SocketAddr::new(cfg.addr, port))
@@ -484,7 +481,7 @@ impl Server {
     }
 
     /// The event loop. Returns the name of the signal that ended it.
-    fn run(&mut self, signals: &ShutdownSignals) -> io::Result<&'static str> {
+    fn run(&mut self, signals: &Signals) -> io::Result<&'static str> {
         let mut events = Events::with_capacity(1024);
         loop {
             // Edge mode: the connections whose turn ran out last time. Each
@@ -507,8 +504,8 @@ impl Server {
             for ev in events.iter() {
                 let t = ev.token().0;
                 if ev.token() == SIGNALS {
-                    if let Some(sig) = signals.take()? {
-                        return Ok(sig);
+                    if let Some(info) = signals.read()? {
+                        return Ok(common::signal_name(&info));
                     }
                 } else if t < self.conn_base {
                     self.accept_all(t - FIRST_LISTENER)?;
