@@ -47,21 +47,7 @@ impl EventFd {
 
     /// Reads and resets the counter: `None` when it was zero.
     pub(crate) fn take(&self) -> io::Result<Option<u64>> {
-        let mut count: u64 = 0;
-        loop {
-            // SAFETY: `count` is 8 writable bytes that outlive the call.
-            let res = syscall!(read(
-                self.fd(),
-                (&mut count as *mut u64).cast(),
-                std::mem::size_of::<u64>()
-            ));
-            match res {
-                Ok(_) => return Ok(Some(count)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
+        super::read_counter(self.fd())
     }
 
     /// A second handle on the same counter (`dup`).

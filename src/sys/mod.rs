@@ -91,6 +91,26 @@ pub(crate) fn timeval(t: Duration) -> libc::timeval {
     }
 }
 
+/// Reads the 8-byte counter of an eventfd or a timerfd (and resets it):
+/// `None` when it was zero, or the timer had not expired.
+pub(crate) fn read_counter(fd: RawFd) -> io::Result<Option<u64>> {
+    let mut count: u64 = 0;
+    loop {
+        // SAFETY: `count` is 8 writable bytes that outlive the call.
+        let res = syscall!(read(
+            fd,
+            (&mut count as *mut u64).cast(),
+            std::mem::size_of::<u64>()
+        ));
+        match res {
+            Ok(_) => return Ok(Some(count)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The descriptor's status flags (`F_GETFL`): `Err` when it is not open.
 pub(crate) fn status_flags(fd: RawFd) -> io::Result<libc::c_int> {
     syscall!(fcntl(fd, libc::F_GETFL))

@@ -44,21 +44,7 @@ pub(crate) fn set(
 
 /// The expirations since the last read, `None` when there were none.
 pub(crate) fn read(fd: BorrowedFd<'_>) -> io::Result<Option<u64>> {
-    let mut count: u64 = 0;
-    loop {
-        // SAFETY: `count` is 8 writable bytes that outlive the call.
-        let res = syscall!(read(
-            fd.as_raw_fd(),
-            (&mut count as *mut u64).cast(),
-            std::mem::size_of::<u64>()
-        ));
-        match res {
-            Ok(_) => return Ok(Some(count)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
+    super::read_counter(fd.as_raw_fd())
 }
 
 /// The current time on `clock`, since its zero.
