@@ -20,6 +20,9 @@
 //! | `pool` | `models/blocking.rs` | a fixed pool of threads, each serving one client at a time |
 //! | `busy` | `models/nonblocking.rs` | one thread, non-blocking sockets, tries every socket in turn (spins) |
 //! | `select-level`, `poll-level`, `epoll-level`, `epoll-edge` | `models/nonblocking.rs` | one thread, one tripoll event loop |
+//! | `epoll-percore` | `models/nonblocking.rs` | one epoll loop per core, each with its own `SO_REUSEPORT` listener |
+//! | `epoll-exclusive` | `models/nonblocking.rs` | one epoll loop per core, one listener shared with `Mode::Exclusive` |
+//! | `async-epoll` | `models/tasks.rs` | a task per connection on one reactor, one thread |
 //!
 //! The readiness rows come from [`tripoll::Backend::ALL`] and every mode the
 //! backend [`supports`](tripoll::Poller::supports) among level and edge, so a
@@ -33,6 +36,7 @@
 //! memory and the threads and processes used. A model that cannot serve N
 //! says why in its cell instead of being run into a timeout.
 
+use tripoll_lab::affinity;
 use tripoll_lab::cli as common;
 
 mod blocking;
@@ -105,6 +109,11 @@ pub enum Model {
     Busy,
     /// One thread on a tripoll event loop with this backend and mode.
     Readiness(Backend, Mode),
+    /// One epoll loop per core, each with its own `SO_REUSEPORT` listener.
+    PerCore,
+    /// One epoll loop per core, sharing one listener registered with
+    /// `Mode::Exclusive`.
+    Exclusive,
     /// A task per connection (async/await on `tripoll::task`), one reactor
     /// on one thread with this backend: coroutines.
     Tasks(Backend),
@@ -133,6 +142,9 @@ impl Model {
                 }
             }
         }
+        // The fair match for the thread and process models: every core.
+        all.push(Model::PerCore);
+        all.push(Model::Exclusive);
         // Coroutines on the platform's best backend: the last step of the
         // tutorials' story.
         all.push(Model::Tasks(Backend::default()));
@@ -158,7 +170,27 @@ impl Model {
                 let mode = if mode.is_edge() { "edge" } else { "level" };
                 format!("{}-{mode}", backend.name())
             }
+            Model::PerCore => "epoll-percore".to_owned(),
+            Model::Exclusive => "epoll-exclusive".to_owned(),
             Model::Tasks(backend) => format!("async-{}", backend.name()),
+        }
+    }
+
+    /// Whether the model spreads its work over every core (so the sweep
+    /// leaves it and its client unpinned).
+    pub fn multi_core(self) -> bool {
+        matches!(
+            self,
+            Model::Fork | Model::Thread | Model::Pool | Model::PerCore | Model::Exclusive
+        )
+    }
+
+    /// The listeners this model serves on: one, or one per loop sharing
+    /// the port.
+    fn listeners(self, port: u16) -> io::Result<Vec<TcpListener>> {
+        match self {
+            Model::PerCore => listen_reuseport(port, loops()),
+            _ => Ok(vec![listen(port, false)?]),
         }
     }
 
@@ -238,8 +270,13 @@ impl Model {
         None
     }
 
-    /// Serves clients on `listener` until an error stops it.
-    fn serve(self, listener: TcpListener) -> io::Result<()> {
+    /// Serves clients on `listeners` (from [`Model::listeners`]) until an
+    /// error stops it.
+    fn serve(self, mut listeners: Vec<TcpListener>) -> io::Result<()> {
+        if self == Model::PerCore {
+            return nonblocking::loop_per_listener(listeners);
+        }
+        let listener = listeners.swap_remove(0);
         match self {
             Model::Blocking => blocking::one_at_a_time(listener),
             Model::Fork => blocking::process_per_connection(listener),
@@ -249,15 +286,26 @@ impl Model {
             Model::Readiness(backend, mode) => {
                 nonblocking::event_loop(listener, AnyPoller::new(backend)?, mode)
             }
+            Model::PerCore => nonblocking::loop_per_listener(vec![listener]),
+            Model::Exclusive => nonblocking::loops_sharing_listener(listener, loops()),
             Model::Tasks(backend) => tasks::tasks(listener, AnyPoller::new(backend)?),
         }
     }
 }
 
+/// Event loops of the per-core models: one per CPU this process may use.
+fn loops() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// What the command line asked for.
 enum Command {
     Sweep(sweep::Config),
-    Serve { model: Model, port: u16 },
+    Serve {
+        model: Model,
+        port: u16,
+        cpu: Option<usize>,
+    },
     List,
 }
 
@@ -267,6 +315,7 @@ fn parse_args() -> Command {
     let mut duration = None;
     let mut serve = None;
     let mut port = 0;
+    let mut cpu = None;
     let mut list = false;
     let mut args = Args::from_env(PROG, USAGE);
     while let Some(flag) = args.next_flag() {
@@ -284,6 +333,7 @@ fn parse_args() -> Command {
             "--from-csv" => cfg.from_csv = Some(args.value(&flag, |s| Ok::<_, String>(s.into()))),
             "--serve" => serve = Some(args.value(&flag, Model::parse)),
             "--port" => port = args.value(&flag, common::parse_port),
+            "--cpu" => cpu = Some(args.value(&flag, affinity::parse_cpu)),
             "--list" => list = true,
             _ => args.unknown(&flag),
         }
@@ -292,7 +342,7 @@ fn parse_args() -> Command {
         return Command::List;
     }
     if let Some(model) = serve {
-        return Command::Serve { model, port };
+        return Command::Serve { model, port, cpu };
     }
     let default_n: &[u64] = if cfg.quick {
         &[1, 10, 100]
@@ -324,7 +374,7 @@ fn main() {
                 println!("{}\t{cap}", m.name());
             }
         }
-        Command::Serve { model, port } => serve(model, port),
+        Command::Serve { model, port, cpu } => serve(model, port, cpu),
         Command::Sweep(cfg) => {
             if let Err(e) = sweep::run(&cfg) {
                 common::die(PROG, e);
@@ -335,19 +385,27 @@ fn main() {
 
 /// `--serve`: listens, prints `models: listening on ADDR (MODEL)` and
 /// serves until killed.
-fn serve(model: Model, port: u16) -> ! {
+fn serve(model: Model, port: u16, cpu: Option<usize>) -> ! {
+    // First, so that every thread and process of the server inherits it.
+    if let Some(cpu) = cpu {
+        if let Err(e) = affinity::pin_to(cpu) {
+            common::die(PROG, format!("--cpu {cpu}: {e}"));
+        }
+    }
     // The driver may die without killing us (a panic, a ^C): go with it.
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no
     // pointers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let _ = common::raise_fd_limit(1 << 20);
-    let listener = listen(port).unwrap_or_else(|e| common::die(PROG, format!("listen: {e}")));
-    let addr = listener
+    let listeners = model
+        .listeners(port)
+        .unwrap_or_else(|e| common::die(PROG, format!("listen: {e}")));
+    let addr = listeners[0]
         .local_addr()
         .unwrap_or_else(|e| common::die(PROG, format!("local_addr: {e}")));
     println!("{PROG}: listening on {addr} ({})", model.name());
     let _ = io::stdout().flush();
-    match model.serve(listener) {
+    match model.serve(listeners) {
         Ok(()) => common::die(PROG, format!("{} server stopped", model.name())),
         Err(e) => common::die(PROG, format!("{} server: {e}", model.name())),
     }
@@ -360,13 +418,26 @@ const BACKLOG: libc::c_int = 4096;
 
 /// A blocking listener on 127.0.0.1:`port` with a long accept queue (std's
 /// `TcpListener::bind` does not take a backlog).
-fn listen(port: u16) -> io::Result<TcpListener> {
+fn listen(port: u16, reuse_port: bool) -> io::Result<TcpListener> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let s = common::tcp_socket(addr)?;
+    s.set_reuse_port(reuse_port)?;
     s.bind(&addr.into())?;
     s.listen(BACKLOG)?;
     let listener = TcpListener::from(s);
     // Each model chooses for itself; the tutorials' first servers block.
     listener.set_nonblocking(false)?;
     Ok(listener)
+}
+
+/// `count` listeners on one port (`port`, or the first one's if 0), each
+/// with `SO_REUSEPORT`: the kernel hands each new connection to one of them.
+fn listen_reuseport(port: u16, count: usize) -> io::Result<Vec<TcpListener>> {
+    let first = listen(port, true)?;
+    let port = first.local_addr()?.port();
+    let mut all = vec![first];
+    for _ in 1..count {
+        all.push(listen(port, true)?);
+    }
+    Ok(all)
 }
