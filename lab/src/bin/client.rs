@@ -388,6 +388,8 @@ struct Run {
     active: usize,
     /// Active connections done or failed; at `active` the idle ones close.
     active_finished: usize,
+    /// Connections open when the last one was set up.
+    held: usize,
     next_connect: usize,
     connecting: usize,
     finished: usize,
@@ -438,6 +440,7 @@ impl Run {
             conns,
             active: cfg.active,
             active_finished: 0,
+            held: 0,
             next_connect: 0,
             connecting: 0,
             finished: 0,
@@ -657,6 +660,11 @@ impl Run {
             && self.connected_at.is_none()
         {
             self.connected_at = Some(Instant::now());
+            self.held = self
+                .conns
+                .iter()
+                .filter(|c| matches!(c.state, State::Open | State::Closing))
+                .count();
             if matches!(self.plan, Plan::Count(_)) && self.holds_idle() {
                 for i in 0..self.active {
                     if self.conns[i].state == State::Open {
@@ -913,8 +921,9 @@ impl Run {
         }
         if let Some(at) = self.connected_at {
             println!(
-                "{PROG}: connections: {ok} ok, {failed} failed (set up in {})",
-                human_nanos(at.duration_since(self.start).as_nanos() as f64)
+                "{PROG}: connections: {ok} ok, {failed} failed (set up in {}; open at once: {})",
+                human_nanos(at.duration_since(self.start).as_nanos() as f64),
+                self.held
             );
         } else {
             println!("{PROG}: connections: {ok} ok, {failed} failed");

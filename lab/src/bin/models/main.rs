@@ -40,7 +40,9 @@ use tripoll_lab::affinity;
 use tripoll_lab::cli as common;
 
 mod blocking;
+mod chart;
 mod nonblocking;
+mod protocol;
 mod report;
 mod sweep;
 mod tasks;
@@ -58,31 +60,59 @@ const USAGE: &str = "\
 models: the same echo protocol served by each server model, measured
 
 Usage: models [OPTIONS]            run the sweep and print a table
-       models --serve MODEL [--port PORT]
+       models --plan [OPTIONS]     print the cells in the order they would
+                                   run, and the time they would take
+       models --serve MODEL [--port PORT] [--cpu N]
                                    serve one model (prints its address)
        models --list               the models, one per line, with the
                                    most clients each can serve at once
 
 The sweep starts each model as a child process, loads it with the lab's
 client (which must be built next to this binary: cargo build --release
--p tripoll-lab --bin client) and measures messages/s, p50/p99 latency, server CPU per
-message, peak memory and threads/processes, for each number of connections.
+-p tripoll-lab --bin client) and measures messages/s, p50/p99 latency, server
+CPU per message, peak memory and threads/processes, for each number of
+connections. Every output records the machine, the kernel, the commit and
+the load: the 1-minute load average before and after each cell, and the
+cores other work kept busy (the machine's CPU time less the sweep's own,
+over a moment before the cell and over the cell); a cell where that
+reaches --max-load is marked busy.
+
+Default cells: N = 1, 10, 100, 1000, 10000 with every connection active,
+and N = 10000 with 10 and 100 active (the rest held idle); 3s each, about
+7 minutes on two cores (--plan prints the estimate).
 
 Options:
-  --connections LIST  Connection counts (default: 1,10,100,1000,5000,10000).
+  --connections LIST  Connection counts (default: 1,10,100,1000,10000, and
+                      the idle rows above).
+  --active LIST       Of N connections, only K exchange messages, the
+                      others are held idle: a cell for each K of LIST (K
+                      above N is taken as N). Default: all active.
   --models LIST       Only these models (comma-separated names, see --list).
   --duration TIME     Load time per cell (default: 3s; 300ms with --quick).
   --size BYTES        Bytes per message (default: 64).
-  --runs K            Runs per cell; the run with the median messages/s is
-                      reported (default: 1).
-  --quick             Smoke run: connections 1,10,100 and 300ms per cell.
+  --runs K            Runs per cell, alternated (run 1 of every cell, then
+                      run 2, ...); the run with the median messages/s is
+                      reported, with the lowest and highest (default: 1).
+  --max-load CORES    A cell is busy when other work keeps this many cores
+                      busy (default: 1.0).
+  --strict            Refuse to start on a busy machine (exit status 2),
+                      and refuse cells other work disturbs.
+  --pin, --no-pin     Pin one-thread servers to one CPU and the client to
+                      another (default: on with two CPUs or more). Servers
+                      that use every core, and their client, stay unpinned.
+  --plan              Print the cells in order and the estimate, and exit.
+  --quick             Smoke run: N = 1, 10, 100 and 100 with 10 active,
+                      300ms per cell.
   --csv               Print the results as CSV instead of the table.
   --json              Print the results as JSON instead of the table.
-  --svg PATH          Also draw messages/s and CPU per message against N.
+  --svg PATH          Also draw the chart: messages/s, CPU per message,
+                      memory per connection and p99 latency against N, and
+                      the idle-connection cells against K.
   --from-csv FILE     Print (and with --svg draw) the results of an earlier
                       --csv run instead of running the sweep.
   --serve MODEL       Serve MODEL on 127.0.0.1 until killed.
   --port PORT         The port for --serve (default: 0, any free port).
+  --cpu N             With --serve: run on CPU N alone.
   --list              Print the models and exit.
   -h, --help          Print this help.
 ";
@@ -312,6 +342,8 @@ enum Command {
 fn parse_args() -> Command {
     let mut cfg = sweep::Config::default();
     let mut connections = None;
+    let mut active = None;
+    let mut pin = None;
     let mut duration = None;
     let mut serve = None;
     let mut port = 0;
@@ -325,7 +357,13 @@ fn parse_args() -> Command {
             "--models" => cfg.models = args.value(&flag, parse_models),
             "--duration" => duration = Some(args.value(&flag, common::parse_duration)),
             "--size" => cfg.size = args.value(&flag, common::parse_size(1)),
+            "--active" => active = Some(args.value(&flag, common::parse_list(1))),
             "--runs" => cfg.runs = common::to_usize(args.value(&flag, common::parse_count(1))),
+            "--max-load" => cfg.max_load = args.value(&flag, parse_load),
+            "--strict" => cfg.strict = true,
+            "--pin" => pin = Some(true),
+            "--no-pin" => pin = Some(false),
+            "--plan" => cfg.plan_only = true,
             "--quick" => cfg.quick = true,
             "--csv" => cfg.format = report::Format::Csv,
             "--json" => cfg.format = report::Format::Json,
@@ -344,22 +382,55 @@ fn parse_args() -> Command {
     if let Some(model) = serve {
         return Command::Serve { model, port, cpu };
     }
-    let default_n: &[u64] = if cfg.quick {
-        &[1, 10, 100]
-    } else {
-        &[1, 10, 100, 1000, 5000, 10000]
-    };
-    cfg.connections = connections
-        .unwrap_or_else(|| default_n.to_vec())
-        .into_iter()
-        .map(common::to_usize)
-        .collect();
+    // With two CPUs or more, unless told otherwise.
+    cfg.pin = pin.unwrap_or_else(|| affinity::allowed_cpus().is_ok_and(|c| c.len() >= 2));
+    cfg.loads = loads(cfg.quick, connections, active);
     cfg.duration = duration.unwrap_or(if cfg.quick {
         Duration::from_millis(300)
     } else {
         Duration::from_secs(3)
     });
     Command::Sweep(cfg)
+}
+
+/// The (N, K) cells: each N with each K of `--active` (at most N), or
+/// every connection active; by default, the idle rows besides.
+fn loads(quick: bool, connections: Option<Vec<u64>>, active: Option<Vec<u64>>) -> Vec<sweep::Load> {
+    let (all_active, idle): (&[u64], &[(u64, u64)]) = if quick {
+        (&[1, 10, 100], &[(100, 10)])
+    } else {
+        (&[1, 10, 100, 1000, 10000], &[(10000, 10), (10000, 100)])
+    };
+    let load = |n: u64, k: u64| sweep::Load {
+        n: common::to_usize(n),
+        active: common::to_usize(k.min(n)),
+    };
+    let mut loads = Vec::new();
+    match (connections, active) {
+        (None, None) => {
+            loads.extend(all_active.iter().map(|&n| load(n, n)));
+            loads.extend(idle.iter().map(|&(n, k)| load(n, k)));
+        }
+        (ns, ks) => {
+            for n in ns.unwrap_or_else(|| all_active.to_vec()) {
+                for &k in ks.as_deref().unwrap_or(&[n]) {
+                    let l = load(n, k);
+                    if !loads.contains(&l) {
+                        loads.push(l);
+                    }
+                }
+            }
+        }
+    }
+    loads
+}
+
+/// `--max-load`: cores, 0 or more.
+fn parse_load(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("expected a number of cores such as 1.0 or 0.5, got {s:?}"))
 }
 
 fn parse_models(s: &str) -> Result<Vec<Model>, String> {
