@@ -44,6 +44,9 @@ fn models() -> Vec<(String, Option<u64>)> {
     // here allows io_uring): never a listed model that cannot run.
     let uring = list.iter().any(|(n, _)| n.starts_with("uring-"));
     assert_eq!(uring, cfg!(feature = "io-uring"), "{list:?}");
+    // The completion model with them (multishot receive needs Linux 6.0).
+    let completion = list.iter().any(|(n, _)| n == "uring-completion");
+    assert_eq!(completion, cfg!(feature = "io-uring"), "{list:?}");
     list
 }
 
@@ -185,6 +188,14 @@ fn a_model_whose_backend_is_not_built_in_says_why() {
     assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
     assert!(
         done.stderr.contains("uring-level cannot run here") && done.stderr.contains("io-uring"),
+        "{}",
+        done.stderr
+    );
+    let done = run("models", &["--serve", "uring-completion", "--port", "0"]);
+    assert_eq!(done.status.code(), Some(2), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("uring-completion cannot run here")
+            && done.stderr.contains("io-uring"),
         "{}",
         done.stderr
     );

@@ -22,6 +22,7 @@
 //! | `select-level`, `poll-level`, `epoll-level`, `epoll-edge` | `models/nonblocking.rs` | one thread, one tripoll event loop |
 //! | `epoll-percore` | `models/nonblocking.rs` | one epoll loop per core, each with its own `SO_REUSEPORT` listener |
 //! | `epoll-exclusive` | `models/nonblocking.rs` | one epoll loop per core, one listener shared with `Mode::Exclusive` |
+//! | `uring-completion` | `models/completion.rs` | one thread, io_uring's completion model: multishot receive into provided buffers, send (feature `io-uring`) |
 //! | `async-epoll` | `models/tasks.rs` | a task per connection on one reactor, one thread |
 //!
 //! The readiness rows come from [`tripoll::Backend::ALL`] and every mode the
@@ -41,6 +42,8 @@ use tripoll_lab::cli as common;
 
 mod blocking;
 mod chart;
+#[cfg(feature = "io-uring")]
+mod completion;
 mod nonblocking;
 mod protocol;
 mod report;
@@ -144,6 +147,9 @@ pub enum Model {
     /// One epoll loop per core, sharing one listener registered with
     /// `Mode::Exclusive`.
     Exclusive,
+    /// One thread on io_uring's completion model (multishot receive into
+    /// provided buffers, send): the kernel does the I/O.
+    Completion,
     /// A task per connection (async/await on `tripoll::task`), one reactor
     /// on one thread with this backend: coroutines.
     Tasks(Backend),
@@ -171,6 +177,10 @@ impl Model {
                     all.push(Model::Readiness(backend, mode));
                 }
             }
+        }
+        // The kernel doing the I/O itself: the step after readiness.
+        if completion_unavailable().is_none() {
+            all.push(Model::Completion);
         }
         // The fair match for the thread and process models: every core.
         all.push(Model::PerCore);
@@ -201,6 +211,7 @@ impl Model {
                 format!("{}-{mode}", backend.name())
             }
             Model::PerCore => "epoll-percore".to_owned(),
+            Model::Completion => "uring-completion".to_owned(),
             Model::Exclusive => "epoll-exclusive".to_owned(),
             Model::Tasks(backend) => format!("async-{}", backend.name()),
         }
@@ -227,6 +238,10 @@ impl Model {
     fn parse(name: &str) -> Result<Model, String> {
         if let Some(m) = Model::all().into_iter().find(|m| m.name() == name) {
             return Ok(m);
+        }
+        if name == Model::Completion.name() {
+            let why = completion_unavailable().unwrap_or_default();
+            return Err(format!("{name} cannot run here: {why}"));
         }
         // A readiness model whose backend cannot be created here: say why.
         for (backend, e) in Model::unavailable() {
@@ -264,6 +279,11 @@ impl Model {
                 ),
                 _ => format!("select watches descriptors below {FD_SETSIZE} only ({cap} clients)"),
             });
+        }
+        if self == Model::Completion {
+            if let Some(why) = completion_unavailable() {
+                return Some(why);
+            }
         }
         if let Model::Readiness(backend, _) | Model::Tasks(backend) = self {
             if let Err(e) = AnyPoller::new(backend) {
@@ -317,10 +337,33 @@ impl Model {
                 nonblocking::event_loop(listener, AnyPoller::new(backend)?, mode)
             }
             Model::PerCore => nonblocking::loop_per_listener(vec![listener]),
+            Model::Completion => serve_completion(listener),
             Model::Exclusive => nonblocking::loops_sharing_listener(listener, loops()),
             Model::Tasks(backend) => tasks::tasks(listener, AnyPoller::new(backend)?),
         }
     }
+}
+
+/// Why the completion model cannot run here, if it cannot.
+fn completion_unavailable() -> Option<String> {
+    #[cfg(feature = "io-uring")]
+    return completion::available()
+        .err()
+        .map(|e| format!("io_uring's completion model is unavailable here: {e}"));
+    #[cfg(not(feature = "io-uring"))]
+    Some("the lab was built without its io-uring feature (--features io-uring)".to_owned())
+}
+
+#[cfg(feature = "io-uring")]
+fn serve_completion(listener: TcpListener) -> io::Result<()> {
+    completion::serve(listener)
+}
+
+#[cfg(not(feature = "io-uring"))]
+fn serve_completion(_: TcpListener) -> io::Result<()> {
+    Err(io::Error::other(
+        completion_unavailable().unwrap_or_default(),
+    ))
 }
 
 /// Event loops of the per-core models: one per CPU this process may use.
