@@ -755,27 +755,43 @@ fn every_output_records_the_protocol() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Pinning: `--serve --cpu N` runs the server on CPU N alone; the plan
-/// pins one-thread servers and leaves the multi-core ones unpinned, and
-/// `--no-pin` pins nothing.
-#[test]
-fn one_thread_servers_are_pinned_and_multi_core_ones_are_not() {
-    let server = Proc::spawn(
-        "models",
-        &["--cpu", "0", "--serve", "epoll-level", "--port", "0"],
-    );
-    let mut server = server;
-    let _ = server.line(); // listening: the pinning is done
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).expect("status");
-    let allowed = status
+/// The CPUs this test may run on (its `Cpus_allowed_list`), lowest first.
+fn allowed_cpus(pid: &str) -> Vec<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let list = status
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
         .expect("Cpus_allowed_list")
-        .trim();
-    assert_eq!(allowed, "0");
+        .trim()
+        .to_owned();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (a.parse().expect("cpu"), b.parse().expect("cpu"));
+        cpus.extend(a..=b);
+    }
+    cpus
+}
+
+/// Pinning: `--serve --cpu N` runs the server on CPU N alone; the plan
+/// pins one-thread servers to the first CPU and their client to the
+/// second, leaves the multi-core ones unpinned, and `--no-pin` pins
+/// nothing.
+#[test]
+fn one_thread_servers_are_pinned_and_multi_core_ones_are_not() {
+    let cpus = allowed_cpus("self");
+    let last = cpus.last().expect("a CPU").to_string();
+    let mut server = Proc::spawn(
+        "models",
+        &["--cpu", &last, "--serve", "epoll-level", "--port", "0"],
+    );
+    let _ = server.line(); // listening: the pinning is done
+    assert_eq!(
+        allowed_cpus(&server.pid().to_string()),
+        [cpus[cpus.len() - 1]]
+    );
     drop(server);
 
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let placement = |extra: &[&str]| {
         let args = [
             &[
@@ -800,10 +816,9 @@ fn one_thread_servers_are_pinned_and_multi_core_ones_are_not() {
             .collect::<Vec<_>>()
     };
     let pinned = placement(&[]);
-    if cpus >= 2 {
-        assert_eq!(pinned[0].1, "server 0 client 1", "{pinned:?}");
-    } else {
-        assert_eq!(pinned[0].1, "unpinned", "{pinned:?}");
+    match cpus[..] {
+        [a, b, ..] => assert_eq!(pinned[0].1, format!("server {a} client {b}"), "{pinned:?}"),
+        _ => assert_eq!(pinned[0].1, "unpinned", "{pinned:?}"),
     }
     assert_eq!(pinned[1].1, "unpinned", "{pinned:?}");
     assert_eq!(pinned[2].1, "unpinned", "{pinned:?}");
