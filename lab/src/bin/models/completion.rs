@@ -470,8 +470,9 @@ impl Server {
             return;
         };
         c.in_send = false;
-        if res < 0 {
-            // The peer is gone: nothing more can be echoed to it.
+        if res <= 0 {
+            // The peer is gone (or a send took nothing, which would only
+            // repeat): nothing more can be echoed to it.
             c.failed = true;
             c.finished = true;
             self.cancel(i);

@@ -344,14 +344,19 @@ impl Model {
     }
 }
 
-/// Why the completion model cannot run here, if it cannot.
+/// Why the completion model cannot run here, if it cannot (found out
+/// once: it takes setting up a ring).
 fn completion_unavailable() -> Option<String> {
-    #[cfg(feature = "io-uring")]
-    return completion::available()
-        .err()
-        .map(|e| format!("io_uring's completion model is unavailable here: {e}"));
-    #[cfg(not(feature = "io-uring"))]
-    Some("the lab was built without its io-uring feature (--features io-uring)".to_owned())
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        #[cfg(feature = "io-uring")]
+        return completion::available()
+            .err()
+            .map(|e| format!("io_uring's completion model is unavailable here: {e}"));
+        #[cfg(not(feature = "io-uring"))]
+        Some("the lab was built without its io-uring feature (--features io-uring)".to_owned())
+    })
+    .clone()
 }
 
 #[cfg(feature = "io-uring")]
