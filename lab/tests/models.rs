@@ -644,7 +644,7 @@ fn strict_refuses_a_busy_machine() {
     let errors: Vec<&str> = done
         .stderr
         .lines()
-        .filter(|l| !l.contains("no uring models"))
+        .filter(|l| !l.starts_with("models: no "))
         .collect();
     assert_eq!(errors.len(), 1, "{}", done.stderr);
     assert!(

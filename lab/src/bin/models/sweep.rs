@@ -177,6 +177,12 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     for (backend, why) in Model::unavailable() {
         eprintln!("{}: no {backend} models in this sweep: {why}", crate::PROG);
     }
+    if let Some(why) = crate::completion_unavailable() {
+        eprintln!(
+            "{}: no uring-completion model in this sweep: {why}",
+            crate::PROG
+        );
+    }
     let (meta, rows) = match &cfg.from_csv {
         Some(path) => fs::read_to_string(path)
             .map_err(|e| e.to_string())
