@@ -507,3 +507,22 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_comes_back_from_its_user_data() {
+        for op in [
+            Op::Accept,
+            Op::Recv(0),
+            Op::Recv(12_345),
+            Op::Send(7),
+            Op::Cancel((1 << 56) - 1),
+        ] {
+            assert_eq!(Op::decode(op.encode()), Some(op));
+        }
+        assert_eq!(Op::decode(4 << 56), None);
+    }
+}

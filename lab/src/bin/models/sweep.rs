@@ -934,3 +934,122 @@ fn rusage_cpu(who: libc::c_int) -> f64 {
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(ru.ru_utime) + secs(ru.ru_stime)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(msgs: f64) -> Outcome {
+        Outcome {
+            cell: Cell::Measured(Measured {
+                msgs_per_sec: msgs,
+                msgs_min: msgs,
+                msgs_max: msgs,
+                p50_ns: msgs as u64,
+                p99_ns: 0,
+                cpu_ns_per_msg: 0.0,
+                client_cpu_ns_per_msg: 0.0,
+                peak_kib: 0,
+                threads: 1,
+                processes: 1,
+            }),
+            load: CellLoad::default(),
+        }
+    }
+
+    const LOAD: Load = Load { n: 10, active: 10 };
+    const PINNED: Placement = Placement {
+        server: Some(0),
+        client: Some(1),
+    };
+
+    #[test]
+    fn runs_alternate_between_models_and_loads() {
+        let cfg = Config {
+            models: vec![Model::Thread, Model::Busy],
+            loads: vec![LOAD, Load { n: 20, active: 2 }],
+            runs: 2,
+            ..Config::default()
+        };
+        let order: Vec<(usize, usize, usize)> = plan(&cfg)
+            .iter()
+            .map(|p| (p.run, p.model, p.load))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (1, 0, 0),
+                (1, 0, 1),
+                (1, 1, 0),
+                (1, 1, 1),
+                (2, 0, 0),
+                (2, 0, 1),
+                (2, 1, 0),
+                (2, 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cell_reports_its_median_run_whole_with_the_spread() {
+        let row = aggregate(
+            Model::Busy,
+            LOAD,
+            PINNED,
+            vec![measured(30.0), measured(10.0), measured(20.0)],
+        );
+        let Cell::Measured(m) = row.cell else {
+            panic!("{:?}", row.cell)
+        };
+        assert_eq!((m.msgs_per_sec, m.msgs_min, m.msgs_max), (20.0, 10.0, 30.0));
+        assert_eq!(m.p50_ns, 20, "the median run's own figures");
+        assert_eq!(row.runs, 3);
+        assert_eq!(row.placement, "server 0 client 1");
+    }
+
+    #[test]
+    fn a_failed_run_fails_the_cell_and_a_busy_run_marks_it() {
+        let failed = Outcome {
+            cell: Cell::Failed("it broke".into()),
+            load: CellLoad::default(),
+        };
+        let row = aggregate(Model::Busy, LOAD, PINNED, vec![measured(1.0), failed]);
+        assert!(matches!(row.cell, Cell::Failed(ref why) if why == "it broke"));
+
+        let mut busy = measured(2.0);
+        busy.load = CellLoad {
+            before: 3.0,
+            after: 4.0,
+            other: 1.5,
+            busy: true,
+        };
+        let row = aggregate(Model::Busy, LOAD, PINNED, vec![measured(1.0), busy]);
+        assert!(row.load.busy);
+        assert_eq!(
+            (row.load.before, row.load.after, row.load.other),
+            (3.0, 4.0, 1.5)
+        );
+    }
+
+    #[test]
+    fn multi_core_models_are_never_pinned() {
+        let cfg = Config::default();
+        let cpus = [0, 1];
+        assert_eq!(Placement::of(Model::Busy, &cfg, &cpus), PINNED);
+        for m in [
+            Model::Fork,
+            Model::Thread,
+            Model::Pool,
+            Model::PerCore,
+            Model::Exclusive,
+        ] {
+            assert_eq!(Placement::of(m, &cfg, &cpus).label(), "unpinned");
+        }
+        assert_eq!(Placement::of(Model::Busy, &cfg, &[3]).label(), "unpinned");
+        let off = Config {
+            pin: false,
+            ..Config::default()
+        };
+        assert_eq!(Placement::of(Model::Busy, &off, &cpus).label(), "unpinned");
+    }
+}
