@@ -151,7 +151,10 @@ fn table(out: &mut String, meta: &Meta, rows: &[Row]) {
             active_label(r),
             r.placement
         );
-        let load = load_label(&r.load);
+        let load = match r.cell {
+            Cell::Cannot(_) => String::new(), // nothing ran
+            _ => load_label(&r.load),
+        };
         let _ = match &r.cell {
             Cell::Measured(m) => writeln!(
                 out,
