@@ -82,7 +82,8 @@ reaches --max-load is marked busy.
 
 Default cells: N = 1, 10, 100, 1000, 10000 with every connection active,
 and N = 10000 with 10 and 100 active (the rest held idle); 3s each, about
-7 minutes on two cores (--plan prints the estimate).
+5 minutes on two cores, 6 with the io-uring models (--plan prints the
+estimate).
 
 Options:
   --connections LIST  Connection counts (default: 1,10,100,1000,10000, and
