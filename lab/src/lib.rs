@@ -10,9 +10,10 @@
 //! | `ref_http_epoll`, `ref_http_mio` | reference HTTP servers on bare epoll and bare mio |
 //!
 //! What they share lives here: the command-line helpers and socket plumbing
-//! ([`cli`]), HTTP ([`http`]), and the reference servers' common part
-//! ([`ref_http`]).
+//! ([`cli`]), HTTP ([`http`]), the reference servers' common part
+//! ([`ref_http`]) and CPU pinning ([`affinity`]).
 
+pub mod affinity;
 pub mod cli;
 pub mod http;
 pub mod ref_http;

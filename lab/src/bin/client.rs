@@ -20,6 +20,7 @@
 //! of order or not at all is caught. The exit status is 0 only if every
 //! connection worked and every byte came back.
 
+use tripoll_lab::affinity;
 use tripoll_lab::cli as common;
 
 use std::cmp::Reverse;
@@ -64,6 +65,14 @@ Options:
                       evenly over the connections; messages leave on schedule
                       whether or not earlier ones came back, and latency counts
                       from the scheduled time. Duration defaults to 10s.
+  --active K          Only the first K connections exchange messages; the
+                      others are opened, held open and never written to
+                      (idle connections, as a server with many quiet
+                      clients sees them), and closed when the active ones
+                      are done. Default: all of them. With --rate, R is
+                      spread over the K active connections.
+  --cpu N             Run on CPU N alone (the models sweep pins the client
+                      to one core and a one-thread server to another).
   --timeout TIME      Give up on connections still unfinished after TIME
                       (default: 30s; in load mode counted after the duration).
   --json              Also print the summary as one JSON object on the last
@@ -92,6 +101,8 @@ struct Config {
     backend: Option<Backend>,
     server: SocketAddr,
     connections: usize,
+    /// The first `active` connections exchange messages; the rest idle.
+    active: usize,
     size: u64,
     plan: Plan,
     duration: Option<Duration>,
@@ -110,6 +121,8 @@ fn parse_args() -> Config {
     let mut rate = None;
     let mut timeout = Duration::from_secs(30);
     let mut json = false;
+    let mut active = None;
+    let mut cpu = None;
     let mut args = Args::from_env(PROG, USAGE);
     while let Some(flag) = args.next_flag() {
         match flag.as_str() {
@@ -124,6 +137,8 @@ fn parse_args() -> Config {
             "--rate" => rate = Some(args.value(&flag, common::parse_rate)),
             "--timeout" => timeout = args.value(&flag, common::parse_duration),
             "--json" => json = true,
+            "--active" => active = Some(args.value(&flag, common::parse_count(1))),
+            "--cpu" => cpu = Some(args.value(&flag, affinity::parse_cpu)),
             _ => args.unknown(&flag),
         }
     }
@@ -131,11 +146,22 @@ fn parse_args() -> Config {
         args.fail("--port 0 is not a server port");
     }
     let connections = common::to_usize(connections);
+    let active = common::to_usize(active.unwrap_or(connections as u64));
+    if active > connections {
+        args.fail(&format!(
+            "--active {active} is more than the {connections} connections"
+        ));
+    }
+    if let Some(cpu) = cpu {
+        if let Err(e) = affinity::pin_to(cpu) {
+            args.fail(&format!("--cpu {cpu}: {e}"));
+        }
+    }
     let plan = match rate {
         Some(r) => {
             // The interval is a duration like any other: at most a year,
             // so that no deadline computed from it overflows.
-            let interval = Duration::try_from_secs_f64(connections as f64 / r)
+            let interval = Duration::try_from_secs_f64(active as f64 / r)
                 .ok()
                 .filter(|d| *d <= common::MAX_DURATION)
                 .unwrap_or_else(|| {
@@ -156,6 +182,7 @@ fn parse_args() -> Config {
         backend,
         server: SocketAddr::new(addr, port),
         connections,
+        active,
         size,
         plan,
         duration,
@@ -198,8 +225,12 @@ fn main() {
         Plan::ClosedLoop => format!("{}-byte messages, closed loop", cfg.size),
         Plan::Rate { .. } => format!("{}-byte messages on a schedule", cfg.size),
     };
+    let idle = match cfg.connections - cfg.active {
+        0 => String::new(),
+        idle => format!(" ({} active, {idle} idle)", cfg.active),
+    };
     println!(
-        "{PROG}: backend {}, {} connections to {}, {what}",
+        "{PROG}: backend {}, {} connections{idle} to {}, {what}",
         poller.name(),
         cfg.connections,
         cfg.server
@@ -353,6 +384,12 @@ struct Run {
     timeout: Duration,
     json: bool,
     conns: Vec<Conn>,
+    /// Connections `0..active` exchange messages, the others stay idle.
+    active: usize,
+    /// Active connections done or failed; at `active` the idle ones close.
+    active_finished: usize,
+    /// Connections open when the last one was set up.
+    held: usize,
     next_connect: usize,
     connecting: usize,
     finished: usize,
@@ -401,6 +438,9 @@ impl Run {
             timeout: cfg.timeout,
             json: cfg.json,
             conns,
+            active: cfg.active,
+            active_finished: 0,
+            held: 0,
             next_connect: 0,
             connecting: 0,
             finished: 0,
@@ -481,8 +521,8 @@ impl Run {
     fn start_load(&mut self, now: Instant) {
         self.end = self.duration.map(|d| now + d);
         self.second_start = now;
-        let n = self.conns.len() as f64;
-        for i in 0..self.conns.len() {
+        let n = self.active as f64;
+        for i in 0..self.active {
             if self.conns[i].state != State::Open {
                 continue;
             }
@@ -599,10 +639,19 @@ impl Run {
         let _ = stream.set_nodelay(true);
         self.all_connected_check();
         match self.plan {
-            Plan::Count(_) => self.next_message(i),
-            // The load starts when all connections are up.
-            Plan::ClosedLoop | Plan::Rate { .. } => self.update_interest(i),
+            Plan::Count(_) if !self.holds_idle() => self.next_message(i),
+            // The load starts when all connections are up (and with idle
+            // connections, the verification too: they are held meanwhile).
+            _ => self.update_interest(i),
         }
+        if i >= self.active && self.active_finished == self.active {
+            self.begin_close(i); // too late: the active ones are all done
+        }
+    }
+
+    /// Whether some connections are opened only to be held, idle.
+    fn holds_idle(&self) -> bool {
+        self.active < self.conns.len()
     }
 
     fn all_connected_check(&mut self) {
@@ -611,6 +660,18 @@ impl Run {
             && self.connected_at.is_none()
         {
             self.connected_at = Some(Instant::now());
+            self.held = self
+                .conns
+                .iter()
+                .filter(|c| matches!(c.state, State::Open | State::Closing))
+                .count();
+            if matches!(self.plan, Plan::Count(_)) && self.holds_idle() {
+                for i in 0..self.active {
+                    if self.conns[i].state == State::Open {
+                        self.next_message(i);
+                    }
+                }
+            }
         }
     }
 
@@ -796,6 +857,15 @@ impl Run {
             let _ = self.poller.unregister(s.as_raw_fd());
         }
         self.finished += 1;
+        if i < self.active {
+            self.active_finished += 1;
+            if self.active_finished == self.active {
+                // The idle connections were held for the active ones only.
+                for j in self.active..self.conns.len() {
+                    self.begin_close(j);
+                }
+            }
+        }
         self.all_connected_check();
     }
 
@@ -815,10 +885,11 @@ impl Run {
             None => (self.total.total, self.start.elapsed().as_secs_f64()),
         };
         println!(
-            "{{\"connections\":{},\"ok\":{ok},\"failed\":{failed},\"messages\":{messages},\
+            "{{\"connections\":{},\"active\":{},\"ok\":{ok},\"failed\":{failed},\"messages\":{messages},\
              \"echoed\":{},\"bytes_verified\":{verified},\"lost\":{lost},\"corrupt\":{},\
              \"msgs_per_sec\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\"good\":{good}}}",
             self.conns.len(),
+            self.active,
             self.total.total,
             self.corrupt,
             echoed as f64 / secs,
@@ -850,8 +921,9 @@ impl Run {
         }
         if let Some(at) = self.connected_at {
             println!(
-                "{PROG}: connections: {ok} ok, {failed} failed (set up in {})",
-                human_nanos(at.duration_since(self.start).as_nanos() as f64)
+                "{PROG}: connections: {ok} ok, {failed} failed (set up in {}; open at once: {})",
+                human_nanos(at.duration_since(self.start).as_nanos() as f64),
+                self.held
             );
         } else {
             println!("{PROG}: connections: {ok} ok, {failed} failed");

@@ -1,13 +1,18 @@
 //! The non-blocking models: one thread, many sockets, no call ever waits
 //! on one client. The busy loop asks every socket in turn whether it has
 //! something; the event loop asks the kernel (select, poll, epoll) which
-//! ones do, and sleeps until one does.
+//! ones do, and sleeps until one does. On a machine with several cores,
+//! one such loop per core: each with its own `SO_REUSEPORT` listener, or
+//! all sharing one listener registered with `EPOLLEXCLUSIVE`.
 
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
-use tripoll::{AnyPoller, Events, Interest, Mode, Poller, Token};
+use std::sync::{mpsc, Arc};
+use std::thread;
+
+use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
 use crate::common;
 
@@ -98,7 +103,65 @@ const LISTENER: Token = Token(0);
 /// `Mode::Edge` it is registered once for both and always drained.
 pub fn event_loop(listener: TcpListener, poller: AnyPoller, mode: Mode) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    poller.register(listener.as_raw_fd(), LISTENER, Interest::READABLE, mode)?;
+    serve_loop(&listener, &poller, mode, mode)
+}
+
+/// One epoll loop per listener, each on its own thread: the listeners
+/// share a port through `SO_REUSEPORT`, and the kernel spreads the
+/// incoming connections over them. Nothing is shared between the loops.
+pub fn loop_per_listener(listeners: Vec<TcpListener>) -> io::Result<()> {
+    let (done, ended) = mpsc::channel();
+    for listener in listeners {
+        let done = done.clone();
+        thread::Builder::new().spawn(move || {
+            let run = || event_loop(listener, AnyPoller::new(Backend::Epoll)?, Mode::Level);
+            let _ = done.send(run());
+        })?;
+    }
+    first_to_end(&ended)
+}
+
+/// `loops` epoll loops on as many threads, all accepting from one
+/// listener, registered in each with `Mode::Exclusive` so that a new
+/// connection wakes one loop, not all of them (`EPOLLEXCLUSIVE`).
+pub fn loops_sharing_listener(listener: TcpListener, loops: usize) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = Arc::new(listener);
+    let (done, ended) = mpsc::channel();
+    for _ in 0..loops {
+        let (listener, done) = (Arc::clone(&listener), done.clone());
+        thread::Builder::new().spawn(move || {
+            let run = || {
+                let poller = AnyPoller::new(Backend::Epoll)?;
+                serve_loop(&listener, &poller, Mode::Exclusive, Mode::Level)
+            };
+            let _ = done.send(run());
+        })?;
+    }
+    first_to_end(&ended)
+}
+
+/// Waits for the first loop to stop (loops stop only on an error).
+fn first_to_end(ended: &mpsc::Receiver<io::Result<()>>) -> io::Result<()> {
+    ended
+        .recv()
+        .map_err(|_| io::Error::other("no event loop was started"))?
+}
+
+/// The loop itself: `listener` (non-blocking) registered with
+/// `listener_mode`, connections with `mode` (level or edge).
+fn serve_loop(
+    listener: &TcpListener,
+    poller: &AnyPoller,
+    listener_mode: Mode,
+    mode: Mode,
+) -> io::Result<()> {
+    poller.register(
+        listener.as_raw_fd(),
+        LISTENER,
+        Interest::READABLE,
+        listener_mode,
+    )?;
     // Connection `i` has token `i + 1`; freed slots are reused.
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free = Vec::new();
@@ -113,7 +176,7 @@ pub fn event_loop(listener: TcpListener, poller: AnyPoller, mode: Mode) -> io::R
         poller.wait(&mut events, None)?;
         for ev in events.iter() {
             if ev.token() == LISTENER {
-                accept_all(&listener, |c| {
+                accept_all(listener, |c| {
                     let i = free.pop().unwrap_or(conns.len());
                     poller.register(c.stream.as_raw_fd(), Token(i + 1), first_interest, mode)?;
                     if i == conns.len() {

@@ -1,10 +1,8 @@
-//! The sweep's results: a table, CSV or JSON, and a chart drawn with
-//! `plotters`.
+//! The sweep's results: a table, CSV or JSON, each headed by the
+//! protocol's record (machine, kernel, commit, load), and read back from
+//! the CSV. The chart is `chart.rs`.
 
 use std::fmt::Write as _;
-use std::path::Path;
-
-use plotters::prelude::*;
 
 use crate::common::human_nanos;
 
@@ -15,11 +13,15 @@ pub enum Format {
     Json,
 }
 
-/// What one (model, N) run measured.
+/// What one (model, N, active) cell measured: the run with the median
+/// messages/s, with the lowest and highest of all its runs beside it.
 #[derive(Debug, Clone)]
 pub struct Measured {
     /// Messages echoed within the load time, per second.
     pub msgs_per_sec: f64,
+    /// The lowest and highest messages/s over the cell's runs.
+    pub msgs_min: f64,
+    pub msgs_max: f64,
     pub p50_ns: u64,
     pub p99_ns: u64,
     /// Server CPU time (user + system, children included) over the whole
@@ -42,12 +44,49 @@ pub enum Cell {
     Cannot(String),
     /// It was run and did not work.
     Failed(String),
+    /// `--strict`: not measured, or not kept, because other work ran.
+    Refused(String),
+}
+
+/// What else ran on the machine around a cell (the worst of its runs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CellLoad {
+    /// The 1-minute load average just before and just after the cell.
+    pub before: f64,
+    pub after: f64,
+    /// Cores kept busy by work other than the sweep's, before or during
+    /// the cell, whichever is higher (see `protocol.rs`).
+    pub other: f64,
+    /// `other` reached `--max-load`.
+    pub busy: bool,
 }
 
 pub struct Row {
     pub model: String,
     pub connections: usize,
+    /// Connections exchanging messages; the others are held idle.
+    pub active: usize,
+    /// Where the server and the client ran: `server 0 client 1`, or
+    /// `unpinned`.
+    pub placement: String,
+    /// Runs measured (the median is reported).
+    pub runs: usize,
     pub cell: Cell,
+    pub load: CellLoad,
+}
+
+/// The protocol's record: (key, value) pairs, in every output.
+pub type Meta = Vec<(String, String)>;
+
+/// The family a model belongs to, for the chart's grouping and colours.
+pub fn family(model: &str) -> &'static str {
+    match model {
+        "blocking" => "blocking",
+        "fork" | "thread" | "pool" => "processes and threads",
+        m if m.starts_with("async-") => "coroutines",
+        m if m.ends_with("-completion") => "completion",
+        _ => "readiness loops",
+    }
 }
 
 /// One line for the progress output.
@@ -61,63 +100,115 @@ pub fn brief(cell: &Cell) -> String {
         ),
         Cell::Cannot(why) => format!("cannot: {why}"),
         Cell::Failed(why) => format!("failed: {why}"),
+        Cell::Refused(why) => format!("refused: {why}"),
     }
 }
 
-pub fn write(out: &mut String, format: Format, rows: &[Row]) {
+pub fn write(out: &mut String, format: Format, meta: &Meta, rows: &[Row]) {
     match format {
-        Format::Table => table(out, rows),
-        Format::Csv => csv(out, rows),
-        Format::Json => json(out, rows),
+        Format::Table => table(out, meta, rows),
+        Format::Csv => csv(out, meta, rows),
+        Format::Json => json(out, meta, rows),
     }
 }
 
-fn table(out: &mut String, rows: &[Row]) {
+fn active_label(r: &Row) -> String {
+    if r.active == r.connections {
+        "all".to_owned()
+    } else {
+        r.active.to_string()
+    }
+}
+
+fn load_label(l: &CellLoad) -> String {
+    let mark = if l.busy { " **busy**" } else { "" };
+    format!(
+        "{:.2} → {:.2}, other {:.2}{mark}",
+        l.before, l.after, l.other
+    )
+}
+
+fn table(out: &mut String, meta: &Meta, rows: &[Row]) {
+    for (k, v) in meta {
+        let _ = writeln!(out, "- {k}: {v}");
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| model | N | msg/s | p50 | p99 | server CPU/msg | client CPU/msg | peak RSS | threads | procs |"
+        "| model | N | active | placement | msg/s (median) | min–max | p50 | p99 | server CPU/msg \
+         | client CPU/msg | peak RSS | per connection | threads | procs | load 1 min before → after, \
+         other cores |"
     );
-    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        out,
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+    );
     for r in rows {
+        let head = format!(
+            "| {} | {} | {} | {} |",
+            r.model,
+            r.connections,
+            active_label(r),
+            r.placement
+        );
+        let load = match r.cell {
+            Cell::Cannot(_) => String::new(), // nothing ran
+            _ => load_label(&r.load),
+        };
         let _ = match &r.cell {
             Cell::Measured(m) => writeln!(
                 out,
-                "| {} | {} | {:.0} | {} | {} | {} | {} | {:.1} MiB | {} | {} |",
-                r.model,
-                r.connections,
+                "{head} {:.0} | {:.0}–{:.0} | {} | {} | {} | {} | {:.1} MiB | {:.1} KiB | {} | {} | {load} |",
                 m.msgs_per_sec,
+                m.msgs_min,
+                m.msgs_max,
                 human_nanos(m.p50_ns as f64),
                 human_nanos(m.p99_ns as f64),
                 human_nanos(m.cpu_ns_per_msg),
                 human_nanos(m.client_cpu_ns_per_msg),
                 m.peak_kib as f64 / 1024.0,
+                m.peak_kib as f64 / r.connections.max(1) as f64,
                 m.threads,
                 m.processes
             ),
-            other => writeln!(
-                out,
-                "| {} | {} | {} ||||||||",
-                r.model,
-                r.connections,
-                brief(other)
-            ),
+            other => writeln!(out, "{head} {} |||||||||| {load} |", brief(other)),
         };
     }
 }
 
-const CSV_HEADER: &str = "model,connections,status,msgs_per_sec,p50_ns,p99_ns,cpu_ns_per_msg,\
-                          client_cpu_ns_per_msg,peak_kib,threads,processes,reason";
+const CSV_HEADER: &str = "model,connections,active,placement,runs,status,msgs_per_sec,msgs_min,\
+                          msgs_max,p50_ns,p99_ns,cpu_ns_per_msg,client_cpu_ns_per_msg,peak_kib,\
+                          threads,processes,load_before,load_after,other_load,busy,reason";
+const CSV_COLUMNS: usize = 21;
 
-fn csv(out: &mut String, rows: &[Row]) {
+/// The metadata as `# key: value` lines, then the header, then a line per
+/// cell.
+fn csv(out: &mut String, meta: &Meta, rows: &[Row]) {
+    for (k, v) in meta {
+        let _ = writeln!(out, "# {k}: {v}");
+    }
     let _ = writeln!(out, "{CSV_HEADER}");
     for r in rows {
+        let head = format!(
+            "{},{},{},{},{}",
+            r.model, r.connections, r.active, r.placement, r.runs
+        );
+        let l = &r.load;
+        let tail = format!(
+            "{:.2},{:.2},{:.2},{}",
+            l.before,
+            l.after,
+            l.other,
+            if l.busy { "busy" } else { "quiet" }
+        );
+        let quote = |why: &str| format!("\"{}\"", why.replace('"', "\"\""));
         let _ = match &r.cell {
             Cell::Measured(m) => writeln!(
                 out,
-                "{},{},ok,{:.1},{},{},{:.0},{:.0},{},{},{},",
-                r.model,
-                r.connections,
+                "{head},ok,{:.1},{:.1},{:.1},{},{},{:.0},{:.0},{},{},{},{tail},",
                 m.msgs_per_sec,
+                m.msgs_min,
+                m.msgs_max,
                 m.p50_ns,
                 m.p99_ns,
                 m.cpu_ns_per_msg,
@@ -126,61 +217,74 @@ fn csv(out: &mut String, rows: &[Row]) {
                 m.threads,
                 m.processes
             ),
-            Cell::Cannot(why) => writeln!(
-                out,
-                "{},{},cannot,,,,,,,,,\"{}\"",
-                r.model,
-                r.connections,
-                why.replace('"', "\"\"")
-            ),
-            Cell::Failed(why) => writeln!(
-                out,
-                "{},{},failed,,,,,,,,,\"{}\"",
-                r.model,
-                r.connections,
-                why.replace('"', "\"\"")
-            ),
+            Cell::Cannot(why) => writeln!(out, "{head},cannot,,,,,,,,,,,{tail},{}", quote(why)),
+            Cell::Failed(why) => writeln!(out, "{head},failed,,,,,,,,,,,{tail},{}", quote(why)),
+            Cell::Refused(why) => writeln!(out, "{head},refused,,,,,,,,,,,{tail},{}", quote(why)),
         };
     }
 }
 
-/// Rows back from [`csv`]'s output, to draw or print a sweep again
-/// without running it.
-pub fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
-    let mut lines = text.lines();
+/// The metadata and rows back from [`csv`]'s output, to draw or print a
+/// sweep again without running it.
+pub fn parse_csv(text: &str) -> Result<(Meta, Vec<Row>), String> {
+    let mut meta = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next_if(|l| l.starts_with('#')) {
+        if let Some((k, v)) = line.trim_start_matches('#').trim().split_once(": ") {
+            meta.push((k.to_owned(), v.to_owned()));
+        }
+    }
     if lines.next() != Some(CSV_HEADER) {
         return Err("not the CSV of a models sweep (the header differs)".to_owned());
     }
-    lines.map(parse_csv_row).collect()
+    let rows = lines.map(parse_csv_row).collect::<Result<_, _>>()?;
+    Ok((meta, rows))
 }
 
 fn parse_csv_row(line: &str) -> Result<Row, String> {
     let bad = || format!("bad CSV row {line:?}");
-    let cols: Vec<&str> = line.splitn(12, ',').collect();
-    if cols.len() != 12 {
+    let cols: Vec<&str> = line.splitn(CSV_COLUMNS, ',').collect();
+    if cols.len() != CSV_COLUMNS {
         return Err(bad());
     }
     let num = |i: usize| cols[i].parse::<f64>().map_err(|_| bad());
-    let reason = cols[11].trim_matches('"').replace("\"\"", "\"");
-    let cell = match cols[2] {
+    let count = |i: usize| cols[i].parse::<usize>().map_err(|_| bad());
+    let reason = cols[20].trim_matches('"').replace("\"\"", "\"");
+    let cell = match cols[5] {
         "ok" => Cell::Measured(Measured {
-            msgs_per_sec: num(3)?,
-            p50_ns: num(4)? as u64,
-            p99_ns: num(5)? as u64,
-            cpu_ns_per_msg: num(6)?,
-            client_cpu_ns_per_msg: num(7)?,
-            peak_kib: num(8)? as u64,
-            threads: num(9)? as u64,
-            processes: num(10)? as u64,
+            msgs_per_sec: num(6)?,
+            msgs_min: num(7)?,
+            msgs_max: num(8)?,
+            p50_ns: num(9)? as u64,
+            p99_ns: num(10)? as u64,
+            cpu_ns_per_msg: num(11)?,
+            client_cpu_ns_per_msg: num(12)?,
+            peak_kib: num(13)? as u64,
+            threads: num(14)? as u64,
+            processes: num(15)? as u64,
         }),
         "cannot" => Cell::Cannot(reason),
         "failed" => Cell::Failed(reason),
+        "refused" => Cell::Refused(reason),
         _ => return Err(bad()),
     };
     Ok(Row {
         model: cols[0].to_owned(),
-        connections: cols[1].parse().map_err(|_| bad())?,
+        connections: count(1)?,
+        active: count(2)?,
+        placement: cols[3].to_owned(),
+        runs: count(4)?,
         cell,
+        load: CellLoad {
+            before: num(16)?,
+            after: num(17)?,
+            other: num(18)?,
+            busy: match cols[19] {
+                "busy" => true,
+                "quiet" => false,
+                _ => return Err(bad()),
+            },
+        },
     })
 }
 
@@ -200,21 +304,40 @@ fn json_string(s: &str) -> String {
     q
 }
 
-fn json(out: &mut String, rows: &[Row]) {
-    out.push_str("[\n");
+/// `{"meta": {...}, "rows": [...]}`, a row per line.
+fn json(out: &mut String, meta: &Meta, rows: &[Row]) {
+    out.push_str("{\"meta\":{");
+    for (i, (k, v)) in meta.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(out, "{sep}{}:{}", json_string(k), json_string(v));
+    }
+    out.push_str("},\n\"rows\":[\n");
     for (i, r) in rows.iter().enumerate() {
+        let l = &r.load;
         let head = format!(
-            "{{\"model\":{},\"connections\":{}",
+            "{{\"model\":{},\"family\":{},\"connections\":{},\"active\":{},\"placement\":{},\
+             \"runs\":{},\"load_before\":{:.2},\"load_after\":{:.2},\"other_load\":{:.2},\
+             \"busy\":{}",
             json_string(&r.model),
-            r.connections
+            json_string(family(&r.model)),
+            r.connections,
+            r.active,
+            json_string(&r.placement),
+            r.runs,
+            l.before,
+            l.after,
+            l.other,
+            l.busy
         );
         let _ = match &r.cell {
             Cell::Measured(m) => write!(
                 out,
-                "  {head},\"status\":\"ok\",\"msgs_per_sec\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\
-                 \"cpu_ns_per_msg\":{:.0},\"client_cpu_ns_per_msg\":{:.0},\"peak_kib\":{},\
-                 \"threads\":{},\"processes\":{}}}",
+                "  {head},\"status\":\"ok\",\"msgs_per_sec\":{:.1},\"msgs_min\":{:.1},\
+                 \"msgs_max\":{:.1},\"p50_ns\":{},\"p99_ns\":{},\"cpu_ns_per_msg\":{:.0},\
+                 \"client_cpu_ns_per_msg\":{:.0},\"peak_kib\":{},\"threads\":{},\"processes\":{}}}",
                 m.msgs_per_sec,
+                m.msgs_min,
+                m.msgs_max,
                 m.p50_ns,
                 m.p99_ns,
                 m.cpu_ns_per_msg,
@@ -233,123 +356,13 @@ fn json(out: &mut String, rows: &[Row]) {
                 "  {head},\"status\":\"failed\",\"reason\":{}}}",
                 json_string(why)
             ),
+            Cell::Refused(why) => write!(
+                out,
+                "  {head},\"status\":\"refused\",\"reason\":{}}}",
+                json_string(why)
+            ),
         };
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
-    out.push_str("]\n");
-}
-
-/// The measured points of each model, in row order: (N, value).
-fn series(rows: &[Row], value: impl Fn(&Measured) -> f64) -> Vec<(String, Vec<(f64, f64)>)> {
-    let mut all: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for r in rows {
-        let Cell::Measured(m) = &r.cell else { continue };
-        let point = (r.connections as f64, value(m));
-        match all.iter_mut().find(|(name, _)| *name == r.model) {
-            Some((_, pts)) => pts.push(point),
-            None => all.push((r.model.clone(), vec![point])),
-        }
-    }
-    all
-}
-
-/// Line colours, dark enough on white and told apart in order (the
-/// Tableau 10 palette); models past the tenth reuse them.
-const COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-/// Two log-log panels side by side, messages per second and server CPU
-/// per message against the number of connections, one line per model,
-/// and the legend to their right.
-pub fn chart(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1280, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (panels, legend) = root.split_horizontally(1130);
-    let (left, right) = panels.split_horizontally(565);
-    let rate = series(rows, |m| m.msgs_per_sec);
-    panel(&left, "echoed messages per second", "messages/s", &rate)?;
-    let cpu = series(rows, |m| m.cpu_ns_per_msg / 1000.0);
-    panel(
-        &right,
-        "server CPU time per message",
-        "µs per message",
-        &cpu,
-    )?;
-    // Every model with a measured cell, in row order (the same in both).
-    for (i, (name, _)) in rate.iter().enumerate() {
-        let y = 60 + 24 * i as i32;
-        let color = COLORS[i % COLORS.len()];
-        legend.draw(&PathElement::new(
-            vec![(8, y), (36, y)],
-            color.stroke_width(3),
-        ))?;
-        legend.draw(&Text::new(name.as_str(), (44, y - 7), ("sans-serif", 14)))?;
-    }
-    root.present()?;
-    Ok(())
-}
-
-fn panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    y_desc: &str,
-    lines: &[(String, Vec<(f64, f64)>)],
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    DB::ErrorType: 'static,
-{
-    let max_n = lines
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|q| q.0))
-        .fold(1.0, f64::max);
-    let ys = lines.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
-    let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
-    // From a power of ten down, so the axis has labels below the lowest line.
-    let (lo, hi) = if lo <= hi && lo > 0.0 {
-        (10f64.powf(lo.log10().floor()), hi * 1.5)
-    } else {
-        (0.1, 10.0)
-    };
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0.7..max_n * 1.5).log_scale(), (lo..hi).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc("connections (N)")
-        .y_desc(y_desc)
-        .x_label_formatter(&|x| short(*x))
-        .y_label_formatter(&|y| short(*y))
-        .y_labels(12)
-        .light_line_style(WHITE)
-        .draw()?;
-    for (i, (_, pts)) in lines.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?;
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-    }
-    Ok(())
-}
-
-/// An axis label: 1, 20, 300, 4k, 5M, 0.5.
-fn short(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{}k", v / 1e3)
-    } else {
-        format!("{v}")
-    }
+    out.push_str("]}\n");
 }

@@ -1,5 +1,8 @@
 //! The driver: each model as a child server, loaded by the `client`
-//! example at each N, measured from `/proc`.
+//! example at each N, measured from `/proc`, under a protocol (see
+//! `protocol.rs`): the other load checked around every cell, one-thread
+//! servers and the client pinned to cores of their own, runs alternated
+//! between models, and the machine, kernel, load and commit recorded.
 //!
 //! Every wait has a deadline: a server that prints no address, a client
 //! that does not finish, children that do not go away are killed and the
@@ -15,28 +18,40 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::report::{self, Cell, Format, Measured, Row};
-use crate::Model;
+use tripoll_lab::affinity;
+
+use crate::protocol::{self, CpuClock, LoadAverage, Machine};
+use crate::report::{self, Cell, CellLoad, Format, Measured, Meta, Row};
+use crate::{chart, Model};
 
 pub struct Config {
     pub models: Vec<Model>,
-    pub connections: Vec<usize>,
+    /// The (N, K active) of every cell, for each model.
+    pub loads: Vec<Load>,
     pub duration: Duration,
     pub size: u64,
-    /// Runs per cell; the run with the median messages/s is reported.
+    /// Runs per cell, alternated: run 1 of every cell, then run 2, ...
     pub runs: usize,
     pub quick: bool,
     pub format: Format,
     pub svg: Option<PathBuf>,
     /// Print and draw the results of an earlier `--csv` run instead.
     pub from_csv: Option<PathBuf>,
+    /// A cell is busy when other work keeps this many cores busy.
+    pub max_load: f64,
+    /// Refuse to start, and refuse cells, on a busy machine.
+    pub strict: bool,
+    /// Pin one-thread servers and their client to a core each.
+    pub pin: bool,
+    /// Print the cells in the order they would run, and stop.
+    pub plan_only: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             models: Model::all(),
-            connections: Vec::new(),
+            loads: Vec::new(),
             duration: Duration::from_secs(3),
             size: 64,
             runs: 1,
@@ -44,8 +59,30 @@ impl Default for Config {
             format: Format::Table,
             svg: None,
             from_csv: None,
+            max_load: 1.0,
+            strict: false,
+            pin: true,
+            plan_only: false,
         }
     }
+}
+
+impl Config {
+    /// How long the machine is watched, idle, before each cell.
+    fn window(&self) -> Duration {
+        if self.quick {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_millis(300)
+        }
+    }
+}
+
+/// N connections held, `active` of them exchanging messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    pub n: usize,
+    pub active: usize,
 }
 
 /// How long the client may take beyond the load time (connecting N
@@ -54,31 +91,169 @@ impl Default for Config {
 const CLIENT_GRACE: Duration = Duration::from_secs(20);
 /// How long a server may take to print its address.
 const SERVER_START: Duration = Duration::from_secs(10);
+/// How long the machine is watched before the sweep starts.
+const START_WINDOW: Duration = Duration::from_secs(1);
+/// `--strict`: how long a cell waits for other work to end.
+const STRICT_WAIT: Duration = Duration::from_secs(30);
 
-/// Runs every (model, N) cell (or reads them back with `--from-csv`),
-/// prints the results and draws the chart.
+/// Where a cell's server and client run: a CPU each, or wherever the
+/// scheduler puts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placement {
+    server: Option<usize>,
+    client: Option<usize>,
+}
+
+impl Placement {
+    fn of(model: Model, cfg: &Config, cpus: &[usize]) -> Placement {
+        match cpus {
+            [server, client, ..] if cfg.pin && !model.multi_core() => Placement {
+                server: Some(*server),
+                client: Some(*client),
+            },
+            _ => Placement {
+                server: None,
+                client: None,
+            },
+        }
+    }
+
+    fn label(self) -> String {
+        match (self.server, self.client) {
+            (Some(s), Some(c)) => format!("server {s} client {c}"),
+            _ => "unpinned".to_owned(),
+        }
+    }
+}
+
+/// One cell of the plan: run `run` (from 1) of model `model` at load
+/// `load` (indexes into the config's lists).
+struct Planned {
+    run: usize,
+    model: usize,
+    load: usize,
+}
+
+/// Every cell in the order it runs: run 1 of every model at every load,
+/// then run 2, and so on, so that a change of conditions during the sweep
+/// touches every model alike instead of all the runs of one.
+fn plan(cfg: &Config) -> Vec<Planned> {
+    let mut all = Vec::new();
+    for run in 1..=cfg.runs.max(1) {
+        for model in 0..cfg.models.len() {
+            for load in 0..cfg.loads.len() {
+                all.push(Planned { run, model, load });
+            }
+        }
+    }
+    all
+}
+
+/// A rough time for one cell, for the estimate printed before the sweep
+/// and the time left: the watch before it, the load time, starting and
+/// stopping, and connecting N (slower where each connection starts a
+/// thread or a process).
+fn estimate(model: Model, load: Load, cfg: &Config) -> Duration {
+    let per_connection = match model {
+        Model::Fork | Model::Thread => Duration::from_micros(400),
+        _ => Duration::from_micros(60),
+    };
+    cfg.window() + cfg.duration + Duration::from_millis(300) + per_connection * load.n as u32
+}
+
+/// `4m05s`, `12s`.
+fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Runs every cell (or reads them back with `--from-csv`), prints the
+/// results and draws the chart.
 pub fn run(cfg: &Config) -> Result<(), String> {
     for (backend, why) in Model::unavailable() {
         eprintln!("{}: no {backend} models in this sweep: {why}", crate::PROG);
     }
-    let rows = match &cfg.from_csv {
+    if let Some(why) = crate::completion_unavailable() {
+        eprintln!(
+            "{}: no uring-completion model in this sweep: {why}",
+            crate::PROG
+        );
+    }
+    let (meta, rows) = match &cfg.from_csv {
         Some(path) => fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|text| report::parse_csv(&text))
             .map_err(|e| format!("{}: {e}", path.display()))?,
-        None => sweep(cfg)?,
+        None => {
+            let cpus = affinity::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
+            if cfg.plan_only {
+                print_plan(cfg, &cpus)?;
+                return Ok(());
+            }
+            sweep(cfg, &cpus)?
+        }
     };
     let mut out = String::new();
-    report::write(&mut out, cfg.format, &rows);
+    report::write(&mut out, cfg.format, &meta, &rows);
     print!("{out}");
     if let Some(path) = &cfg.svg {
-        report::chart(path, &rows).map_err(|e| format!("chart {}: {e}", path.display()))?;
+        chart::chart(path, &meta, &rows).map_err(|e| format!("chart {}: {e}", path.display()))?;
         eprintln!("{}: chart written to {}", crate::PROG, path.display());
     }
     Ok(())
 }
 
-fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
+/// The limits a cell is checked against, read now.
+fn limits_now(fds: u64) -> Limits {
+    Limits {
+        fds,
+        nproc: process_limit(),
+        free_tasks: free_tasks(),
+    }
+}
+
+/// `--plan`: a line per cell in the order the sweep would run them (run,
+/// model, N, active, placement, what would happen), then the estimate.
+fn print_plan(cfg: &Config, cpus: &[usize]) -> Result<(), String> {
+    let fds = crate::common::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
+    let limits = limits_now(fds);
+    let mut total = Duration::ZERO;
+    let mut measured = 0;
+    println!("# run\tmodel\tN\tactive\tplacement\tcell");
+    for p in plan(cfg) {
+        let (model, load) = (cfg.models[p.model], cfg.loads[p.load]);
+        let what = match model.cannot(load.n, &limits) {
+            Some(why) => format!("cannot: {why}"),
+            None => {
+                measured += 1;
+                total += estimate(model, load, cfg);
+                "measure".to_owned()
+            }
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{what}",
+            p.run,
+            model.name(),
+            load.n,
+            load.active,
+            Placement::of(model, cfg, cpus).label()
+        );
+    }
+    println!("# {measured} cells to measure, about {}", minutes(total));
+    Ok(())
+}
+
+/// What one run of one cell gave.
+struct Outcome {
+    cell: Cell,
+    load: CellLoad,
+}
+
+fn sweep(cfg: &Config, cpus: &[usize]) -> Result<(Meta, Vec<Row>), String> {
     let client = std::env::current_exe()
         .map_err(|e| format!("current_exe: {e}"))?
         .with_file_name("client");
@@ -89,65 +264,283 @@ fn sweep(cfg: &Config) -> Result<Vec<Row>, String> {
             client.display()
         ));
     }
+    let start_load = LoadAverage::now();
+    let other = protocol::other_load_over(if cfg.quick {
+        cfg.window()
+    } else {
+        START_WINDOW
+    });
+    if other >= cfg.max_load {
+        let msg = format!(
+            "the machine is busy: other work keeps {other:.2} cores busy (load average \
+             {start_load}), at or above --max-load {:.2}",
+            cfg.max_load
+        );
+        if cfg.strict {
+            eprintln!(
+                "{}: error: {msg}; --strict measures on a quiet machine only",
+                crate::PROG
+            );
+            std::process::exit(crate::common::USAGE_ERROR);
+        }
+        eprintln!(
+            "{}: warning: {msg}; its cells will be marked busy",
+            crate::PROG
+        );
+    }
+    if cfg.pin && cpus.len() < 2 {
+        eprintln!("{}: one CPU only: nothing is pinned", crate::PROG);
+    }
+    let machine = Machine::here();
     // Raised here, inherited by the servers and the client.
     let fds = crate::common::raise_fd_limit(1 << 20).map_err(|e| format!("fd limit: {e}"))?;
-    let mut rows = Vec::new();
-    for &model in &cfg.models {
-        for &n in &cfg.connections {
-            let limits = Limits {
-                fds,
-                nproc: process_limit(),
-                free_tasks: free_tasks(),
-            };
-            let cell = match model.cannot(n, &limits) {
-                Some(why) => Cell::Cannot(why),
-                None => {
-                    eprint!(
-                        "{}: {} with {n} connections ... ",
-                        crate::PROG,
-                        model.name()
-                    );
-                    let cell = match median_of_runs(&client, model, n, cfg) {
-                        Ok(m) => Cell::Measured(m),
-                        Err(why) => Cell::Failed(why),
-                    };
-                    eprintln!("{}", report::brief(&cell));
-                    cell
+    let plan = plan(cfg);
+    let planned_limits = limits_now(fds);
+    let estimates: Vec<Duration> = plan
+        .iter()
+        .map(|p| {
+            let (model, load) = (cfg.models[p.model], cfg.loads[p.load]);
+            match model.cannot(load.n, &planned_limits) {
+                Some(_) => Duration::ZERO,
+                None => estimate(model, load, cfg),
+            }
+        })
+        .collect();
+    let estimated: Duration = estimates.iter().sum();
+    eprintln!(
+        "{}: {} cells, about {} by estimate",
+        crate::PROG,
+        plan.len(),
+        minutes(estimated)
+    );
+    let started = Instant::now();
+    let mut outcomes: Vec<Vec<Outcome>> = (0..cfg.models.len() * cfg.loads.len())
+        .map(|_| Vec::new())
+        .collect();
+    let mut one_minute = vec![start_load.one];
+    for (i, p) in plan.iter().enumerate() {
+        let (model, load) = (cfg.models[p.model], cfg.loads[p.load]);
+        let place = Placement::of(model, cfg, cpus);
+        let runs = if cfg.runs > 1 {
+            format!(", run {} of {}", p.run, cfg.runs)
+        } else {
+            String::new()
+        };
+        let what = format!(
+            "cell {} of {}: {} with {} connections ({} active){runs}",
+            i + 1,
+            plan.len(),
+            model.name(),
+            load.n,
+            load.active
+        );
+        let outcome = match model.cannot(load.n, &limits_now(fds)) {
+            Some(why) => {
+                let now = LoadAverage::now().one;
+                Outcome {
+                    cell: Cell::Cannot(why),
+                    load: CellLoad {
+                        before: now,
+                        after: now,
+                        ..CellLoad::default()
+                    },
                 }
-            };
-            rows.push(Row {
-                model: model.name(),
-                connections: n,
-                cell,
-            });
-        }
+            }
+            None => {
+                eprint!("{}: {what} ... ", crate::PROG);
+                let o = measure_cell(&client, model, load, place, cfg);
+                one_minute.extend([o.load.before, o.load.after]);
+                let busy = if o.load.busy { " [busy]" } else { "" };
+                let elapsed = started.elapsed();
+                let done: Duration = estimates[..=i].iter().sum();
+                let rest: Duration = estimates[i + 1..].iter().sum();
+                let pace = elapsed.as_secs_f64() / done.as_secs_f64().max(1e-3);
+                eprintln!(
+                    "{}{busy} (elapsed {}, about {} left)",
+                    report::brief(&o.cell),
+                    minutes(elapsed),
+                    minutes(rest.mul_f64(pace.clamp(0.1, 10.0)))
+                );
+                o
+            }
+        };
+        outcomes[p.model * cfg.loads.len() + p.load].push(outcome);
     }
-    Ok(rows)
+    let rows: Vec<Row> = outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, runs)| {
+            let (model, load) = (
+                cfg.models[i / cfg.loads.len()],
+                cfg.loads[i % cfg.loads.len()],
+            );
+            aggregate(model, load, Placement::of(model, cfg, cpus), runs)
+        })
+        .collect();
+    let end_load = LoadAverage::now();
+    one_minute.push(end_load.one);
+    let (lo, hi) = one_minute
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+    let busy = rows.iter().filter(|r| r.load.busy).count();
+    let measured = rows
+        .iter()
+        .filter(|r| !matches!(r.cell, Cell::Cannot(_)))
+        .count();
+    let other_max = rows.iter().map(|r| r.load.other).fold(other, f64::max);
+    let pin = match cpus {
+        [s, c, ..] if cfg.pin => format!(
+            "one-thread servers on CPU {s}, their client on CPU {c}; multi-core servers \
+             (fork, thread, pool, epoll-percore, epoll-exclusive) and their client unpinned"
+        ),
+        _ => "nothing pinned".to_owned(),
+    };
+    let meta: Meta = [
+        ("machine", machine.cpu),
+        ("cores", machine.cores.to_string()),
+        ("kernel", machine.kernel),
+        ("commit", machine.commit),
+        ("load_start", start_load.to_string()),
+        ("load_end", end_load.to_string()),
+        ("load_1min_range", format!("{lo:.2}–{hi:.2}")),
+        ("other_load_max", format!("{other_max:.2} cores")),
+        ("max_load", format!("{:.2} cores", cfg.max_load)),
+        ("busy_cells", format!("{busy} of {measured}")),
+        (
+            "runs",
+            format!("{} (alternated; the median run is shown)", cfg.runs),
+        ),
+        ("duration", format!("{} ms", cfg.duration.as_millis())),
+        ("message_size", format!("{} bytes", cfg.size)),
+        ("pinning", pin),
+        ("elapsed", minutes(started.elapsed())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    Ok((meta, rows))
 }
 
-/// Measures a cell `cfg.runs` times and keeps the run with the median
-/// messages/s (one run's figures together, not a mix of runs). Any failed
-/// run fails the cell.
-fn median_of_runs(
+/// One run of one cell under the protocol: watch the machine, then
+/// measure, and mark (or with `--strict`, refuse) a cell other work
+/// disturbed.
+fn measure_cell(
     client: &PathBuf,
     model: Model,
-    n: usize,
+    load: Load,
+    place: Placement,
     cfg: &Config,
-) -> Result<Measured, String> {
-    let mut runs = Vec::new();
-    for _ in 0..cfg.runs.max(1) {
-        runs.push(measure(client, model, n, cfg)?);
+) -> Outcome {
+    let before = LoadAverage::now().one;
+    let mut other = protocol::other_load_over(cfg.window());
+    if cfg.strict && other >= cfg.max_load {
+        let until = Instant::now() + STRICT_WAIT;
+        while other >= cfg.max_load && Instant::now() < until {
+            other = protocol::other_load_over(Duration::from_secs(1));
+        }
     }
-    runs.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
-    Ok(runs.swap_remove(runs.len() / 2))
+    let mut cell_load = CellLoad {
+        before,
+        after: before,
+        other,
+        busy: other >= cfg.max_load,
+    };
+    if cfg.strict && cell_load.busy {
+        return Outcome {
+            cell: Cell::Refused(format!(
+                "other work kept {other:.2} cores busy before the cell (--max-load {:.2})",
+                cfg.max_load
+            )),
+            load: cell_load,
+        };
+    }
+    let result = measure(client, model, load, place, cfg);
+    cell_load.after = LoadAverage::now().one;
+    let cell = match result {
+        Ok((m, during)) => {
+            cell_load.other = cell_load.other.max(during);
+            cell_load.busy = cell_load.other >= cfg.max_load;
+            if cfg.strict && cell_load.busy {
+                Cell::Refused(format!(
+                    "other work kept {during:.2} cores busy during the cell (--max-load {:.2})",
+                    cfg.max_load
+                ))
+            } else {
+                Cell::Measured(m)
+            }
+        }
+        Err(why) => Cell::Failed(why),
+    };
+    Outcome {
+        cell,
+        load: cell_load,
+    }
+}
+
+/// A cell's runs as one row: the run with the median messages/s (one
+/// run's figures together, not a mix of runs) with the lowest and highest
+/// beside it, and the worst load any run saw. A failed run fails the cell.
+fn aggregate(model: Model, load: Load, place: Placement, runs: Vec<Outcome>) -> Row {
+    let worst = runs.iter().fold(CellLoad::default(), |w, o| CellLoad {
+        before: w.before.max(o.load.before),
+        after: w.after.max(o.load.after),
+        other: w.other.max(o.load.other),
+        busy: w.busy || o.load.busy,
+    });
+    let mut measured = Vec::new();
+    let mut first_other = None;
+    for o in runs {
+        match o.cell {
+            Cell::Measured(m) => measured.push(m),
+            Cell::Failed(why) => {
+                first_other = Some(Cell::Failed(why));
+                break;
+            }
+            other => {
+                first_other.get_or_insert(other);
+            }
+        }
+    }
+    let n = measured.len();
+    let cell = match first_other {
+        Some(failed @ Cell::Failed(_)) => failed,
+        Some(other) if measured.is_empty() => other,
+        _ if measured.is_empty() => Cell::Cannot("no run".to_owned()),
+        _ => {
+            measured.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+            let (lo, hi) = (measured[0].msgs_per_sec, measured[n - 1].msgs_per_sec);
+            let mut median = measured.swap_remove(n / 2);
+            median.msgs_min = lo;
+            median.msgs_max = hi;
+            Cell::Measured(median)
+        }
+    };
+    Row {
+        model: model.name(),
+        connections: load.n,
+        active: load.active,
+        placement: place.label(),
+        runs: n,
+        cell,
+        load: worst,
+    }
 }
 
 /// One cell: start the server, load it, read what it used, stop it.
-fn measure(client: &PathBuf, model: Model, n: usize, cfg: &Config) -> Result<Measured, String> {
-    let mut server = Server::start(model)?;
+/// Returns the figures and the cores other work kept busy meanwhile.
+fn measure(
+    client: &PathBuf,
+    model: Model,
+    load: Load,
+    place: Placement,
+    cfg: &Config,
+) -> Result<(Measured, f64), String> {
+    let clock = CpuClock::now();
+    let own_before = self_cpu();
+    let mut server = Server::start(model, place.server)?;
     let pid = server.child.id();
     let sampler = Sampler::start(pid);
-    let load = run_client(client, server.port, n, cfg);
+    let load = run_client(client, server.port, load, place.client, cfg);
     let peak = sampler.stop();
     // A forked child's CPU time reaches the parent when it is reaped; give
     // the last ones time to see the client's end of file and exit.
@@ -158,12 +551,18 @@ fn measure(client: &PathBuf, model: Model, n: usize, cfg: &Config) -> Result<Mea
     let cpu = cpu_seconds(pid) + children(pid).iter().map(|&c| cpu_seconds(c)).sum::<f64>();
     let hwm = status_kib(pid, "VmHWM:");
     let server_err = server.stop();
+    // What the machine spent less what the server, the client and this
+    // driver spent: the other work.
+    let own = cpu + load.as_ref().map_or(0.0, |l| l.cpu_seconds) + self_cpu() - own_before;
+    let other = CpuClock::now().other_load_since(&clock, own);
     let load = load.map_err(|e| match server_err.lines().next() {
         Some(line) => format!("{e}; server: {line}"),
         None => e,
     })?;
-    Ok(Measured {
+    let measured = Measured {
         msgs_per_sec: load.msgs_per_sec,
+        msgs_min: load.msgs_per_sec,
+        msgs_max: load.msgs_per_sec,
         p50_ns: load.p50_ns,
         p99_ns: load.p99_ns,
         cpu_ns_per_msg: cpu * 1e9 / load.echoed.max(1) as f64,
@@ -171,7 +570,8 @@ fn measure(client: &PathBuf, model: Model, n: usize, cfg: &Config) -> Result<Mea
         peak_kib: hwm + peak.children_kib,
         threads: peak.threads,
         processes: peak.processes,
-    })
+    };
+    Ok((measured, other))
 }
 
 /// A model running as `models --serve MODEL --port 0`.
@@ -182,10 +582,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(model: Model) -> Result<Server, String> {
+    fn start(model: Model, cpu: Option<usize>) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut cmd = Command::new(exe);
+        if let Some(cpu) = cpu {
+            cmd.args(["--cpu", &cpu.to_string()]);
+        }
         // Each model names its backend; TRIPOLL_BACKEND would only confuse it.
-        let mut child = Command::new(exe)
+        let mut child = cmd
             .args(["--serve", &model.name(), "--port", "0"])
             .env_remove(tripoll::Backend::ENV_VAR)
             .stdin(Stdio::null())
@@ -267,7 +671,7 @@ fn text_of(rx: &mpsc::Receiver<String>) -> String {
 }
 
 /// What the client measured.
-struct Load {
+struct ClientLoad {
     msgs_per_sec: f64,
     echoed: u64,
     p50_ns: u64,
@@ -277,12 +681,24 @@ struct Load {
 }
 
 /// Runs the client as a load generator against `port`, bounded in time.
-fn run_client(client: &PathBuf, port: u16, n: usize, cfg: &Config) -> Result<Load, String> {
+fn run_client(
+    client: &PathBuf,
+    port: u16,
+    load: Load,
+    cpu: Option<usize>,
+    cfg: &Config,
+) -> Result<ClientLoad, String> {
     let duration_ms = cfg.duration.as_millis().max(1);
+    let mut cmd = Command::new(client);
+    if let Some(cpu) = cpu {
+        cmd.args(["--cpu", &cpu.to_string()]);
+    }
     // The same load for every model: the client on its default backend
     // (epoll), whatever TRIPOLL_BACKEND says.
-    let mut child = Command::new(client)
-        .args(["--port", &port.to_string(), "--connections", &n.to_string()])
+    let mut child = cmd
+        .args(["--port", &port.to_string()])
+        .args(["--connections", &load.n.to_string()])
+        .args(["--active", &load.active.to_string()])
         .env_remove(tripoll::Backend::ENV_VAR)
         .args(["--size", &cfg.size.to_string()])
         .args(["--duration", &format!("{duration_ms}ms")])
@@ -319,7 +735,7 @@ fn run_client(client: &PathBuf, port: u16, n: usize, cfg: &Config) -> Result<Loa
         return Err(format!("client failed ({status}): {first}"));
     };
     let num = |key: &str| json_number(json, key).ok_or_else(|| format!("no {key} in {json}"));
-    Ok(Load {
+    Ok(ClientLoad {
         msgs_per_sec: num("msgs_per_sec")?,
         echoed: num("echoed")? as u64,
         p50_ns: num("p50_ns")? as u64,
@@ -444,7 +860,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / clock_ticks()
 }
 
-fn clock_ticks() -> f64 {
+pub fn clock_ticks() -> f64 {
     // SAFETY: sysconf takes a constant and touches no memory of ours.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if hz > 0 {
@@ -500,12 +916,140 @@ fn process_limit() -> u64 {
 /// User plus system CPU time of this process's children that have been
 /// waited for.
 fn reaped_children_cpu() -> f64 {
+    rusage_cpu(libc::RUSAGE_CHILDREN)
+}
+
+/// User plus system CPU time of this process (the driver) so far.
+fn self_cpu() -> f64 {
+    rusage_cpu(libc::RUSAGE_SELF)
+}
+
+fn rusage_cpu(who: libc::c_int) -> f64 {
     // SAFETY: all-zero is a valid rusage, which getrusage fills in.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is valid, writable storage for the kernel.
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return 0.0;
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(msgs: f64) -> Outcome {
+        Outcome {
+            cell: Cell::Measured(Measured {
+                msgs_per_sec: msgs,
+                msgs_min: msgs,
+                msgs_max: msgs,
+                p50_ns: msgs as u64,
+                p99_ns: 0,
+                cpu_ns_per_msg: 0.0,
+                client_cpu_ns_per_msg: 0.0,
+                peak_kib: 0,
+                threads: 1,
+                processes: 1,
+            }),
+            load: CellLoad::default(),
+        }
+    }
+
+    const LOAD: Load = Load { n: 10, active: 10 };
+    const PINNED: Placement = Placement {
+        server: Some(0),
+        client: Some(1),
+    };
+
+    #[test]
+    fn runs_alternate_between_models_and_loads() {
+        let cfg = Config {
+            models: vec![Model::Thread, Model::Busy],
+            loads: vec![LOAD, Load { n: 20, active: 2 }],
+            runs: 2,
+            ..Config::default()
+        };
+        let order: Vec<(usize, usize, usize)> = plan(&cfg)
+            .iter()
+            .map(|p| (p.run, p.model, p.load))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (1, 0, 0),
+                (1, 0, 1),
+                (1, 1, 0),
+                (1, 1, 1),
+                (2, 0, 0),
+                (2, 0, 1),
+                (2, 1, 0),
+                (2, 1, 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cell_reports_its_median_run_whole_with_the_spread() {
+        let row = aggregate(
+            Model::Busy,
+            LOAD,
+            PINNED,
+            vec![measured(30.0), measured(10.0), measured(20.0)],
+        );
+        let Cell::Measured(m) = row.cell else {
+            panic!("{:?}", row.cell)
+        };
+        assert_eq!((m.msgs_per_sec, m.msgs_min, m.msgs_max), (20.0, 10.0, 30.0));
+        assert_eq!(m.p50_ns, 20, "the median run's own figures");
+        assert_eq!(row.runs, 3);
+        assert_eq!(row.placement, "server 0 client 1");
+    }
+
+    #[test]
+    fn a_failed_run_fails_the_cell_and_a_busy_run_marks_it() {
+        let failed = Outcome {
+            cell: Cell::Failed("it broke".into()),
+            load: CellLoad::default(),
+        };
+        let row = aggregate(Model::Busy, LOAD, PINNED, vec![measured(1.0), failed]);
+        assert!(matches!(row.cell, Cell::Failed(ref why) if why == "it broke"));
+
+        let mut busy = measured(2.0);
+        busy.load = CellLoad {
+            before: 3.0,
+            after: 4.0,
+            other: 1.5,
+            busy: true,
+        };
+        let row = aggregate(Model::Busy, LOAD, PINNED, vec![measured(1.0), busy]);
+        assert!(row.load.busy);
+        assert_eq!(
+            (row.load.before, row.load.after, row.load.other),
+            (3.0, 4.0, 1.5)
+        );
+    }
+
+    #[test]
+    fn multi_core_models_are_never_pinned() {
+        let cfg = Config::default();
+        let cpus = [0, 1];
+        assert_eq!(Placement::of(Model::Busy, &cfg, &cpus), PINNED);
+        for m in [
+            Model::Fork,
+            Model::Thread,
+            Model::Pool,
+            Model::PerCore,
+            Model::Exclusive,
+        ] {
+            assert_eq!(Placement::of(m, &cfg, &cpus).label(), "unpinned");
+        }
+        assert_eq!(Placement::of(Model::Busy, &cfg, &[3]).label(), "unpinned");
+        let off = Config {
+            pin: false,
+            ..Config::default()
+        };
+        assert_eq!(Placement::of(Model::Busy, &off, &cpus).label(), "unpinned");
+    }
 }
