@@ -518,6 +518,28 @@ async fn join2(a: impl Future<Output = io::Result<()>>, b: impl Future<Output = 
     .await
 }
 
+/// The peer's last bytes and its end of stream arrive together, and the
+/// loop has taken their one event before the task reads: the short read
+/// that empties the buffer must not make the task wait for another event,
+/// because in edge mode none comes; the next read returns 0 (the end).
+/// (It waited forever: the lab's coroutine model hung with its socket in
+/// CLOSE_WAIT.)
+fn end_of_stream_after_a_short_read(backend: Backend) {
+    let mut reactor = Reactor::with_poller(AnyPoller::new(backend).unwrap());
+    let ex = Executor::new();
+    run(&mut reactor, &ex, async {
+        let (a, b) = Async::<UnixStream>::pair().unwrap();
+        b.write_all(b"last").await.unwrap();
+        drop(b); // the end of the stream, behind the data
+        // Let the loop turn: the edge (readable, read-closed) is taken.
+        sleep(Duration::from_millis(20)).await.unwrap();
+        let mut buf = [0; 64];
+        assert_eq!(a.read(&mut buf).await.unwrap(), 4); // short: emptied
+        assert_eq!(&buf[..4], b"last");
+        assert_eq!(a.read(&mut buf).await.unwrap(), 0, "the end of the stream");
+    });
+}
+
 fn unix_listener_and_connect(backend: Backend) {
     let dir =
         std::env::temp_dir().join(format!("tripoll-async-{}-{backend:?}", std::process::id()));
@@ -890,6 +912,11 @@ macro_rules! task_suite {
             fn async_echo_survives_hostile_clients() {
                 let _fds = common::fds_shared();
                 super::async_echo_survives_hostile_clients($backend)
+            }
+            #[test]
+            fn end_of_stream_after_a_short_read() {
+                let _fds = common::fds_shared();
+                super::end_of_stream_after_a_short_read($backend)
             }
             #[test]
             fn unix_listener_and_connect() {
