@@ -531,7 +531,7 @@ fn end_of_stream_after_a_short_read(backend: Backend) {
         let (a, b) = Async::<UnixStream>::pair().unwrap();
         b.write_all(b"last").await.unwrap();
         drop(b); // the end of the stream, behind the data
-        // Let the loop turn: the edge (readable, read-closed) is taken.
+                 // Let the loop turn: the edge (readable, read-closed) is taken.
         sleep(Duration::from_millis(20)).await.unwrap();
         let mut buf = [0; 64];
         assert_eq!(a.read(&mut buf).await.unwrap(), 4); // short: emptied

@@ -21,6 +21,11 @@ use crate::{sys, Event, Interest, Mode, Token};
 /// One direction's readiness; see the [module docs](super#readiness-one-tick-and-a-list-of-wakers-per-direction).
 struct Direction {
     ready: Cell<bool>,
+    /// The peer will send nothing more (read direction only): reading
+    /// returns what is left, then 0, so a read that empties the buffer does
+    /// not mean the next one would block, and no event will come to say
+    /// otherwise in edge mode.
+    closed: Cell<bool>,
     tick: Cell<u64>,
     wakers: RefCell<Vec<Option<Waker>>>,
     /// Empty places in `wakers`, left by waiters that went away.
@@ -32,6 +37,7 @@ impl Direction {
         Direction {
             // Optimistic: the first operation is tried, and tells.
             ready: Cell::new(true),
+            closed: Cell::new(false),
             tick: Cell::new(0),
             wakers: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
@@ -74,6 +80,15 @@ impl Direction {
     fn clear(&self, tick: u64) {
         if self.tick.get() == tick {
             self.ready.set(false);
+        }
+    }
+
+    /// An operation that started at `tick` emptied the buffer (a short
+    /// read): as `clear`, unless the peer has closed, when the next read
+    /// returns the end of the stream at once.
+    fn drained(&self, tick: u64) {
+        if !self.closed.get() {
+            self.clear(tick);
         }
     }
 
@@ -158,6 +173,9 @@ impl Source {
             self.armed.set(Interest::empty());
         }
         let failed = ev.is_error() || ev.is_hangup();
+        if ev.is_read_closed() || ev.is_hangup() {
+            self.read.closed.set(true);
+        }
         if ev.is_readable() || ev.is_read_closed() || failed {
             self.read.fire();
         }
@@ -565,7 +583,7 @@ impl<T: AsFd + 'static> Async<T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(r) => {
                     if drained(&r) {
-                        d.clear(tick);
+                        d.drained(tick);
                     }
                     return Ok(r);
                 }
