@@ -56,42 +56,8 @@ fn models() -> Vec<(String, Option<u64>)> {
 fn check_echo(model: &str, conns: u64, messages: u64, size: u64) {
     let mut server = Proc::spawn("models", &["--serve", model, "--port", "0"]);
     let line = server.line();
-    let port = listen_addrs("models", &line)[0].port().to_string();
-    let (c, m, s) = (conns.to_string(), messages.to_string(), size.to_string());
-    let done = run(
-        "client",
-        &[
-            "--port",
-            &port,
-            "-c",
-            &c,
-            "--messages",
-            &m,
-            "--size",
-            &s,
-            "--timeout",
-            "20s",
-        ],
-    );
-    assert!(
-        done.status.success(),
-        "{model}: client failed:\n{}\n{}",
-        done.stdout,
-        done.stderr
-    );
-    let want = conns * messages * size;
-    assert_eq!(
-        field(&done.stdout, "verified: "),
-        want,
-        "{model}: verified bytes"
-    );
-    assert_eq!(field(&done.stdout, "lost: "), 0, "{model}");
-    assert_eq!(field(&done.stdout, "corrupt: "), 0, "{model}");
-    assert_eq!(
-        field(&done.stdout, "connections: "),
-        conns,
-        "{model}: connections ok"
-    );
+    let port = listen_addrs("models", &line)[0].port();
+    check_echo_on(model, port, conns, messages, size);
     drop(server);
 }
 
@@ -378,7 +344,9 @@ fn check_never_reading_client(model: &str, cap: Option<u64>) {
     }
 }
 
-/// `check_echo` against a server already running on `port`.
+/// Runs the client against the server of `model` on `port`, with `conns`
+/// connections of `messages` messages of `size` bytes each, and checks
+/// that every byte came back, on every connection.
 fn check_echo_on(model: &str, port: u16, conns: u64, messages: u64, size: u64) {
     let (p, c, m, s) = (
         port.to_string(),
@@ -407,7 +375,19 @@ fn check_echo_on(model: &str, port: u16, conns: u64, messages: u64, size: u64) {
         done.stdout,
         done.stderr
     );
-    assert_eq!(field(&done.stdout, "verified: "), conns * messages * size);
+    let want = conns * messages * size;
+    assert_eq!(
+        field(&done.stdout, "verified: "),
+        want,
+        "{model}: verified bytes"
+    );
+    assert_eq!(field(&done.stdout, "lost: "), 0, "{model}");
+    assert_eq!(field(&done.stdout, "corrupt: "), 0, "{model}");
+    assert_eq!(
+        field(&done.stdout, "connections: "),
+        conns,
+        "{model}: connections ok"
+    );
 }
 
 /// `client --active K`: all N connections are open at once, only K send,
