@@ -527,12 +527,10 @@ mod with_uring {
     /// default ring's 8 192 completions.
     const MANY: usize = 12_000;
 
-    /// 12 000 always-ready level registrations on the default ring and an
-    /// `Events` of 256: each is reported within ⌈12 000 / 256⌉ + 1 waits,
-    /// and again within as many after its last report.
-    #[test]
-    fn level_is_fair_past_the_default_ring() {
-        let _fds = common::fds_exclusive(); // 12 000 descriptors: one such test at a time
+    /// A default ring with `MANY` eventfds registered for reading in `mode`
+    /// (token `i` for the `i`th), each holding `initial`; raises the
+    /// descriptor limit first.
+    fn many_eventfds(initial: u32, mode: Mode) -> (Uring, Vec<std::os::fd::OwnedFd>) {
         let wanted = MANY as u64 + 500;
         let limit = common::raise_fd_limit(wanted);
         assert!(
@@ -540,11 +538,21 @@ mod with_uring {
             "RLIMIT_NOFILE {limit}, this test needs {wanted}"
         );
         let p = uring();
-        let fds: Vec<_> = (0..MANY).map(|_| eventfd(1)).collect();
+        let fds: Vec<_> = (0..MANY).map(|_| eventfd(initial)).collect();
         for (i, fd) in fds.iter().enumerate() {
-            p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Level)
+            p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, mode)
                 .unwrap();
         }
+        (p, fds)
+    }
+
+    /// 12 000 always-ready level registrations on the default ring and an
+    /// `Events` of 256: each is reported within ⌈12 000 / 256⌉ + 1 waits,
+    /// and again within as many after its last report.
+    #[test]
+    fn level_is_fair_past_the_default_ring() {
+        let _fds = common::fds_exclusive(); // 12 000 descriptors: one such test at a time
+        let (p, _ready) = many_eventfds(1, Mode::Level);
         assert_level_fair(&p, MANY, 256, 2 * fair_bound(MANY, 256), "default ring");
     }
 
@@ -555,18 +563,7 @@ mod with_uring {
     #[test]
     fn edge_reports_each_change_once_past_the_ring() {
         let _fds = common::fds_exclusive(); // 12 000 descriptors: one such test at a time
-        let wanted = MANY as u64 + 500;
-        let limit = common::raise_fd_limit(wanted);
-        assert!(
-            limit >= wanted,
-            "RLIMIT_NOFILE {limit}, this test needs {wanted}"
-        );
-        let p = uring();
-        let fds: Vec<_> = (0..MANY).map(|_| eventfd(0)).collect();
-        for (i, fd) in fds.iter().enumerate() {
-            p.register(fd.as_raw_fd(), Token(i), Interest::READABLE, Mode::Edge)
-                .unwrap();
-        }
+        let (p, fds) = many_eventfds(0, Mode::Edge);
         let mut events = Events::with_capacity(256);
         assert_quiet(&p, &mut events, "nothing written yet"); // every request armed
         for fd in &fds {
