@@ -173,6 +173,7 @@ impl Book {
 
     /// Reads every completion in the ring, and those the kernel holds
     /// back, in order.
+    #[inline(always)]
     pub(super) fn reap(
         &mut self,
         q: &mut Queues<'_>,

@@ -13,7 +13,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::mem;
 use std::os::fd::RawFd;
 
 use super::book::{Book, Out};
@@ -211,6 +210,7 @@ impl Book {
                     res = match verdict {
                         Verdict::Report(ready) => self.report(q, p.fd, ready, out),
                         Verdict::Nothing => Ok(()),
+                        Verdict::Arm { multishot } => self.arm(q, p.fd, multishot),
                         _ => self.apply(q, p.fd, verdict, true, out),
                     };
                 }
@@ -234,45 +234,37 @@ impl Book {
     /// and it has `room`): a `poll(2)` is made anyway, and asks them for
     /// less than new requests would cost.
     pub(super) fn rearms_to_line(&mut self, room: usize) {
-        let fds = mem::take(&mut self.rearm);
-        for &fd in &fds {
+        for i in 0..self.rearm.len() {
+            let fd = self.rearm[i];
             if self.get(fd).is_some_and(|r| r.place == Place::Rearm) {
                 self.queue_check(fd, false, room);
             }
         }
-        self.give_back_rearm(fds);
+        self.rearm.clear();
     }
 
     /// The level registrations the last wait reported get new requests,
     /// whose arming polls the file.
     pub(super) fn rearms_to_kernel(&mut self, q: &mut Queues<'_>) -> io::Result<()> {
-        let fds = mem::take(&mut self.rearm);
-        let mut res = Ok(());
-        for (i, &fd) in fds.iter().enumerate() {
+        for i in 0..self.rearm.len() {
+            let fd = self.rearm[i];
             let Some(reg) = self.get(fd).filter(|r| r.place == Place::Rearm) else {
                 continue;
             };
             reg.place = Place::Idle;
-            if reg.request == Request::Idle {
-                res = self.arm(q, fd, false);
+            if reg.request != Request::Idle {
+                continue;
             }
-            if res.is_err() {
-                // The rest stay due for the next wait.
+            if let Err(e) = self.arm(q, fd, false) {
+                // This one and the rest stay due for the next wait.
                 if let Some(reg) = self.get(fd) {
                     reg.place = Place::Rearm;
                 }
-                self.rearm.extend_from_slice(&fds[i..]);
-                return res;
+                self.rearm.drain(..i);
+                return Err(e);
             }
         }
-        self.give_back_rearm(fds);
-        res
-    }
-
-    fn give_back_rearm(&mut self, mut fds: Vec<RawFd>) {
-        fds.clear();
-        if self.rearm.is_empty() {
-            self.rearm = fds;
-        }
+        self.rearm.clear();
+        Ok(())
     }
 }

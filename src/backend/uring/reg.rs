@@ -98,6 +98,8 @@ pub(super) struct Reg {
     /// `POLLRDHUP` always (the kernel adds it to every poll request, so a
     /// check must see it to tell when to park).
     check: i16,
+    /// The poll mask a request asks for (see [`Reg::poll_mask`]).
+    mask: u32,
 }
 
 impl Reg {
@@ -113,21 +115,14 @@ impl Reg {
             index: 0,
             wanted: interest.readiness_mask() | bits::ERR | bits::HUP,
             check: (interest.readiness_mask() | bits::RDHUP) as i16,
+            mask: request_mask(interest),
         }
     }
 
     /// The poll mask a request asks the kernel for.
-    ///
-    /// io_uring's poll ignores `POLLPRI` when it matches a wake-up against
-    /// the request, so a priority-only request would never complete: asking
-    /// for `POLLIN` too makes the wake-ups that come with urgent data match
-    /// (the readable bit is masked off before anything is reported).
+    #[inline]
     pub(super) fn poll_mask(&self) -> u32 {
-        let mut mask = self.interest.readiness_mask();
-        if self.interest.contains(Interest::PRIORITY) {
-            mask |= bits::IN;
-        }
-        mask
+        self.mask
     }
 
     /// The `poll(2)` events a check asks for.
@@ -263,6 +258,20 @@ impl Reg {
             rearm,
         }
     }
+}
+
+/// The poll mask a request for `interest` asks the kernel for.
+///
+/// io_uring's poll ignores `POLLPRI` when it matches a wake-up against the
+/// request, so a priority-only request would never complete: asking for
+/// `POLLIN` too makes the wake-ups that come with urgent data match (the
+/// readable bit is masked off before anything is reported).
+fn request_mask(interest: Interest) -> u32 {
+    let mut mask = interest.readiness_mask();
+    if interest.contains(Interest::PRIORITY) {
+        mask |= bits::IN;
+    }
+    mask
 }
 
 /// Whether a completion may not tell the descriptor's whole state.
