@@ -28,7 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, Once};
+use std::sync::{mpsc, Arc, Barrier, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -564,6 +564,8 @@ fn registrations_race_with_waits(backend: Backend) {
     // call: a waiter must never see any other.
     let issued: Arc<Mutex<HashSet<Token>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    // The waiter and the mutators start together.
+    let start = Arc::new(Barrier::new(THREADS + 1));
 
     // Ready descriptors that are never registered.
     let bystanders: Vec<(UnixStream, UnixStream)> = (0..4)
@@ -578,10 +580,16 @@ fn registrations_race_with_waits(backend: Backend) {
         let p = Arc::clone(&p);
         let issued = Arc::clone(&issued);
         let stop = Arc::clone(&stop);
+        let start = Arc::clone(&start);
         thread::spawn(move || {
             let mut events = Events::with_capacity(256);
             let mut seen = 0usize;
-            while !stop.load(Ordering::Acquire) {
+            start.wait();
+            loop {
+                // Read before the wait: once the mutators are done, one more
+                // wait runs, which the final registrations (level, ready)
+                // must answer, however the threads were scheduled.
+                let last = stop.load(Ordering::Acquire);
                 p.wait(&mut events, Some(Duration::from_millis(2)))
                     .expect("wait");
                 let issued = issued.lock().unwrap();
@@ -593,8 +601,10 @@ fn registrations_race_with_waits(backend: Backend) {
                     assert!(!ev.is_error() && !ev.is_hangup(), "{ev:?}");
                     seen += 1;
                 }
+                if last {
+                    return seen;
+                }
             }
-            seen
         })
     };
 
@@ -602,6 +612,7 @@ fn registrations_race_with_waits(backend: Backend) {
         .map(|t| {
             let p = Arc::clone(&p);
             let issued = Arc::clone(&issued);
+            let start = Arc::clone(&start);
             thread::spawn(move || {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (t as u64 + 1));
                 let pairs: Vec<(UnixStream, UnixStream)> = (0..PAIRS)
@@ -611,6 +622,7 @@ fn registrations_race_with_waits(backend: Backend) {
                         (a, b)
                     })
                     .collect();
+                start.wait();
                 let mut state: Vec<Option<Token>> = vec![None; PAIRS];
                 for step in 0..STEPS {
                     let i = rng.below(PAIRS);
