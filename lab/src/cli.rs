@@ -365,6 +365,13 @@ impl Spare {
         self.0.is_some()
     }
 
+    /// Frees the spare (closes it), for a server that accepts by other
+    /// means than [`Spare::shed`] (an accept handed to io_uring); take it
+    /// back with [`Spare::recover`].
+    pub fn release(&mut self) {
+        self.0 = None;
+    }
+
     /// Out of descriptors: frees the spare, accepts one connection from
     /// `listener` and closes it (calling `refused`), and takes the spare
     /// back. Says whether accepting may go on (see [`Shed`]).

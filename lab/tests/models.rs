@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::child::{self, field, listen_addrs, run, Proc};
+use common::child::{
+    self, clock_ticks_per_second, cpu_ticks, field, listen_addrs, run, Proc, PATIENCE,
+};
 
 /// `(name, most clients at once)` for every model.
 fn models() -> Vec<(String, Option<u64>)> {
@@ -789,4 +791,160 @@ fn one_thread_servers_are_pinned_and_multi_core_ones_are_not() {
 
     let bad = run("client", &["--cpu", "100000", "--port", "9"]);
     assert_eq!(bad.status.code(), Some(2), "{}", bad.stderr);
+}
+
+/// What became of a client that sent a message and waited for its echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// The echo came back: the server serves it.
+    Echoed,
+    /// End of stream or a reset, and no echo: the server shed it.
+    Closed,
+    /// Nothing by the deadline: left waiting (in the backlog).
+    Waiting,
+}
+
+/// Sends `msg` on each of `clients`, then reads each one's echo, all of
+/// them by one `deadline` (a client still waiting then is
+/// [`Fate::Waiting`]); returns how many met each fate, in the order
+/// echoed, closed, waiting.
+fn fates(
+    clients: &mut [std::net::TcpStream],
+    msg: &[u8],
+    deadline: std::time::Instant,
+) -> [usize; 3] {
+    use std::io::{ErrorKind, Read, Write};
+    use std::time::{Duration, Instant};
+
+    for c in clients.iter_mut() {
+        let _ = c.write_all(msg); // a shed client may be closed already
+    }
+    let mut count = [0; 3];
+    for c in clients.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        c.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("read timeout");
+        let mut back = vec![0; msg.len()];
+        let fate = match c.read_exact(&mut back) {
+            Ok(()) => {
+                assert_eq!(back, msg, "a wrong echo");
+                Fate::Echoed
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Fate::Waiting
+            }
+            Err(_) => Fate::Closed, // end of stream (before any echo) or reset
+        };
+        count[fate as usize] += 1;
+    }
+    count
+}
+
+/// A model at its descriptor limit (`--max-fds 40`, with more clients
+/// held open than that allows) refuses the clients it cannot serve (it
+/// accepts and closes them at once, with a spare descriptor) instead of
+/// leaving them in the backlog; it does not spin while out of
+/// descriptors; it says so on stderr without flooding it; and once the
+/// held clients go, it serves new ones.
+///
+/// `uring-completion` used to re-arm its multishot accept at once after
+/// any failure: at the limit the kernel answers EMFILE before it looks at
+/// the backlog, so the re-armed accept failed at once, over and over (a
+/// core's worth of CPU), and every client beyond the limit waited.
+fn check_sheds_at_the_descriptor_limit(model: &str) {
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    const HELD: usize = 60;
+    const NEWCOMERS: usize = 10;
+    let mut server = Proc::spawn(
+        "models",
+        &["--serve", model, "--port", "0", "--max-fds", "40"],
+    );
+    let addr = listen_addrs("models", &server.line())[0];
+    let pid = server.pid();
+
+    // More clients than descriptors: the first ones are served, the
+    // others must be shed. A bound, not a measure: a hang fails the test.
+    let mut held: Vec<TcpStream> = (0..HELD)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let [served, shed, waiting] =
+        fates(&mut held, b"held", Instant::now() + Duration::from_secs(5));
+    // Newcomers, while those are held: refused at once, none left waiting.
+    let mut late: Vec<TcpStream> = (0..NEWCOMERS)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let [late_served, late_shed, late_waiting] =
+        fates(&mut late, b"late", Instant::now() + Duration::from_secs(5));
+    // Out of descriptors with every held client idle: no CPU to speak of.
+    let t0 = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu_ticks(pid) - t0;
+    let per_second = clock_ticks_per_second();
+    let outcome = format!(
+        "{model}: held {HELD}: {served} served, {shed} shed, {waiting} waiting; \
+         newcomers {NEWCOMERS}: {late_served} served, {late_shed} shed, {late_waiting} \
+         waiting; {ticks} ticks of CPU in one idle second ({per_second} a second)"
+    );
+    eprintln!("{outcome}");
+    assert!(served > 0, "{outcome}: nobody served");
+    assert_eq!(waiting, 0, "{outcome}: clients left in the backlog");
+    assert!(shed > 0, "{outcome}: the limit shed nobody");
+    assert_eq!(late_shed, NEWCOMERS, "{outcome}: newcomers not refused");
+    assert!(ticks <= 10, "{outcome}: it spins");
+
+    // The clients it serves are still served.
+    let [again, _, _] = fates(&mut held, b"still", Instant::now() + Duration::from_secs(5));
+    assert_eq!(again, served, "{outcome}: the served ones, once more");
+
+    // Once the held clients go, newcomers are served again (the first ones
+    // may come before the server has seen the held ones close).
+    drop(held);
+    drop(late);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut one = [TcpStream::connect(addr).expect("connect")];
+        let [echoed, _, _] = fates(&mut one, b"after", Instant::now() + Duration::from_secs(5));
+        if echoed == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{model}: never served again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check_echo_on(model, addr.port(), 10, 10, 1000);
+
+    // What it said meanwhile: that it refuses clients, in a few lines.
+    server.signal(libc::SIGKILL);
+    let stderr = server.finish().stderr;
+    assert!(
+        stderr.contains("descriptors"),
+        "{model}: refused clients without a word: {stderr:?}"
+    );
+    assert!(
+        stderr.lines().count() <= 3,
+        "{model}: a log flood: {} lines: {stderr}",
+        stderr.lines().count()
+    );
+}
+
+/// io_uring's completion model at its descriptor limit: see
+/// [`check_sheds_at_the_descriptor_limit`].
+#[test]
+fn uring_completion_sheds_at_the_descriptor_limit() {
+    const MODEL: &str = "uring-completion";
+    child::bin("client");
+    let list = run("models", &["--list"]);
+    if !list
+        .stdout
+        .lines()
+        .any(|l| l.split('\t').next() == Some(MODEL))
+    {
+        eprintln!(
+            "skipped: {MODEL} cannot run here (built without the io-uring feature, or no \
+             io_uring in this kernel)"
+        );
+        return;
+    }
+    check_sheds_at_the_descriptor_limit(MODEL);
 }

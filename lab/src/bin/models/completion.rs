@@ -18,6 +18,17 @@
 //! everything has been echoed (or it failed), once no operation of it is
 //! in flight (the kernel may still write into or read from its buffers).
 //!
+//! Out of descriptors, `accept` fails (EMFILE) before it looks at the
+//! backlog, so an accept armed again at once fails again at once, for
+//! ever, while the clients in the backlog wait. Instead the server frees
+//! a spare descriptor and arms one accept ([`Op::Shed`]): it takes the
+//! next client with the spare's number (waiting in the kernel, at no
+//! cost, while the backlog is empty), and the server closes it at once
+//! and takes the spare back, so a client beyond the limit is refused, not
+//! left waiting; then the multishot accept is armed again. One line on
+//! stderr says the server is refusing clients, once until it serves one
+//! again (and at most once a second).
+//!
 //! Not in the library: the library's io_uring backend is a readiness
 //! `Poller` (`uring-level`, `uring-edge`); this is the other way to use
 //! the ring, written against the `io-uring` crate directly.
@@ -26,11 +37,15 @@ use std::io;
 use std::mem;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd};
+use io_uring::types::{BufRingEntry, Fd, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
+
+use crate::common::{self, LogLimit, Spare, ACCEPT_PAUSE};
+use crate::PROG;
 
 /// Submission queue entries (the completion queue has twice as many).
 const RING_ENTRIES: u32 = 4096;
@@ -46,10 +61,18 @@ const MAX_OWED: usize = 256 * 1024;
 /// connection's slot below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
+    /// The multishot accept: each client it takes is served.
     Accept,
     Recv(usize),
     Send(usize),
     Cancel(usize),
+    /// Out of descriptors: one accept with the spare freed; the client it
+    /// takes is refused (closed at once), unless descriptors have freed up
+    /// meanwhile.
+    Shed,
+    /// Out of descriptors with no spare to shed with: a timeout of
+    /// [`ACCEPT_PAUSE`], then accepting again.
+    Pause,
 }
 
 impl Op {
@@ -59,6 +82,8 @@ impl Op {
             Op::Recv(i) => (1 << 56) | i as u64,
             Op::Send(i) => (2 << 56) | i as u64,
             Op::Cancel(i) => (3 << 56) | i as u64,
+            Op::Shed => 4 << 56,
+            Op::Pause => 5 << 56,
         }
     }
 
@@ -69,6 +94,8 @@ impl Op {
             1 => Some(Op::Recv(i)),
             2 => Some(Op::Send(i)),
             3 => Some(Op::Cancel(i)),
+            4 => Some(Op::Shed),
+            5 => Some(Op::Pause),
             _ => None,
         }
     }
@@ -273,6 +300,10 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         pending: Vec::new(),
         stopped: Vec::new(),
         listener: listener.as_raw_fd(),
+        spare: Spare::new()?,
+        refusing: false,
+        log: LogLimit::new(Duration::from_secs(1)),
+        pause: Timespec::from(ACCEPT_PAUSE),
     };
     let err = server.run(&mut ring);
     let _ = ring.submitter().unregister_buf_ring(GROUP);
@@ -293,7 +324,7 @@ impl Server {
                     .map(|c| (c.user_data(), c.result(), c.flags())),
             );
             for &(data, res, flags) in &done {
-                self.complete(data, res, flags);
+                self.complete(data, res, flags)?;
             }
             self.buffers.publish();
             self.rearm();
@@ -311,6 +342,15 @@ struct Server {
     /// the ones [`Server::rearm`] looks at (never all of them).
     stopped: Vec<usize>,
     listener: RawFd,
+    /// Given up to take a client when out of descriptors ([`Op::Shed`]).
+    spare: Spare,
+    /// Out of descriptors since the last client served: refusing clients
+    /// has been reported.
+    refusing: bool,
+    log: LogLimit,
+    /// The timeout of [`Op::Pause`] (the kernel reads it when the timeout
+    /// is submitted).
+    pause: Timespec,
 }
 
 impl Server {
@@ -374,7 +414,8 @@ impl Server {
                 // operation: a send's bytes stay in `Conn::sending`,
                 // untouched while `in_send`, and a connection (its buffers
                 // and descriptor) is dropped only when `quiet`; receives
-                // use the provided buffers, which live as long as the ring.
+                // use the provided buffers, which live as long as the ring;
+                // a pause's timeout is the server's own `pause`.
                 let pushed = unsafe { ring.submission().push(&e) };
                 if pushed.is_ok() {
                     break;
@@ -385,9 +426,18 @@ impl Server {
         Ok(())
     }
 
-    fn complete(&mut self, data: u64, res: i32, flags: u32) {
+    /// Handles one completion; an error stops the server (an accept that
+    /// failed for a reason that will not pass).
+    fn complete(&mut self, data: u64, res: i32, flags: u32) -> io::Result<()> {
         match Op::decode(data) {
-            Some(Op::Accept) => self.accepted(res, flags),
+            Some(Op::Accept) => return self.accepted(res, flags),
+            Some(Op::Shed) => return self.shed_done(res),
+            Some(Op::Pause) => {
+                // Try again; out of descriptors still, the accept fails at
+                // once and sheds or pauses anew.
+                self.spare.recover();
+                self.accept();
+            }
             Some(Op::Recv(i)) => self.received(i, res, flags),
             Some(Op::Send(i)) => self.sent(i, res),
             Some(Op::Cancel(i)) => {
@@ -398,18 +448,101 @@ impl Server {
             }
             None => {}
         }
+        Ok(())
     }
 
-    fn accepted(&mut self, res: i32, flags: u32) {
-        if !cqueue::more(flags) {
-            self.accept(); // the multishot accept ended: start another
+    /// A completion of the multishot accept: a client, or why none came.
+    fn accepted(&mut self, res: i32, flags: u32) -> io::Result<()> {
+        let more = cqueue::more(flags);
+        if res >= 0 {
+            // SAFETY: a successful accept's result is a new descriptor
+            // that nothing else owns.
+            self.add(unsafe { TcpStream::from_raw_fd(res) });
+            if !more {
+                self.accept(); // the multishot accept ended: start another
+            }
+            return Ok(());
         }
-        if res < 0 {
-            return; // that connection died in the queue, or out of descriptors
+        if more {
+            return Ok(()); // still armed (a failure ends it, on the kernels seen)
         }
-        // SAFETY: a successful accept's result is a new descriptor that
-        // nothing else owns.
-        let stream = unsafe { TcpStream::from_raw_fd(res) };
+        let e = io::Error::from_raw_os_error(-res);
+        if common::is_fd_exhaustion(&e) {
+            // Armed again now, it would fail at once, again and again.
+            self.shed();
+        } else if common::is_per_connection(&e) {
+            self.accept(); // that client died in the backlog: the next may do
+        } else {
+            return Err(io::Error::new(e.kind(), format!("accept: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Out of descriptors: frees the spare and arms one accept, which takes
+    /// the next client with the spare's number, now or when one comes.
+    fn shed(&mut self) {
+        if !self.refusing {
+            self.refusing = true;
+            self.log.note(
+                PROG,
+                "out of descriptors: refusing new clients until some close",
+            );
+        }
+        if !self.spare.recover() {
+            return self.pause();
+        }
+        self.spare.release();
+        let e = opcode::Accept::new(Fd(self.listener), ptr::null_mut(), ptr::null_mut()).build();
+        self.pending.push(e.user_data(Op::Shed.encode()));
+    }
+
+    /// The accept of [`Server::shed`] is done: the client is refused, or
+    /// served if there is room for the spare besides (clients have left
+    /// meanwhile); either way the multishot accept is armed again, and at
+    /// the limit still it fails at once and sheds the next client.
+    fn shed_done(&mut self, res: i32) -> io::Result<()> {
+        if res >= 0 {
+            // SAFETY: as in `accepted`.
+            let stream = unsafe { TcpStream::from_raw_fd(res) };
+            if self.spare.recover() {
+                self.add(stream);
+            } else {
+                drop(stream); // refused: the client hears at once
+                self.spare.recover();
+            }
+            self.accept();
+            return Ok(());
+        }
+        self.spare.recover();
+        let e = io::Error::from_raw_os_error(-res);
+        if common::is_fd_exhaustion(&e) {
+            // The spare's number went elsewhere, or the system is out.
+            self.pause();
+        } else if common::is_per_connection(&e) {
+            self.accept();
+        } else {
+            return Err(io::Error::new(e.kind(), format!("accept: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Out of descriptors with no spare to shed with: accepting stops for
+    /// [`ACCEPT_PAUSE`] (the clients wait in the backlog meanwhile).
+    fn pause(&mut self) {
+        self.log.note(
+            PROG,
+            format_args!(
+                "out of descriptors and no spare to shed with: not accepting for {} ms",
+                ACCEPT_PAUSE.as_millis()
+            ),
+        );
+        let e = opcode::Timeout::new(&self.pause).build();
+        self.pending.push(e.user_data(Op::Pause.encode()));
+    }
+
+    /// Serves a new client.
+    fn add(&mut self, stream: TcpStream) {
+        self.refusing = false;
         let _ = stream.set_nodelay(true);
         let conn = Conn {
             stream,
@@ -520,9 +653,11 @@ mod tests {
             Op::Recv(12_345),
             Op::Send(7),
             Op::Cancel((1 << 56) - 1),
+            Op::Shed,
+            Op::Pause,
         ] {
             assert_eq!(Op::decode(op.encode()), Some(op));
         }
-        assert_eq!(Op::decode(4 << 56), None);
+        assert_eq!(Op::decode(6 << 56), None);
     }
 }

@@ -65,7 +65,7 @@ models: the same echo protocol served by each server model, measured
 Usage: models [OPTIONS]            run the sweep and print a table
        models --plan [OPTIONS]     print the cells in the order they would
                                    run, and the time they would take
-       models --serve MODEL [--port PORT] [--cpu N]
+       models --serve MODEL [--port PORT] [--cpu N] [--max-fds N]
                                    serve one model (prints its address)
        models --list               the models, one per line, with the
                                    most clients each can serve at once
@@ -117,6 +117,9 @@ Options:
   --serve MODEL       Serve MODEL on 127.0.0.1 until killed.
   --port PORT         The port for --serve (default: 0, any free port).
   --cpu N             With --serve: run on CPU N alone.
+  --max-fds N         With --serve: set the server's descriptor limit
+                      (RLIMIT_NOFILE) to N, to watch the model at the
+                      limit. Default: raise it as far as allowed.
   --list              Print the models and exit.
   -h, --help          Print this help.
 ";
@@ -384,6 +387,7 @@ enum Command {
         model: Model,
         port: u16,
         cpu: Option<usize>,
+        max_fds: Option<u64>,
     },
     List,
 }
@@ -397,6 +401,7 @@ fn parse_args() -> Command {
     let mut serve = None;
     let mut port = 0;
     let mut cpu = None;
+    let mut max_fds = None;
     let mut list = false;
     let mut args = Args::from_env(PROG, USAGE);
     while let Some(flag) = args.next_flag() {
@@ -421,6 +426,7 @@ fn parse_args() -> Command {
             "--serve" => serve = Some(args.value(&flag, Model::parse)),
             "--port" => port = args.value(&flag, common::parse_port),
             "--cpu" => cpu = Some(args.value(&flag, affinity::parse_cpu)),
+            "--max-fds" => max_fds = Some(args.value(&flag, common::parse_count(8))),
             "--list" => list = true,
             _ => args.unknown(&flag),
         }
@@ -429,7 +435,12 @@ fn parse_args() -> Command {
         return Command::List;
     }
     if let Some(model) = serve {
-        return Command::Serve { model, port, cpu };
+        return Command::Serve {
+            model,
+            port,
+            cpu,
+            max_fds,
+        };
     }
     // With two CPUs or more, unless told otherwise.
     cfg.pin = pin.unwrap_or_else(|| affinity::allowed_cpus().is_ok_and(|c| c.len() >= 2));
@@ -494,7 +505,12 @@ fn main() {
                 println!("{}\t{cap}", m.name());
             }
         }
-        Command::Serve { model, port, cpu } => serve(model, port, cpu),
+        Command::Serve {
+            model,
+            port,
+            cpu,
+            max_fds,
+        } => serve(model, port, cpu, max_fds),
         Command::Sweep(cfg) => {
             if let Err(e) = sweep::run(&cfg) {
                 common::die(PROG, e);
@@ -505,7 +521,7 @@ fn main() {
 
 /// `--serve`: listens, prints `models: listening on ADDR (MODEL)` and
 /// serves until killed.
-fn serve(model: Model, port: u16, cpu: Option<usize>) -> ! {
+fn serve(model: Model, port: u16, cpu: Option<usize>, max_fds: Option<u64>) -> ! {
     // First, so that every thread and process of the server inherits it.
     if let Some(cpu) = cpu {
         if let Err(e) = affinity::pin_to(cpu) {
@@ -516,7 +532,10 @@ fn serve(model: Model, port: u16, cpu: Option<usize>) -> ! {
     // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no
     // pointers.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    let _ = common::raise_fd_limit(1 << 20);
+    match max_fds {
+        Some(n) => common::set_fd_limit(PROG, Some(n)),
+        None => drop(common::raise_fd_limit(1 << 20)),
+    }
     let listeners = model
         .listeners(port)
         .unwrap_or_else(|e| common::die(PROG, format!("listen: {e}")));
