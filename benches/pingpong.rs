@@ -4,7 +4,9 @@
 //! time is the backend's plus the kernel's. Rows: every tripoll backend
 //! (io_uring with the `io-uring` feature), their raw floors, mio and
 //! polling in its three modes (oneshot re-arms after every event; level
-//! and edge do not).
+//! and edge do not). With `io-uring`, also the uring backend in edge mode
+//! and the floor of its bookkeeping in both modes (`floor-uring`,
+//! `floor-uring-edge`: the same contract-keeping pattern, bare).
 
 mod common;
 
@@ -43,10 +45,20 @@ impl Visit for PingPong<'_, '_> {
 fn pingpong(c: &mut Criterion<Clock>) {
     let ends = Fds::new(2, common::raise_limit()).expect("one socket pair");
     let mut group = c.benchmark_group("pingpong");
-    common::every_row(&mut PingPong {
+    let mut rows = PingPong {
         group: &mut group,
         ends: &ends,
-    });
+    };
+    common::every_row(&mut rows);
+    // Edge mode, and the floor of the uring backend's bookkeeping in both
+    // modes (see `FloorUring`).
+    #[cfg(feature = "io-uring")]
+    {
+        use common::Visit;
+        rows.visit::<common::UringEdge>();
+        rows.visit::<common::FloorUring<false>>();
+        rows.visit::<common::FloorUring<true>>();
+    }
     group.finish();
 }
 

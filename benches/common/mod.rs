@@ -750,6 +750,205 @@ impl Driver for RawUring {
     }
 }
 
+/// tripoll's io_uring backend in edge mode, called directly: the ping-pong
+/// row that `FloorUring<true>` is the floor of.
+#[cfg(feature = "io-uring")]
+#[derive(Debug)]
+pub struct UringEdge(Tri<tripoll::Uring>);
+
+#[cfg(feature = "io-uring")]
+impl Driver for UringEdge {
+    const NAME: &'static str = "uring-edge";
+
+    fn open(fds: &[RawFd]) -> Self {
+        let tri: Tri<tripoll::Uring> = Tri::empty();
+        for (i, &fd) in fds.iter().enumerate() {
+            tri.poller
+                .register(fd, Token(i), Interest::READABLE, Mode::Edge)
+                .expect("register");
+        }
+        UringEdge(tri)
+    }
+
+    #[inline]
+    fn wait(&mut self, f: impl FnMut(usize)) -> usize {
+        self.0.wait(f)
+    }
+}
+
+/// The pattern by which the uring backend keeps the [`Poller`] contract, at
+/// its barest: the floor of that backend's own bookkeeping, for the
+/// ping-pong only (two descriptors, nothing else registered).
+///
+/// As the backend does, it keeps the ring under a mutex and sleeps in
+/// `io_uring_enter` without it (so another thread could register), and it
+/// reports only readiness that is current: completions found waiting in the
+/// ring when a wait begins are asked again with one zero-timeout `ppoll`,
+/// together (level) with the descriptors the last wait reported; a level
+/// descriptor found not ready gets a new oneshot request, and the ones the
+/// last wait reported get theirs before the wait sleeps. Edge keeps one
+/// multishot request per descriptor. Unlike the backend it has one mode and
+/// one interest, no sequence numbers (nothing is ever cancelled), no line
+/// for more ready descriptors than `Events` holds, no merging of two
+/// completions of one wait, no notification and no error handling beyond
+/// a panic.
+#[cfg(feature = "io-uring")]
+pub struct FloorUring<const EDGE: bool> {
+    ring: std::sync::Mutex<io_uring::IoUring>,
+    ring_fd: RawFd,
+    fds: Vec<RawFd>,
+    /// Level: the keys the last wait reported.
+    rearm: Vec<usize>,
+    /// One wait's `ppoll` array, and the key of each entry.
+    check: Vec<libc::pollfd>,
+    keys: Vec<usize>,
+}
+
+#[cfg(feature = "io-uring")]
+impl<const EDGE: bool> std::fmt::Debug for FloorUring<EDGE> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FloorUring")
+            .field("edge", &EDGE)
+            .field("fds", &self.fds.len())
+            .finish()
+    }
+}
+
+#[cfg(feature = "io-uring")]
+impl<const EDGE: bool> FloorUring<EDGE> {
+    fn arm(ring: &mut io_uring::IoUring, fd: RawFd, key: usize) {
+        let entry = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), EPOLL_READ)
+            .multi(EDGE)
+            .build()
+            .user_data(key as u64);
+        // SAFETY: a poll request points at no memory of ours; the queue has
+        // room (two descriptors, one request each, 256 entries).
+        unsafe { ring.submission().push(&entry) }.expect("submission queue full");
+    }
+
+    fn add_check(check: &mut Vec<libc::pollfd>, keys: &mut Vec<usize>, fd: RawFd, key: usize) {
+        check.push(libc::pollfd {
+            fd,
+            events: (libc::POLLIN | libc::POLLRDHUP) as i16,
+            revents: 0,
+        });
+        keys.push(key);
+    }
+}
+
+#[cfg(feature = "io-uring")]
+impl<const EDGE: bool> Driver for FloorUring<EDGE> {
+    const NAME: &'static str = if EDGE {
+        "floor-uring-edge"
+    } else {
+        "floor-uring"
+    };
+
+    fn open(fds: &[RawFd]) -> Self {
+        let mut ring = io_uring::IoUring::new(256).expect("io_uring_setup");
+        for (key, &fd) in fds.iter().enumerate() {
+            Self::arm(&mut ring, fd, key);
+        }
+        ring.submit().expect("io_uring submit");
+        FloorUring {
+            ring_fd: ring.as_raw_fd(),
+            ring: std::sync::Mutex::new(ring),
+            fds: fds.to_vec(),
+            rearm: Vec::new(),
+            check: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn wait(&mut self, mut f: impl FnMut(usize)) -> usize {
+        let FloorUring {
+            ring,
+            ring_fd,
+            fds,
+            rearm,
+            check,
+            keys,
+        } = self;
+        let to_submit = {
+            let mut guard = ring.lock().expect("ring lock");
+            check.clear();
+            keys.clear();
+            for cqe in guard.completion() {
+                let key = cqe.user_data() as usize;
+                Self::add_check(check, keys, fds[key], key);
+            }
+            if !keys.is_empty() {
+                for &key in rearm.iter() {
+                    Self::add_check(check, keys, fds[key], key);
+                }
+                rearm.clear();
+                static ZERO: libc::timespec = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a live array of `len` pollfds, a static timeout,
+                // no signal mask.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_ppoll,
+                        check.as_mut_ptr(),
+                        check.len() as libc::nfds_t,
+                        &ZERO as *const libc::timespec,
+                        std::ptr::null::<libc::sigset_t>(),
+                        0usize,
+                    )
+                };
+                assert!(r >= 0, "ppoll: {}", io::Error::last_os_error());
+                let mut n = 0;
+                for (p, &key) in check.iter().zip(keys.iter()) {
+                    if p.revents & libc::POLLIN != 0 {
+                        f(key);
+                        n += 1;
+                        if !EDGE {
+                            rearm.push(key);
+                        }
+                    } else if !EDGE {
+                        Self::arm(&mut guard, fds[key], key);
+                    }
+                }
+                return n;
+            }
+            for &key in rearm.iter() {
+                Self::arm(&mut guard, fds[key], key);
+            }
+            rearm.clear();
+            let queued = guard.submission().len();
+            queued
+        };
+        // SAFETY: io_uring_enter with scalar arguments only (no extended
+        // argument); the queues were synced when their views were dropped.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                *ring_fd,
+                to_submit as libc::c_uint,
+                1 as libc::c_uint,
+                io_uring::EnterFlags::GETEVENTS.bits(),
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+            )
+        };
+        assert!(r >= 0, "io_uring_enter: {}", io::Error::last_os_error());
+        let mut guard = ring.lock().expect("ring lock");
+        let mut n = 0;
+        for cqe in guard.completion() {
+            let key = cqe.user_data() as usize;
+            f(key);
+            n += 1;
+            if !EDGE {
+                rearm.push(key);
+            }
+        }
+        n
+    }
+}
+
 /// Something that runs a bench for one row type.
 pub trait Visit {
     fn visit<D: Driver>(&mut self);
