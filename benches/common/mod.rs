@@ -829,7 +829,7 @@ impl<const EDGE: bool> FloorUring<EDGE> {
     fn add_check(check: &mut Vec<libc::pollfd>, keys: &mut Vec<usize>, fd: RawFd, key: usize) {
         check.push(libc::pollfd {
             fd,
-            events: (libc::POLLIN | libc::POLLRDHUP) as i16,
+            events: libc::POLLIN | libc::POLLRDHUP,
             revents: 0,
         });
         keys.push(key);
@@ -870,6 +870,9 @@ impl<const EDGE: bool> Driver for FloorUring<EDGE> {
             check,
             keys,
         } = self;
+        // Locked through a shared reference, as the backend's `wait(&self)`
+        // must: another thread may hold it.
+        let ring: &std::sync::Mutex<io_uring::IoUring> = ring;
         let to_submit = {
             let mut guard = ring.lock().expect("ring lock");
             check.clear();
