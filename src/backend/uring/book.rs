@@ -78,10 +78,16 @@ pub(super) struct Book {
     pub(super) line: Line,
 }
 
+/// The registration of `fd` in `regs`, if any.
+#[inline(always)]
+pub(super) fn slot(regs: &mut [Option<Reg>], fd: RawFd) -> Option<&mut Reg> {
+    regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+}
+
 impl Book {
     #[inline]
     pub(super) fn get(&mut self, fd: RawFd) -> Option<&mut Reg> {
-        self.regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+        slot(&mut self.regs, fd)
     }
 
     /// Whether `fd` is registered.
@@ -218,7 +224,9 @@ impl Book {
             return Ok(());
         }
         let fd = fd as RawFd;
-        let Some(reg) = self.get(fd) else {
+        let live = self.live;
+        let Book { regs, line, .. } = self;
+        let Some(reg) = slot(regs, fd) else {
             return Ok(()); // IGNORED, or unregistered since
         };
         let fresh = pass == Pass::Fresh;
@@ -233,7 +241,9 @@ impl Book {
             Verdict::Check => {
                 // Outside a wait: in line for the next one, never in a batch.
                 let room = if pass == Pass::Absorb { 0 } else { out.room() };
-                self.queue_check(fd, fresh, room);
+                if line.queue(reg, fd, fresh, room, live) {
+                    self.compact();
+                }
                 Ok(())
             }
             Verdict::Report(ready) => self.report(q, fd, ready, out),

@@ -15,8 +15,8 @@ use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::book::{Book, Out};
-use super::reg::{Place, Request, Verdict};
+use super::book::{slot, Book, Out};
+use super::reg::{Place, Reg, Request, Verdict};
 use super::ring::Queues;
 use crate::sys::poll::PollFd;
 use crate::sys::uring::poll_now;
@@ -54,11 +54,6 @@ impl Line {
         self.waiting.len()
     }
 
-    /// Puts `fd` at the back of the line.
-    pub(super) fn push_back(&mut self, fd: RawFd) {
-        self.waiting.push_back(fd);
-    }
-
     /// Puts `fd` at the front of the line: found ready, with no room left
     /// to report it, it is served first by the next wait.
     pub(super) fn push_front(&mut self, fd: RawFd) {
@@ -76,6 +71,33 @@ impl Line {
     pub(super) fn retain(&mut self, keep: impl FnMut(RawFd) -> bool) {
         let mut keep = keep;
         self.waiting.retain(|&fd| keep(fd));
+    }
+
+    /// Puts `reg`, the registration of `fd`, in the current batch (`now`,
+    /// or when nobody is in line and the batch has `room`), or at the back
+    /// of the line. True when the line has grown past what `live`
+    /// registrations explain and should be compacted.
+    #[inline(always)]
+    pub(super) fn queue(
+        &mut self,
+        reg: &mut Reg,
+        fd: RawFd,
+        now: bool,
+        room: usize,
+        live: usize,
+    ) -> bool {
+        match reg.place {
+            Place::Later | Place::Checking => return false,
+            Place::Idle | Place::Rearm => {}
+        }
+        if now || (self.waiting.is_empty() && self.batch.len() < room) {
+            reg.place = Place::Checking;
+            self.add(fd, reg.check_mask());
+            return false;
+        }
+        reg.place = Place::Later;
+        self.waiting.push_back(fd);
+        self.waiting.len() > 2 * live + 64
     }
 
     /// Adds `fd` to the current batch, asking for `events`.
@@ -119,30 +141,17 @@ impl Book {
     /// the line.
     #[inline(always)]
     pub(super) fn queue_check(&mut self, fd: RawFd, now: bool, room: usize) {
-        let line_empty = self.line.waiting() == 0;
-        let batch = self.line.batch_len();
         let live = self.live;
-        let Some(reg) = self.get(fd) else { return };
-        match reg.place {
-            Place::Later | Place::Checking => return,
-            Place::Idle | Place::Rearm => {}
-        }
-        if now || (line_empty && batch < room) {
-            reg.place = Place::Checking;
-            let mask = reg.check_mask();
-            self.line.add(fd, mask);
-            return;
-        }
-        reg.place = Place::Later;
-        self.line.push_back(fd);
-        if self.line.waiting() > 2 * live + 64 {
+        let Book { regs, line, .. } = self;
+        let Some(reg) = slot(regs, fd) else { return };
+        if line.queue(reg, fd, now, room, live) {
             self.compact();
         }
     }
 
     /// Drops the line's entries of registrations that moved on, and
     /// duplicates, keeping the order.
-    fn compact(&mut self) {
+    pub(super) fn compact(&mut self) {
         let regs = &mut self.regs;
         let mut kept = Vec::new();
         self.line.retain(|fd| {
