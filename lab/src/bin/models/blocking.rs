@@ -1,13 +1,22 @@
 //! The blocking models: every `read` and `write` waits, so a thread of
 //! control serves one client at a time, and serving many takes many
 //! threads of control (processes, threads, a pool).
+//!
+//! At the descriptor limit the thread and pool models refuse the clients
+//! they cannot serve ([`Refuser::take`]); the one-at-a-time and process
+//! models never get there (one connection at a time; a parent that keeps
+//! none).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use crate::common;
+use crate::refuse::Refuser;
 
 /// Echoes one client until it closes: the whole protocol, in blocking
 /// style.
@@ -42,6 +51,60 @@ fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
     }
 }
 
+/// How long a client beyond the descriptor limit waits in the backlog
+/// before a pool refuses it: ample time for a worker waiting in `accept`,
+/// were one free, to take it.
+const GRACE: Duration = Duration::from_millis(50);
+
+/// What the accepting threads of a model share for the descriptor limit:
+/// one spare, used by one thread at a time (the others wait their turn
+/// here, not in `accept`), once every thread has made its first accept.
+struct AtLimit {
+    refuser: Mutex<Refuser>,
+    /// Threads that have not yet made their first accept. A thread's
+    /// waiting `accept` holds a descriptor number while it waits: until
+    /// every thread has made its first one, one of them could take the
+    /// number the spare frees, and the spare would be lost while the
+    /// clients hold the rest.
+    starting: AtomicUsize,
+    /// How long a client waits in the backlog before it is refused: time
+    /// for the other threads waiting in `accept` to take it (see
+    /// [`Refuser::take`]).
+    grace: Duration,
+}
+
+impl AtLimit {
+    fn new(threads: usize) -> io::Result<AtLimit> {
+        Ok(AtLimit {
+            refuser: Mutex::new(Refuser::new()?),
+            starting: AtomicUsize::new(threads),
+            grace: if threads > 1 { GRACE } else { Duration::ZERO },
+        })
+    }
+
+    /// The calling thread is about to make its first accept.
+    fn started(&self) {
+        self.starting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// As [`accept`]; out of descriptors, refuses clients until it can
+    /// serve one (see [`Refuser::take`]), one thread at a time.
+    fn accept(&self, listener: &TcpListener) -> io::Result<TcpStream> {
+        match accept(listener) {
+            Err(e) if common::is_fd_exhaustion(&e) => {
+                let mut refuser = self.refuser.lock().unwrap_or_else(PoisonError::into_inner);
+                while self.starting.load(Ordering::Acquire) > 0 {
+                    thread::sleep(GRACE);
+                }
+                let stream = refuser.take(listener, self.grace)?;
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            accepted => accepted,
+        }
+    }
+}
+
 /// The tutorials' first server: while one client is served, the next waits
 /// in the accept queue.
 pub fn one_at_a_time(listener: TcpListener) -> io::Result<()> {
@@ -52,21 +115,32 @@ pub fn one_at_a_time(listener: TcpListener) -> io::Result<()> {
 
 /// A thread per connection: the kernel's scheduler does the multiplexing.
 pub fn thread_per_connection(listener: TcpListener) -> io::Result<()> {
+    let limit = AtLimit::new(1)?;
+    limit.started();
     loop {
-        let stream = accept(&listener)?;
+        let stream = limit.accept(&listener)?;
         thread::Builder::new().spawn(move || echo(stream))?;
     }
 }
 
 /// `workers` threads that each accept and serve one client at a time: the
 /// thread count is fixed, and so is the number of clients served at once.
+///
+/// Each worker waiting in `accept` holds a descriptor number while it
+/// waits, so below `workers` descriptors some workers find none at all;
+/// they take turns to refuse the clients no worker takes, with the one
+/// spare (see [`AtLimit`]).
 pub fn thread_pool(listener: TcpListener, workers: usize) -> io::Result<()> {
+    let limit = AtLimit::new(workers)?;
     thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                match accept(&listener) {
-                    Ok(stream) => echo(stream),
-                    Err(e) => common::die(crate::PROG, format!("pool worker: accept: {e}")),
+            s.spawn(|| {
+                limit.started();
+                loop {
+                    match limit.accept(&listener) {
+                        Ok(stream) => echo(stream),
+                        Err(e) => common::die(crate::PROG, format!("pool worker: accept: {e}")),
+                    }
                 }
             });
         }

@@ -25,6 +25,12 @@
 //! | `uring-completion` | `models/completion.rs` | one thread, io_uring's completion model: multishot receive into provided buffers, send (feature `io-uring`) |
 //! | `async-epoll` | `models/tasks.rs` | a task per connection on one reactor, one thread |
 //!
+//! At the descriptor limit (`--serve MODEL --max-fds N`), every model that
+//! can reach it refuses the clients it cannot serve, with a spare
+//! descriptor, and goes on serving the others (`models/refuse.rs`, shared
+//! by all but `uring-completion`, which sheds through its ring); `fork`
+//! and `blocking` never reach it.
+//!
 //! The readiness rows come from [`tripoll::Backend::ALL`] and every mode the
 //! backend [`supports`](tripoll::Poller::supports) among level and edge, so a
 //! new backend joins the sweep without an edit here.
@@ -46,6 +52,7 @@ mod chart;
 mod completion;
 mod nonblocking;
 mod protocol;
+mod refuse;
 mod report;
 mod sweep;
 mod tasks;

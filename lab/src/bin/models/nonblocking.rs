@@ -3,18 +3,22 @@
 //! something; the event loop asks the kernel (select, poll, epoll) which
 //! ones do, and sleeps until one does. On a machine with several cores,
 //! one such loop per core: each with its own `SO_REUSEPORT` listener, or
-//! all sharing one listener registered with `EPOLLEXCLUSIVE`.
+//! all sharing one listener registered with `EPOLLEXCLUSIVE`. At the
+//! descriptor limit each refuses the clients it cannot serve
+//! ([`Acceptor`], with the shared [`Refuser`]).
 
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tripoll::{AnyPoller, Backend, Events, Interest, Mode, Poller, Token};
 
-use crate::common;
+use crate::common::{self, ACCEPT_PAUSE};
+use crate::refuse::Refuser;
 
 /// A connection and the echo it still owes: bytes read but not yet taken
 /// by the socket's send buffer.
@@ -64,18 +68,80 @@ impl Conn {
     }
 }
 
-/// Accepts every waiting connection, handing each to `add`.
-fn accept_all(
-    listener: &TcpListener,
-    mut add: impl FnMut(Conn) -> io::Result<()>,
-) -> io::Result<()> {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => add(Conn::new(stream)?)?,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if common::is_per_connection(&e) => {}
-            Err(e) => return Err(e),
+/// A loop's listener: accepts, and at the descriptor limit refuses the
+/// clients it cannot serve (see [`Refuser`]).
+struct Acceptor<'a> {
+    listener: &'a TcpListener,
+    refuser: Refuser,
+    /// Out of descriptors with no spare to shed with: not accepting until
+    /// then (the listener stays readable, and a loop that kept trying
+    /// would spin).
+    paused: Option<Instant>,
+    /// Loops that share one descriptor table (the per-core and exclusive
+    /// models) accept one at a time: while one loop's spare is freed to
+    /// refuse a client, another loop's accept would take its number and
+    /// serve a client with it, and the first loop, its spare lost, could
+    /// refuse no more (the clients would wait in its backlog).
+    turns: Option<Arc<Mutex<()>>>,
+}
+
+impl<'a> Acceptor<'a> {
+    fn new(
+        listener: &'a TcpListener,
+        refuser: Refuser,
+        turns: Option<Arc<Mutex<()>>>,
+    ) -> Acceptor<'a> {
+        Acceptor {
+            listener,
+            refuser,
+            paused: None,
+            turns,
         }
+    }
+
+    /// Accepts every waiting connection, handing each to `add`, unless
+    /// paused. Returns `true` when it has just paused: out of descriptors
+    /// with no spare, for [`ACCEPT_PAUSE`].
+    fn accept_all(&mut self, mut add: impl FnMut(Conn) -> io::Result<()>) -> io::Result<bool> {
+        if let Some(until) = self.paused {
+            if Instant::now() < until {
+                return Ok(false);
+            }
+            self.paused = None;
+        }
+        let _turn = self
+            .turns
+            .as_deref()
+            .map(|t| t.lock().unwrap_or_else(PoisonError::into_inner));
+        loop {
+            match self.refuser.accept(self.listener) {
+                Ok(Some(stream)) => add(Conn::new(stream)?)?,
+                Ok(None) => {
+                    self.paused = Some(Instant::now() + ACCEPT_PAUSE);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// For an event loop, before it waits: how long it may wait (`None`
+    /// unless accepting is paused). Once the pause is over, watches the
+    /// listener again with `mode` (the pause unregistered it: an
+    /// exclusive registration cannot be modified).
+    fn resume(&mut self, poller: &AnyPoller, mode: Mode) -> io::Result<Option<Duration>> {
+        let Some(until) = self.paused else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        if now < until {
+            return Ok(Some(until - now));
+        }
+        self.paused = None;
+        let fd = self.listener.as_raw_fd();
+        poller.register(fd, LISTENER, Interest::READABLE, mode)?;
+        Ok(None)
     }
 }
 
@@ -84,10 +150,11 @@ fn accept_all(
 /// anything happened. It serves everyone, and burns a core doing it.
 pub fn busy_loop(listener: TcpListener) -> io::Result<()> {
     listener.set_nonblocking(true)?;
+    let mut acceptor = Acceptor::new(&listener, Refuser::new()?, None);
     let mut conns = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        accept_all(&listener, |c| {
+        acceptor.accept_all(|c| {
             conns.push(c);
             Ok(())
         })?;
@@ -103,19 +170,29 @@ const LISTENER: Token = Token(0);
 /// `Mode::Edge` it is registered once for both and always drained.
 pub fn event_loop(listener: TcpListener, poller: AnyPoller, mode: Mode) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    serve_loop(&listener, &poller, mode, mode)
+    let acceptor = Acceptor::new(&listener, Refuser::new()?, None);
+    serve_loop(&poller, acceptor, mode, mode)
 }
 
 /// One epoll loop per listener, each on its own thread: the listeners
 /// share a port through `SO_REUSEPORT`, and the kernel spreads the
-/// incoming connections over them. Nothing is shared between the loops.
+/// incoming connections over them. Nothing is shared between the loops
+/// but their turns to accept (see [`Acceptor`]).
 pub fn loop_per_listener(listeners: Vec<TcpListener>) -> io::Result<()> {
-    let (done, ended) = mpsc::channel();
+    // Every loop's poller and spare are made before any loop accepts:
+    // once the clients hold every descriptor, they could not be.
+    let mut loops = Vec::with_capacity(listeners.len());
     for listener in listeners {
-        let done = done.clone();
+        listener.set_nonblocking(true)?;
+        loops.push((listener, AnyPoller::new(Backend::Epoll)?, Refuser::new()?));
+    }
+    let turns = Arc::new(Mutex::new(()));
+    let (done, ended) = mpsc::channel();
+    for (listener, poller, refuser) in loops {
+        let (turns, done) = (Arc::clone(&turns), done.clone());
         thread::Builder::new().spawn(move || {
-            let run = || event_loop(listener, AnyPoller::new(Backend::Epoll)?, Mode::Level);
-            let _ = done.send(run());
+            let acceptor = Acceptor::new(&listener, refuser, Some(turns));
+            let _ = done.send(serve_loop(&poller, acceptor, Mode::Level, Mode::Level));
         })?;
     }
     first_to_end(&ended)
@@ -127,15 +204,17 @@ pub fn loop_per_listener(listeners: Vec<TcpListener>) -> io::Result<()> {
 pub fn loops_sharing_listener(listener: TcpListener, loops: usize) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = Arc::new(listener);
+    // As in `loop_per_listener`: made before any loop accepts.
+    let made = (0..loops)
+        .map(|_| Ok((AnyPoller::new(Backend::Epoll)?, Refuser::new()?)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let turns = Arc::new(Mutex::new(()));
     let (done, ended) = mpsc::channel();
-    for _ in 0..loops {
-        let (listener, done) = (Arc::clone(&listener), done.clone());
+    for (poller, refuser) in made {
+        let (listener, turns, done) = (Arc::clone(&listener), Arc::clone(&turns), done.clone());
         thread::Builder::new().spawn(move || {
-            let run = || {
-                let poller = AnyPoller::new(Backend::Epoll)?;
-                serve_loop(&listener, &poller, Mode::Exclusive, Mode::Level)
-            };
-            let _ = done.send(run());
+            let acceptor = Acceptor::new(&listener, refuser, Some(turns));
+            let _ = done.send(serve_loop(&poller, acceptor, Mode::Exclusive, Mode::Level));
         })?;
     }
     first_to_end(&ended)
@@ -148,14 +227,15 @@ fn first_to_end(ended: &mpsc::Receiver<io::Result<()>>) -> io::Result<()> {
         .map_err(|_| io::Error::other("no event loop was started"))?
 }
 
-/// The loop itself: `listener` (non-blocking) registered with
-/// `listener_mode`, connections with `mode` (level or edge).
+/// The loop itself: the acceptor's listener (non-blocking) registered
+/// with `listener_mode`, connections with `mode` (level or edge).
 fn serve_loop(
-    listener: &TcpListener,
     poller: &AnyPoller,
+    mut acceptor: Acceptor,
     listener_mode: Mode,
     mode: Mode,
 ) -> io::Result<()> {
+    let listener = acceptor.listener;
     poller.register(
         listener.as_raw_fd(),
         LISTENER,
@@ -173,10 +253,10 @@ fn serve_loop(
         Interest::READABLE
     };
     loop {
-        poller.wait(&mut events, None)?;
+        poller.wait(&mut events, acceptor.resume(poller, listener_mode)?)?;
         for ev in events.iter() {
             if ev.token() == LISTENER {
-                accept_all(listener, |c| {
+                let paused = acceptor.accept_all(|c| {
                     let i = free.pop().unwrap_or(conns.len());
                     poller.register(c.stream.as_raw_fd(), Token(i + 1), first_interest, mode)?;
                     if i == conns.len() {
@@ -186,6 +266,9 @@ fn serve_loop(
                     }
                     Ok(())
                 })?;
+                if paused {
+                    poller.unregister(listener.as_raw_fd())?;
+                }
                 continue;
             }
             let i = ev.token().0 - 1;
