@@ -39,13 +39,12 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::Duration;
 
 use io_uring::types::{BufRingEntry, Fd, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
-use crate::common::{self, LogLimit, Spare, ACCEPT_PAUSE};
-use crate::PROG;
+use crate::common::{self, Spare, ACCEPT_PAUSE};
+use crate::refuse;
 
 /// Submission queue entries (the completion queue has twice as many).
 const RING_ENTRIES: u32 = 4096;
@@ -302,7 +301,6 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         listener: listener.as_raw_fd(),
         spare: Spare::new()?,
         refusing: false,
-        log: LogLimit::new(Duration::from_secs(1)),
         pause: Timespec::from(ACCEPT_PAUSE),
     };
     let err = server.run(&mut ring);
@@ -347,7 +345,6 @@ struct Server {
     /// Out of descriptors since the last client served: refusing clients
     /// has been reported.
     refusing: bool,
-    log: LogLimit,
     /// The timeout of [`Op::Pause`] (the kernel reads it when the timeout
     /// is submitted).
     pause: Timespec,
@@ -483,10 +480,7 @@ impl Server {
     fn shed(&mut self) {
         if !self.refusing {
             self.refusing = true;
-            self.log.note(
-                PROG,
-                "out of descriptors: refusing new clients until some close",
-            );
+            refuse::refused();
         }
         if !self.spare.recover() {
             return self.pause();
@@ -529,13 +523,7 @@ impl Server {
     /// Out of descriptors with no spare to shed with: accepting stops for
     /// [`ACCEPT_PAUSE`] (the clients wait in the backlog meanwhile).
     fn pause(&mut self) {
-        self.log.note(
-            PROG,
-            format_args!(
-                "out of descriptors and no spare to shed with: not accepting for {} ms",
-                ACCEPT_PAUSE.as_millis()
-            ),
-        );
+        refuse::no_spare();
         let e = opcode::Timeout::new(&self.pause).build();
         self.pending.push(e.user_data(Op::Pause.encode()));
     }

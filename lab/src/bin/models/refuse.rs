@@ -25,8 +25,8 @@ use std::time::Duration;
 use crate::common::{self, LogLimit, Shed, Spare, ACCEPT_PAUSE};
 use crate::PROG;
 
-/// The server's one rate limit for these lines, whichever thread or loop
-/// refuses.
+/// The server's one rate limit for these lines, whichever thread, loop or
+/// model (`uring-completion` too) refuses.
 static LOG: Mutex<LogLimit> = Mutex::new(LogLimit::new(Duration::from_secs(1)));
 
 fn note(msg: &str) {
@@ -35,11 +35,11 @@ fn note(msg: &str) {
         .note(PROG, msg);
 }
 
-fn refused() {
+pub fn refused() {
     note("out of descriptors: refusing new clients until some close");
 }
 
-fn no_spare() {
+pub fn no_spare() {
     note(&format!(
         "out of descriptors and no spare to shed with: not accepting for {} ms",
         ACCEPT_PAUSE.as_millis()
